@@ -1,0 +1,170 @@
+"""The ``inkwitness`` command (typer + rich). Bad input exits 2 with one readable line."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from . import datasets as ds
+from .errors import InkwitnessError
+from .formats import READABLE, WRITERS, detect_format, read_signature, write_signature
+from .formats._text import read_bytes
+
+app = typer.Typer(help="inkwitness: handwritten e-signatures that courts can rely on.", no_args_is_help=True,
+                  pretty_exceptions_enable=False, add_completion=False)
+datasets_app = typer.Typer(help="Inspect the public signature datasets.", no_args_is_help=True)
+app.add_typer(datasets_app, name="datasets")
+console = Console(width=200 if not sys.stdout.isatty() else None)
+err_console = Console(stderr=True)
+
+
+class CliError(Exception):
+    """A usage problem the CLI reports as one line (exit 2)."""
+
+
+def progress_bar() -> Progress:
+    """The progress bar used by every long-running command (on stderr)."""
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                    console=err_console, transient=True)
+
+
+@app.command()
+def info(file: Annotated[Path, typer.Argument(help="signature file in any readable format")]) -> None:
+    """Points, strokes, duration, sampling rate, channels and SHA-256 of a signature."""
+    data, name = read_bytes(file)
+    fmt = detect_format(data, name)
+    sig = read_signature(file, fmt)
+    rows = [
+        ("file", str(file)), ("format", fmt), ("points", str(len(sig))),
+        ("strokes", f"{sig.n_strokes} ({sum(s.pen_down for s in sig.strokes)} pen-down)"),
+        ("duration", f"{sig.duration_ms:.0f} ms"),
+        ("sampling rate", f"{sig.sampling_rate_hz:.1f} Hz ({sig.timing} timing)"),
+        ("channels", ", ".join(sig.channel_names)),
+        ("device", ", ".join(f"{k}={v}" for k, v in sig.device.to_dict().items()) or "unknown"),
+        ("sha256", sig.sha256),
+    ]
+    rows += [("repair", r) for r in sig.repairs]
+    for key, value in rows:
+        console.print(f"[bold]{key:<14}[/bold]{value}", highlight=False, soft_wrap=True)
+
+
+@app.command()
+def convert(src: Annotated[Path, typer.Argument(help="input signature (format detected)")],
+            dst: Annotated[Path, typer.Argument(help="output file")],
+            to: Annotated[str, typer.Option("--to", help=f"output format: {' | '.join(WRITERS)}")] = "native") -> None:
+    """Convert a signature file to the native packet or ISO/IEC 19794-7."""
+    if to not in WRITERS:
+        raise CliError(f"--to must be one of {', '.join(WRITERS)}, got {to!r}")
+    sig = read_signature(src)
+    write_signature(sig, dst, to)
+    console.print(f"wrote {dst} ({to}, {len(sig)} points, sha256 {sig.sha256})")
+
+
+@app.command()
+def plot(file: Annotated[Path, typer.Argument(help="signature file")],
+         output: Annotated[Path, typer.Option("-o", "--output", help="PNG to write")]) -> None:
+    """Trajectory coloured by pressure, with speed and pressure profiles over time."""
+    from .figures import plot_signature
+
+    sig = read_signature(file)
+    plot_signature(sig, output)
+    console.print(f"wrote {output}")
+
+
+@app.command()
+def schema(output: Annotated[Optional[Path], typer.Option("-o", "--output")] = None) -> None:
+    """Print (or write) the JSON Schema of the native packet."""
+    from .formats.native import json_schema
+
+    text = json.dumps(json_schema(), indent=2) + "\n"
+    if output:
+        output.write_text(text)
+    else:
+        sys.stdout.write(text)
+
+
+def _data_root(path: Optional[Path]) -> Path:
+    root = path or ds.default_data_root()
+    if not root.is_dir():
+        raise CliError(f"data folder {root} does not exist (pass PATH or set {ds.DATA_ENV})")
+    return root
+
+
+@datasets_app.command("list")
+def datasets_list(path: Annotated[Optional[Path], typer.Argument(help="data root")] = None) -> None:
+    """Per-dataset counts of users, genuine and skilled samples (from file names)."""
+    root = _data_root(path)
+    names = ds.available(root)
+    if not names:
+        raise CliError(f"no known dataset under {root}")
+    table = Table("dataset", "users", "files", "genuine", "skilled", "duplicates dropped")
+    for name in names:
+        cat = ds.catalogue(name, root)
+        table.add_row(name, str(len(cat.users)), str(cat.files_seen), str(cat.n_genuine), str(cat.n_skilled),
+                      str(len(cat.duplicates)))
+    console.print(table)
+
+
+@datasets_app.command("check")
+def datasets_check(path: Annotated[Optional[Path], typer.Argument(help="data root")] = None,
+                   dataset: Annotated[Optional[str], typer.Option(help="only this dataset")] = None) -> None:
+    """Read every file: counts, failures, duplicates and repairs per dataset. Exits 1 on failures."""
+    root = _data_root(path)
+    names = [dataset] if dataset else ds.available(root)
+    if not names:
+        raise CliError(f"no known dataset under {root}")
+    cats = [ds.catalogue(n, root) for n in names]
+    failed = False
+    with progress_bar() as bar:
+        reports = []
+        for cat in cats:
+            task = bar.add_task(cat.name, total=cat.n_genuine + cat.n_skilled)
+            reports.append(ds.check(cat, lambda k, task=task: bar.advance(task, k)))
+    for rep in reports:
+        cat = rep.catalogue
+        status = "[green]ok[/green]" if rep.ok else f"[red]{len(rep.failures)} failed[/red]"
+        console.print(f"[bold]{cat.name}[/bold]: {len(cat.users)} users, {cat.files_seen} files, "
+                      f"{cat.n_genuine} genuine + {cat.n_skilled} skilled unique, {status}")
+        for problem in cat.problems:
+            console.print(f"  problem: {problem}")
+        for note, count in sorted(rep.repairs.items()):
+            console.print(f"  repaired in {count} file(s): {note}")
+        for failure in rep.failures[:20]:
+            console.print(f"  [red]failed[/red]: {failure}")
+        failed |= not rep.ok
+    if failed:
+        raise typer.Exit(1)
+
+
+def main() -> None:
+    """Entry point: run the app, turning every expected error into one line and exit code 2."""
+    try:
+        app(standalone_mode=False)
+    except (InkwitnessError, CliError) as exc:
+        err_console.print(f"error: {exc}", highlight=False, markup=False, soft_wrap=True)
+        sys.exit(2)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        err_console.print("aborted", markup=False)
+        sys.exit(130)
+    except typer.TyperException as exc:
+        # Usage errors (unknown command, bad option) from the vendored click layer.
+        message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+        err_console.print(f"error: {message}", highlight=False, markup=False, soft_wrap=True)
+        sys.exit(2)
+    except OSError as exc:
+        err_console.print(f"error: {exc.strerror or exc}: {getattr(exc, 'filename', '') or ''}".rstrip(": "),
+                          highlight=False, markup=False, soft_wrap=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

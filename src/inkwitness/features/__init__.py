@@ -1,0 +1,1 @@
+"""Features: time functions (per-sample) and global features (one value per signature)."""

@@ -1,0 +1,133 @@
+"""Time functions: per-sample signals derived from a signature, on a device-independent time base.
+
+Devices differ in rate (75..500 Hz), resolution and channels, so every comparison starts
+from :func:`normalise`: pen-down samples only, resampled by time to a common rate,
+positions centred and scaled by the signature's size. Derivatives are taken after light
+smoothing, because integer tablet coordinates make raw finite differences noisy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.signal import savgol_filter
+
+from ..signature import Signature
+
+#: The common rate every signature is resampled to before comparison.
+COMMON_RATE_HZ = 100.0
+# A Savitzky-Golay window of 70 ms (7 samples at 100 Hz) removes quantisation noise
+# without flattening the fastest pen movements (~10-15 Hz).
+SMOOTH_WINDOW = 7
+SMOOTH_ORDER = 2
+
+
+@dataclass(frozen=True)
+class Trace:
+    """A signature's pen-down trajectory on the common time base."""
+
+    t: np.ndarray          # ms, pen-down time only (pen-up gaps removed)
+    x: np.ndarray          # centred, in units of the signature's height scale
+    y: np.ndarray
+    pressure: np.ndarray | None
+    stroke: np.ndarray     # stroke index per sample (pen-down strokes only)
+    scale: float           # device units per normalised unit
+
+    def __len__(self) -> int:
+        return int(self.t.shape[0])
+
+
+def pen_down_segments(sig: Signature) -> list[tuple[int, int]]:
+    """(start, stop) index ranges of the pen-down strokes."""
+    return [(s.start, s.stop) for s in sig.strokes if s.pen_down]
+
+
+def normalise(sig: Signature, rate_hz: float = COMMON_RATE_HZ) -> Trace:
+    """Resample pen-down strokes to ``rate_hz`` and normalise position and size."""
+    step = 1000.0 / rate_hz
+    ts, xs, ys, ps, ks = [], [], [], [], []
+    offset = 0.0
+    for k, (a, b) in enumerate(pen_down_segments(sig)):
+        t = sig.t[a:b]
+        local = t - t[0]
+        grid = np.arange(0.0, local[-1] + 1e-9, step) if local[-1] > 0 else np.zeros(1)
+        ts.append(grid + offset)
+        xs.append(np.interp(grid, local, sig.x[a:b]))
+        ys.append(np.interp(grid, local, sig.y[a:b]))
+        if sig.pressure is not None:
+            ps.append(np.interp(grid, local, sig.pressure[a:b]))
+        ks.append(np.full(grid.shape[0], k, dtype=np.int32))
+        offset += grid[-1] + step
+    x, y = np.concatenate(xs), np.concatenate(ys)
+    # Size normalisation by the spread of y keeps long names and short initials comparable
+    # without letting one long horizontal flourish dominate (x spread varies more).
+    scale = float(np.std(y)) or float(np.std(x)) or 1.0
+    return Trace(
+        t=np.concatenate(ts),
+        x=(x - x.mean()) / scale,
+        y=(y - y.mean()) / scale,
+        pressure=np.concatenate(ps) if ps else None,
+        stroke=np.concatenate(ks),
+        scale=scale,
+    )
+
+
+def smooth(values: np.ndarray) -> np.ndarray:
+    """Savitzky-Golay smoothing, a no-op on very short inputs."""
+    if values.shape[0] <= SMOOTH_WINDOW:
+        return values.astype(np.float64, copy=True)
+    return savgol_filter(values, SMOOTH_WINDOW, SMOOTH_ORDER, mode="interp")
+
+
+def derivative(values: np.ndarray, dt_s: float) -> np.ndarray:
+    """Smoothed first derivative per second on a uniform time base."""
+    if values.shape[0] < 2:
+        return np.zeros_like(values, dtype=np.float64)
+    return np.gradient(smooth(values), dt_s)
+
+
+def speed(sig: Signature) -> tuple[np.ndarray, np.ndarray]:
+    """Pen speed in device units per second at the original samples (for plots): (t, speed)."""
+    out = np.zeros(len(sig))
+    for a, b in pen_down_segments(sig):
+        if b - a >= 2:
+            dt = np.maximum(np.diff(sig.t[a:b]), 1e-3) / 1000.0
+            v = np.hypot(np.diff(sig.x[a:b]), np.diff(sig.y[a:b])) / dt
+            out[a + 1:b] = v
+            out[a] = v[0]
+    return sig.t.copy(), out
+
+
+#: Names of the columns :func:`time_functions` returns, pressure-free first.
+GEOMETRIC = ("x", "y", "vx", "vy", "speed", "cos_angle", "sin_angle", "angular_speed", "log_radius",
+             "acceleration", "centripetal", "ax", "ay")
+PRESSURE = ("pressure", "dpressure")
+
+
+def time_functions(trace: Trace, with_pressure: bool = True) -> tuple[tuple[str, ...], np.ndarray]:
+    """Per-sample time functions of a normalised trace: (names, n x d matrix)."""
+    dt = 1.0 / COMMON_RATE_HZ
+    cols: dict[str, np.ndarray] = {"x": trace.x, "y": trace.y}
+    vx, vy = derivative(trace.x, dt), derivative(trace.y, dt)
+    v = np.hypot(vx, vy)
+    theta = np.unwrap(np.arctan2(vy, vx))
+    dtheta = np.gradient(theta, dt) if theta.shape[0] > 1 else np.zeros_like(theta)
+    ax, ay = derivative(vx, dt), derivative(vy, dt)
+    cols.update(vx=vx, vy=vy, speed=v, cos_angle=np.cos(theta), sin_angle=np.sin(theta),
+                angular_speed=dtheta,
+                log_radius=np.log((v + 1e-3) / (np.abs(dtheta) + 1e-3)),
+                acceleration=np.hypot(ax, ay), centripetal=v * dtheta, ax=ax, ay=ay)
+    names = list(GEOMETRIC)
+    if with_pressure and trace.pressure is not None:
+        cols["pressure"] = trace.pressure
+        cols["dpressure"] = derivative(trace.pressure, dt)
+        names += list(PRESSURE)
+    return tuple(names), np.column_stack([cols[n] for n in names])
+
+
+def znorm(matrix: np.ndarray) -> np.ndarray:
+    """Column-wise zero mean, unit variance (constant columns become zero)."""
+    std = matrix.std(axis=0)
+    std[std < 1e-9] = 1.0
+    return (matrix - matrix.mean(axis=0)) / std
