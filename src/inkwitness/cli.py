@@ -97,6 +97,18 @@ def _data_root(path: Optional[Path]) -> Path:
     return root
 
 
+@app.command()
+def features(output: Annotated[Optional[Path], typer.Option("-o", "--output")] = None) -> None:
+    """Print (or write) the generated table of global features."""
+    from .features.globalfeatures import feature_table_markdown
+
+    text = feature_table_markdown()
+    if output:
+        output.write_text(text)
+    else:
+        sys.stdout.write(text)
+
+
 @datasets_app.command("list")
 def datasets_list(path: Annotated[Optional[Path], typer.Argument(help="data root")] = None) -> None:
     """Per-dataset counts of users, genuine and skilled samples (from file names)."""
@@ -141,6 +153,64 @@ def datasets_check(path: Annotated[Optional[Path], typer.Argument(help="data roo
         failed |= not rep.ok
     if failed:
         raise typer.Exit(1)
+
+
+@app.command()
+def evaluate(dataset: Annotated[str, typer.Option(help=f"one of: {', '.join(ds.SPECS)}")],
+             data: Annotated[Optional[Path], typer.Option(help="data root (default ../shared/data)")] = None,
+             references: Annotated[int, typer.Option(min=3, max=10, help="references per user")] = 5,
+             scores: Annotated[Optional[Path], typer.Option(help="score file to write (CSV)")] = None,
+             det: Annotated[Optional[Path], typer.Option(help="DET plot to write (PNG)")] = None,
+             model: Annotated[Optional[Path], typer.Option(help="model file (default: shipped model)")] = None,
+             workers: Annotated[Optional[int], typer.Option(min=1, help="processes (default: every core)")] = None
+             ) -> None:
+    """Run a dataset's fixed protocol: EERs (global and per-user thresholds), FNMR at FMR, counts."""
+    from .evaluation import evaluate as run_evaluation
+    from .evaluation import plot_det, summarise, write_scores
+    from .model import Model
+
+    if dataset not in ds.SPECS:
+        raise CliError(f"unknown dataset {dataset!r}; known: {', '.join(ds.SPECS)}")
+    root = _data_root(data)
+    chosen = Model.load(model) if model else None
+    with progress_bar() as bar:
+        tasks: dict[str, int] = {}
+
+        def advance(stage: str, k: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total)
+            bar.advance(tasks[stage], k)
+
+        rows, failures = run_evaluation(dataset, root, references, chosen, workers, advance)
+    for failure in failures:
+        err_console.print(f"skipped unreadable sample {failure}", markup=False)
+    summary = summarise(dataset, rows)
+    for line in summary.lines():
+        console.print(line, highlight=False)
+    if scores:
+        write_scores(rows, scores)
+        console.print(f"wrote {scores}")
+    if det:
+        plot_det([(dataset, rows)], det)
+        console.print(f"wrote {det}")
+
+
+@app.command()
+def train(datasets: Annotated[str, typer.Option(help="comma-separated development datasets")] =
+          "susig-visual,susig-blind,sigcomp2011-dutch",
+          data: Annotated[Optional[Path], typer.Option(help="data root")] = None,
+          output: Annotated[Path, typer.Option("-o", "--output", help="model file to write")] = Path("model.json"),
+          workers: Annotated[Optional[int], typer.Option(min=1)] = None) -> None:
+    """Train the learned parts writer-independently on development datasets."""
+    from .training import train as run_training
+
+    names = [n.strip() for n in datasets.split(",") if n.strip()]
+    unknown = [n for n in names if n not in ds.SPECS]
+    if unknown:
+        raise CliError(f"unknown dataset(s) {', '.join(unknown)}")
+    trained = run_training(names, _data_root(data), workers, lambda msg: err_console.print(msg, markup=False))
+    output.write_text(trained.to_json())
+    console.print(f"wrote {output} (training skilled EER {100 * trained.notes['training_skilled_eer']:.2f} %)")
 
 
 def main() -> None:

@@ -1,0 +1,155 @@
+"""Exact multivariate dynamic time warping: a numba kernel plus a thin, explicit wrapper.
+
+The band follows the diagonal of the (n, m) grid, so signatures of different lengths
+are warped along their natural alignment: cell (i, j) is allowed when
+``|j - i * (m - 1) / (n - 1)| <= window``. For equal lengths this is the Sakoe-Chiba
+band ``|i - j| <= window`` (dtaidistance's ``window=w`` is our ``window=w - 1``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numba
+import numpy as np
+
+_INF = np.inf
+
+
+@numba.njit(cache=True, nogil=True, fastmath=False)
+def _band(i: int, n: int, m: int, window: float) -> tuple[int, int]:
+    centre = i * (m - 1) / (n - 1) if n > 1 else 0.0
+    lo = int(math.ceil(centre - window - 1e-9))
+    hi = int(math.floor(centre + window + 1e-9))
+    if lo < 0:
+        lo = 0
+    if hi > m - 1:
+        hi = m - 1
+    return lo, hi
+
+
+@numba.njit(cache=True, nogil=True, fastmath=False)
+def dtw_kernel(a: np.ndarray, b: np.ndarray, window: float, squared: bool) -> tuple[float, int]:
+    """Accumulated DTW cost and warping-path length of two (n, d) and (m, d) float64 arrays.
+
+    With ``squared`` the local cost is the squared Euclidean distance (the caller takes the
+    square root of the total, as dtaidistance does); otherwise it is the Euclidean distance.
+    Returns (inf, 0) when the band admits no path. Memory is two rows of the cost matrix.
+    """
+    n, d = a.shape
+    m = b.shape[0]
+    prev = np.full(m, _INF)
+    curr = np.full(m, _INF)
+    prev_len = np.zeros(m, dtype=np.int64)
+    curr_len = np.zeros(m, dtype=np.int64)
+    curr_lo, curr_hi = 0, -1
+    for i in range(n):
+        lo, hi = _band(i, n, m, window)
+        # Cells outside the band must read as unreachable; clear what this row held before.
+        for j in range(curr_lo, curr_hi + 1):
+            curr[j] = _INF
+        for j in range(lo, hi + 1):
+            cost = 0.0
+            for k in range(d):
+                diff = a[i, k] - b[j, k]
+                cost += diff * diff
+            if not squared:
+                cost = math.sqrt(cost)
+            if i == 0 and j == 0:
+                curr[0] = cost
+                curr_len[0] = 1
+                continue
+            best = prev[j]
+            best_len = prev_len[j]
+            if j > 0:
+                if curr[j - 1] < best:
+                    best = curr[j - 1]
+                    best_len = curr_len[j - 1]
+                if prev[j - 1] <= best:  # the diagonal wins ties: shorter paths
+                    best = prev[j - 1]
+                    best_len = prev_len[j - 1]
+            curr[j] = best + cost
+            curr_len[j] = best_len + 1
+        prev, curr = curr, prev
+        prev_len, curr_len = curr_len, prev_len
+        # After the swap 'curr' holds row i - 1, which the next row must clear first.
+        curr_lo, curr_hi = _last_lo_hi(i, n, m, window)
+    if prev[m - 1] == _INF:
+        return _INF, 0
+    return prev[m - 1], prev_len[m - 1]
+
+
+@numba.njit(cache=True, nogil=True)
+def _last_lo_hi(i: int, n: int, m: int, window: float) -> tuple[int, int]:
+    if i == 0:
+        return 0, -1
+    return _band(i - 1, n, m, window)
+
+
+@numba.njit(cache=True, parallel=True)
+def _dtw_pairs(series: numba.typed.List, left: np.ndarray, right: np.ndarray, window_frac: float,
+               min_window: float, squared: bool) -> tuple[np.ndarray, np.ndarray]:
+    out = np.empty(left.shape[0])
+    lens = np.empty(left.shape[0], dtype=np.int64)
+    for p in numba.prange(left.shape[0]):
+        a = series[left[p]]
+        b = series[right[p]]
+        w = max(min_window, window_frac * max(a.shape[0], b.shape[0]))
+        cost, length = dtw_kernel(a, b, w, squared)
+        out[p] = cost
+        lens[p] = length
+    return out, lens
+
+
+@dataclass(frozen=True)
+class DTWResult:
+    """A DTW distance with the path length used to normalise it."""
+
+    cost: float
+    path_length: int
+
+    @property
+    def normalised(self) -> float:
+        """Cost per warping-path step."""
+        return self.cost / self.path_length if self.path_length else math.inf
+
+
+def _prepare(x: np.ndarray) -> np.ndarray:
+    arr = np.ascontiguousarray(x, dtype=np.float64)
+    if arr.ndim == 1:
+        arr = arr[:, None]
+    if arr.ndim != 2 or arr.shape[0] == 0:
+        raise ValueError("DTW inputs must be non-empty (n,) or (n, d) arrays")
+    return arr
+
+
+def dtw(a: np.ndarray, b: np.ndarray, *, window: float | None = None, squared: bool = False) -> DTWResult:
+    """DTW between two series; ``window`` in samples around the diagonal (None: unbounded)."""
+    a, b = _prepare(a), _prepare(b)
+    if a.shape[1] != b.shape[1]:
+        raise ValueError(f"DTW inputs differ in dimension: {a.shape[1]} vs {b.shape[1]}")
+    w = float(max(a.shape[0], b.shape[0])) if window is None else float(window)
+    cost, length = dtw_kernel(a, b, w, squared)
+    if squared:
+        cost = math.sqrt(cost)
+    return DTWResult(float(cost), int(length))
+
+
+def dtw_distance(a: np.ndarray, b: np.ndarray, *, window: float | None = None) -> float:
+    """dtaidistance-compatible distance: square root of the summed squared Euclidean costs."""
+    return dtw(a, b, window=window, squared=True).cost
+
+
+def dtw_pairs(series: list[np.ndarray], pairs: np.ndarray, *, window_frac: float = 0.1, min_window: float = 10.0,
+              squared: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Many DTWs in parallel over all cores: costs and path lengths for index ``pairs`` (k, 2)."""
+    typed = numba.typed.List([_prepare(s) for s in series])
+    pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
+    if pairs.size and (pairs.min() < 0 or pairs.max() >= len(series)):
+        raise IndexError("pair index out of range")
+    costs, lens = _dtw_pairs(typed, pairs[:, 0].copy(), pairs[:, 1].copy(), float(window_frac), float(min_window),
+                             squared)
+    if squared:
+        costs = np.sqrt(costs)
+    return costs, lens

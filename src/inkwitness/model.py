@@ -1,0 +1,107 @@
+"""The learned, writer-independent parameters of the verifier, stored as JSON beside the code.
+
+A model is trained on development datasets (``inkwitness train``) and never on the
+people it is later used to verify. It fixes the time functions compared, the DTW band,
+the population spread of each global feature, the selected global features, the fusion
+weights and the operating threshold.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import InkwitnessError
+from .features.globalfeatures import FEATURE_NAMES
+
+MODEL_FORMAT = "inkwitness.model/1"
+#: DTW views: (name, time functions when both sides have pressure, time functions otherwise).
+VIEWS: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (
+    ("all", ("x", "y", "vx", "vy", "pressure"), ("x", "y", "vx", "vy")),
+    ("dyn", ("vx", "vy", "pressure"), ("vx", "vy", "speed")),
+    ("dir", ("cos_angle", "sin_angle", "speed"), ("cos_angle", "sin_angle", "speed")),
+)
+COMPONENTS = ("all_mean", "all_min", "all_tempo", "dyn_mean", "dyn_min", "dir_mean", "dir_min", "global")
+
+
+@dataclass(frozen=True)
+class Model:
+    """Verifier parameters; see ``docs/accuracy.md`` for how the shipped values were chosen."""
+
+    views: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = VIEWS
+    window_frac: float = 0.15
+    min_window: float = 10.0
+    global_features: tuple[str, ...] = FEATURE_NAMES
+    population_std: tuple[float, ...] = tuple([1.0] * len(FEATURE_NAMES))
+    global_floor: float = 0.3
+    global_cap: float = 5.0
+    fusion_components: tuple[str, ...] = COMPONENTS
+    fusion_weights: tuple[float, ...] = (0.0, 0.0, 0.0, -1.0, 0.0, 0.0, 0.0, 0.0)
+    fusion_bias: float = 0.0
+    threshold: float = 0.0
+    trained_on: tuple[str, ...] = ()
+    notes: dict[str, Any] = field(default_factory=dict)
+
+    def view_functions(self, with_pressure: bool) -> list[tuple[str, tuple[str, ...]]]:
+        """(view name, time functions) to compare, given whether both sides have pressure."""
+        return [(name, tuple(p) if with_pressure else tuple(g)) for name, p, g in self.views]
+
+    @property
+    def population_std_array(self) -> np.ndarray:
+        """Population std of every global feature, as an array."""
+        return np.asarray(self.population_std, dtype=np.float64)
+
+    def global_index(self) -> list[int]:
+        """Indices of the selected global features."""
+        return [FEATURE_NAMES.index(n) for n in self.global_features if n in FEATURE_NAMES]
+
+    def fuse(self, components: dict[str, float]) -> float:
+        """Fused score (log-odds-like; higher = more genuine) from distance components."""
+        total = self.fusion_bias
+        for name, weight in zip(self.fusion_components, self.fusion_weights):
+            total += weight * math.log(max(components[name], 1e-9))
+        return float(total)
+
+    def to_json(self) -> str:
+        """Serialise with a format tag."""
+        return json.dumps({"format": MODEL_FORMAT, **asdict(self)}, indent=1, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> Model:
+        """Parse a serialised model."""
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise InkwitnessError(f"model file is not JSON: {exc}") from exc
+        if data.pop("format", None) != MODEL_FORMAT:
+            raise InkwitnessError(f"model file is not {MODEL_FORMAT}")
+        tuples = {k for k, v in asdict(cls()).items() if isinstance(v, tuple)}
+        kwargs = {k: tuple(v) if k in tuples else v for k, v in data.items()}
+        if "views" in kwargs:
+            kwargs["views"] = tuple((str(n), tuple(p), tuple(g)) for n, p, g in kwargs["views"])
+        model = cls(**kwargs)
+        if len(model.population_std) != len(FEATURE_NAMES):
+            raise InkwitnessError("model was trained with a different global feature set; retrain it")
+        return model
+
+    @classmethod
+    def load(cls, path: str | Path) -> Model:
+        """Read a model file."""
+        return cls.from_json(Path(path).read_text())
+
+
+@lru_cache(maxsize=1)
+def default_model() -> Model:
+    """The shipped model (``inkwitness/models/default.json``), or untrained defaults if absent."""
+    try:
+        text = resources.files("inkwitness").joinpath("models/default.json").read_text()
+    except (FileNotFoundError, OSError):
+        return Model()
+    return Model.from_json(text)
