@@ -9,12 +9,11 @@ is NaN: it is absent, and comparisons use only the features both sides have.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.spatial import ConvexHull, QhullError
-from scipy.stats import kurtosis, skew
 
 from ..signature import Signature
 from .timefunctions import COMMON_RATE_HZ, Trace, derivative, normalise, pen_down_segments, smooth
@@ -46,10 +45,26 @@ class _Context:
     segments: list[tuple[int, int]]
     stroke_durations: np.ndarray
     gaps: np.ndarray
+    dp: np.ndarray | None
+    memo: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 FEATURES: list[Feature] = []
 _FUNCS: list[Callable[[_Context], float]] = []
+
+
+def skew(values: np.ndarray) -> float:
+    """Sample skewness (biased, as scipy.stats.skew)."""
+    d = values - values.mean()
+    m2 = float(np.mean(d * d))
+    return float(np.mean(d ** 3) / m2 ** 1.5) if m2 > 0 else 0.0
+
+
+def kurtosis(values: np.ndarray) -> float:
+    """Excess kurtosis (biased, Fisher, as scipy.stats.kurtosis)."""
+    d = values - values.mean()
+    m2 = float(np.mean(d * d))
+    return float(np.mean(d ** 4) / m2 ** 2 - 3.0) if m2 > 0 else 0.0
 
 
 def _feature(name: str, definition: str, unit: str, needs: str = "") -> Callable:
@@ -99,7 +114,18 @@ def _height(c: _Context) -> float:
 
 
 def _path_length(c: _Context) -> float:
-    return float(np.hypot(np.diff(c.trace.x), np.diff(c.trace.y))[np.diff(c.trace.stroke) == 0].sum())
+    if "path_length" not in c.memo:
+        steps = np.hypot(np.diff(c.trace.x), np.diff(c.trace.y))[np.diff(c.trace.stroke) == 0]
+        c.memo["path_length"] = np.array(steps.sum())
+    return float(c.memo["path_length"])
+
+
+def _percentiles(c: _Context, name: str, values: np.ndarray) -> dict[int, float]:
+    # One sort serves every percentile feature of a channel.
+    key = f"pct_{name}"
+    if key not in c.memo:
+        c.memo[key] = np.percentile(values, [5, 10, 25, 75, 90, 95])
+    return dict(zip((5, 10, 25, 75, 90, 95), c.memo[key].tolist()))
 
 
 _feature("aspect_ratio", "bounding-box width / height", "1")(lambda c: _safe_div(_width(c), _height(c)))
@@ -155,10 +181,13 @@ for _qx, _qy, _label in ((1, -1, "upper_right"), (-1, -1, "upper_left"), (-1, 1,
 
 # --- direction and curvature -------------------------------------------------------------
 def _direction_hist(c: _Context) -> np.ndarray:
+    if "direction" in c.memo:
+        return c.memo["direction"]
     step = np.hypot(np.diff(c.trace.x), np.diff(c.trace.y))
     ang = np.arctan2(np.diff(c.trace.y), np.diff(c.trace.x))
     hist, _ = np.histogram(ang, bins=8, range=(-np.pi, np.pi), weights=step)
-    return hist / max(hist.sum(), 1e-12)
+    c.memo["direction"] = hist / max(hist.sum(), 1e-12)
+    return c.memo["direction"]
 
 
 for _k in range(8):
@@ -168,9 +197,12 @@ for _k in range(8):
 
 
 def _turn_hist(c: _Context) -> np.ndarray:
+    if "turn" in c.memo:
+        return c.memo["turn"]
     dtheta = np.abs(np.diff(c.theta))[np.diff(c.trace.stroke) == 0]
     hist, _ = np.histogram(dtheta, bins=[0, 0.05, 0.15, 0.4, np.inf])
-    return hist / max(hist.sum(), 1)
+    c.memo["turn"] = hist / max(hist.sum(), 1)
+    return c.memo["turn"]
 
 
 for _k, _rng in enumerate(("0-0.05", "0.05-0.15", "0.15-0.4", ">0.4")):
@@ -197,12 +229,12 @@ _feature("mean_speed", "mean pen-down speed", "height units/s")(lambda c: float(
 _feature("std_speed", "std of pen-down speed", "height units/s")(lambda c: float(c.v.std()))
 _feature("max_speed", "maximum pen-down speed", "height units/s")(lambda c: float(c.v.max()))
 _feature("median_speed", "median pen-down speed", "height units/s")(lambda c: float(np.median(c.v)))
-_feature("p10_speed", "10th percentile of speed", "height units/s")(lambda c: float(np.percentile(c.v, 10)))
-_feature("p90_speed", "90th percentile of speed", "height units/s")(lambda c: float(np.percentile(c.v, 90)))
+_feature("p10_speed", "10th percentile of speed", "height units/s")(lambda c: _percentiles(c, "v", c.v)[10])
+_feature("p90_speed", "90th percentile of speed", "height units/s")(lambda c: _percentiles(c, "v", c.v)[90])
 _feature("speed_cv", "std / mean of speed", "1")(lambda c: _safe_div(c.v.std(), c.v.mean()))
 _feature("max_over_mean_speed", "max speed / mean speed", "1")(lambda c: _safe_div(c.v.max(), c.v.mean()))
 _feature("speed_q75_over_q25", "75th / 25th percentile of speed", "1")(
-    lambda c: _safe_div(np.percentile(c.v, 75), np.percentile(c.v, 25)))
+    lambda c: _safe_div(_percentiles(c, "v", c.v)[75], _percentiles(c, "v", c.v)[25]))
 _feature("avg_speed_path", "path length / pen-down time", "height units/s")(
     lambda c: _safe_div(_path_length(c), c.stroke_durations.sum()))
 _feature("mean_vx", "mean signed x velocity", "height units/s")(lambda c: float(c.vx.mean()))
@@ -259,7 +291,7 @@ def _p(c: _Context) -> np.ndarray:
 
 
 def _dp(c: _Context) -> np.ndarray:
-    return derivative(c.trace.pressure, 1.0 / COMMON_RATE_HZ)
+    return c.dp
 
 
 _feature("mean_pressure", "mean pen-down pressure", "full scale", "pressure")(lambda c: float(_p(c).mean()))
@@ -268,9 +300,9 @@ _feature("max_pressure", "maximum pressure", "full scale", "pressure")(lambda c:
 _feature("min_pressure", "minimum pen-down pressure", "full scale", "pressure")(lambda c: float(_p(c).min()))
 _feature("median_pressure", "median pressure", "full scale", "pressure")(lambda c: float(np.median(_p(c))))
 _feature("p10_pressure", "10th percentile of pressure", "full scale", "pressure")(
-    lambda c: float(np.percentile(_p(c), 10)))
+    lambda c: _percentiles(c, "p", _p(c))[10])
 _feature("p90_pressure", "90th percentile of pressure", "full scale", "pressure")(
-    lambda c: float(np.percentile(_p(c), 90)))
+    lambda c: _percentiles(c, "p", _p(c))[90])
 _feature("pressure_cv", "std / mean of pressure", "1", "pressure")(lambda c: _safe_div(_p(c).std(), _p(c).mean()))
 _feature("mean_abs_dpressure", "mean |dp/dt|", "full scale/s", "pressure")(lambda c: float(np.abs(_dp(c)).mean()))
 _feature("std_dpressure", "std of dp/dt", "full scale/s", "pressure")(lambda c: float(_dp(c).std()))
@@ -311,14 +343,14 @@ for _chan in ("azimuth", "altitude"):
     _feature(f"std_{_chan}", f"std of pen {_chan} while down", "deg", "angles")(
         lambda c, n=_chan: float(_angle(c, n).std()))
     _feature(f"range_{_chan}", f"range (p95 - p5) of pen {_chan} while down", "deg", "angles")(
-        lambda c, n=_chan: float(np.subtract(*np.percentile(_angle(c, n), [95, 5]))))
+        lambda c, n=_chan: (lambda q: q[95] - q[5])(_percentiles(c, n, _angle(c, n))))
 
 
 FEATURE_NAMES: tuple[str, ...] = tuple(f.name for f in FEATURES)
 
 
-def _context(sig: Signature) -> _Context:
-    trace = normalise(sig)
+def _context(sig: Signature, trace: Trace | None = None) -> _Context:
+    trace = trace if trace is not None else normalise(sig)
     dt = 1.0 / COMMON_RATE_HZ
     vx, vy = derivative(trace.x, dt), derivative(trace.y, dt)
     v = np.hypot(vx, vy)
@@ -330,17 +362,24 @@ def _context(sig: Signature) -> _Context:
     segments = pen_down_segments(sig)
     durations = np.array([(sig.t[b - 1] - sig.t[a]) / 1000 for a, b in segments]) + dt
     gaps = np.array([(sig.t[segments[k + 1][0]] - sig.t[segments[k][1] - 1]) / 1000 for k in range(len(segments) - 1)])
-    return _Context(sig, trace, vx, vy, v, ax, ay, a, theta, dtheta, jerk, segments, durations, gaps)
+    dp = derivative(trace.pressure, dt) if trace.pressure is not None else None
+    return _Context(sig, trace, vx, vy, v, ax, ay, a, theta, dtheta, jerk, segments, durations, gaps, dp)
 
 
-def global_features(sig: Signature) -> np.ndarray:
-    """All global features of a signature, in ``FEATURE_NAMES`` order (NaN where a channel is missing)."""
-    ctx = _context(sig)
+def global_features(sig: Signature, trace: Trace | None = None, only: Sequence[int] | None = None) -> np.ndarray:
+    """Global features of a signature, in ``FEATURE_NAMES`` order (NaN where a channel is missing).
+
+    ``trace`` may pass the signature's already normalised trace to avoid computing it twice;
+    ``only`` restricts the work to those feature indices (the rest stay NaN).
+    """
+    ctx = _context(sig, trace)
     has = {"": True, "pressure": sig.pressure is not None,
            "angles": "azimuth" in sig.channels and "altitude" in sig.channels}
     out = np.full(len(FEATURES), np.nan)
+    wanted = range(len(FEATURES)) if only is None else only
     with np.errstate(all="ignore"):
-        for i, (feat, fn) in enumerate(zip(FEATURES, _FUNCS)):
+        for i in wanted:
+            feat, fn = FEATURES[i], _FUNCS[i]
             if has[feat.needs]:
                 value = fn(ctx)
                 out[i] = value if np.isfinite(value) else 0.0

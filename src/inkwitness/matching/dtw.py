@@ -15,6 +15,8 @@ import numba
 import numpy as np
 
 _INF = np.inf
+# Fast-math without the no-inf/no-nan assumptions: unreachable cells are +inf.
+_FAST = {"reassoc", "contract", "arcp", "nsz", "afn"}
 
 
 @numba.njit(cache=True, nogil=True, fastmath=False)
@@ -29,62 +31,98 @@ def _band(i: int, n: int, m: int, window: float) -> tuple[int, int]:
     return lo, hi
 
 
-@numba.njit(cache=True, nogil=True, fastmath=False)
+@numba.njit(cache=True, nogil=True, fastmath=_FAST, inline="always")
+def _local(a: np.ndarray, b: np.ndarray, i: int, j: int, d: int, squared: bool) -> float:
+    cost = 0.0
+    for k in range(d):
+        diff = a[i, k] - b[j, k]
+        cost += diff * diff
+    return cost if squared else math.sqrt(cost)
+
+
+@numba.njit(cache=True, nogil=True, fastmath=_FAST)
 def dtw_kernel(a: np.ndarray, b: np.ndarray, window: float, squared: bool) -> tuple[float, int]:
     """Accumulated DTW cost and warping-path length of two (n, d) and (m, d) float64 arrays.
 
     With ``squared`` the local cost is the squared Euclidean distance (the caller takes the
     square root of the total, as dtaidistance does); otherwise it is the Euclidean distance.
-    Returns (inf, 0) when the band admits no path. Memory is two rows of the cost matrix.
+    Ties prefer the diagonal (the shorter path). Returns (inf, 0) when the band admits no
+    path. Memory is two rows of the cost matrix, with column 0 as an unreachable sentinel.
     """
     n, d = a.shape
     m = b.shape[0]
-    prev = np.full(m, _INF)
-    curr = np.full(m, _INF)
-    prev_len = np.zeros(m, dtype=np.int64)
-    curr_len = np.zeros(m, dtype=np.int64)
-    curr_lo, curr_hi = 0, -1
+    prev = np.full(m + 1, _INF)
+    curr = np.full(m + 1, _INF)
+    prev_len = np.zeros(m + 1, dtype=np.int64)
+    curr_len = np.zeros(m + 1, dtype=np.int64)
+    prev_lo, prev_hi = 1, 0
     for i in range(n):
         lo, hi = _band(i, n, m, window)
-        # Cells outside the band must read as unreachable; clear what this row held before.
-        for j in range(curr_lo, curr_hi + 1):
-            curr[j] = _INF
-        for j in range(lo, hi + 1):
-            cost = 0.0
-            for k in range(d):
-                diff = a[i, k] - b[j, k]
-                cost += diff * diff
-            if not squared:
-                cost = math.sqrt(cost)
-            if i == 0 and j == 0:
-                curr[0] = cost
-                curr_len[0] = 1
-                continue
-            best = prev[j]
-            best_len = prev_len[j]
-            if j > 0:
-                if curr[j - 1] < best:
-                    best = curr[j - 1]
-                    best_len = curr_len[j - 1]
-                if prev[j - 1] <= best:  # the diagonal wins ties: shorter paths
-                    best = prev[j - 1]
-                    best_len = prev_len[j - 1]
-            curr[j] = best + cost
-            curr_len[j] = best_len + 1
+        lo += 1
+        hi += 1
+        curr[lo - 1] = _INF
+        if i == 0:
+            curr[1] = _local(a, b, 0, 0, d, squared)
+            curr_len[1] = 1
+            start = 2
+        else:
+            start = lo
+        left = curr[start - 1]
+        left_len = curr_len[start - 1]
+        for j in range(start, hi + 1):
+            up = prev[j] if j <= prev_hi else _INF
+            diag = prev[j - 1] if j - 1 >= prev_lo else _INF
+            if diag <= up and diag <= left:
+                best, best_len = diag, prev_len[j - 1]
+            elif up <= left:
+                best, best_len = up, prev_len[j]
+            else:
+                best, best_len = left, left_len
+            left = best + _local(a, b, i, j - 1, d, squared)
+            left_len = best_len + 1
+            curr[j] = left
+            curr_len[j] = left_len
+        if hi + 1 <= m:
+            curr[hi + 1] = _INF
         prev, curr = curr, prev
         prev_len, curr_len = curr_len, prev_len
-        # After the swap 'curr' holds row i - 1, which the next row must clear first.
-        curr_lo, curr_hi = _last_lo_hi(i, n, m, window)
-    if prev[m - 1] == _INF:
+        prev_lo, prev_hi = lo, hi
+    if prev_hi != m or prev[m] == _INF:
         return _INF, 0
-    return prev[m - 1], prev_len[m - 1]
+    return prev[m], prev_len[m]
 
 
-@numba.njit(cache=True, nogil=True)
-def _last_lo_hi(i: int, n: int, m: int, window: float) -> tuple[int, int]:
-    if i == 0:
-        return 0, -1
-    return _band(i - 1, n, m, window)
+@numba.njit(cache=True, nogil=True, fastmath=_FAST)
+def dtw_cost_kernel(a: np.ndarray, b: np.ndarray, window: float, squared: bool) -> float:
+    """Accumulated DTW cost only (no path length): the fast path for plain distances."""
+    n, d = a.shape
+    m = b.shape[0]
+    prev = np.full(m + 1, _INF)
+    curr = np.full(m + 1, _INF)
+    # Column 0 is a sentinel so that j - 1 never needs a branch.
+    prev_lo, prev_hi = 1, 0
+    for i in range(n):
+        lo, hi = _band(i, n, m, window)
+        lo += 1
+        hi += 1
+        curr[lo - 1] = _INF
+        if i == 0:
+            curr[1] = _local(a, b, 0, 0, d, squared)
+            start = 2
+        else:
+            start = lo
+        left = curr[start - 1]
+        for j in range(start, hi + 1):
+            up = prev[j] if j <= prev_hi else _INF
+            diag = prev[j - 1] if j - 1 >= prev_lo else _INF
+            best = min(diag, up, left)
+            left = best + _local(a, b, i, j - 1, d, squared)
+            curr[j] = left
+        if hi + 1 <= m:
+            curr[hi + 1] = _INF
+        prev, curr = curr, prev
+        prev_lo, prev_hi = lo, hi
+    return prev[m] if prev_hi == m else _INF
 
 
 @numba.njit(cache=True, parallel=True)
@@ -138,7 +176,11 @@ def dtw(a: np.ndarray, b: np.ndarray, *, window: float | None = None, squared: b
 
 def dtw_distance(a: np.ndarray, b: np.ndarray, *, window: float | None = None) -> float:
     """dtaidistance-compatible distance: square root of the summed squared Euclidean costs."""
-    return dtw(a, b, window=window, squared=True).cost
+    a, b = _prepare(a), _prepare(b)
+    if a.shape[1] != b.shape[1]:
+        raise ValueError(f"DTW inputs differ in dimension: {a.shape[1]} vs {b.shape[1]}")
+    w = float(max(a.shape[0], b.shape[0])) if window is None else float(window)
+    return math.sqrt(dtw_cost_kernel(a, b, w, True))
 
 
 def dtw_pairs(series: list[np.ndarray], pairs: np.ndarray, *, window_frac: float = 0.1, min_window: float = 10.0,

@@ -1,0 +1,116 @@
+"""Enrolment and scoring: scikit-learn-like API, refusals, cross-device channels, reasons."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from inkwitness.errors import EnrolmentError
+from inkwitness.features.globalfeatures import FEATURE_NAMES, FEATURES, feature_table_markdown, global_features
+from inkwitness.formats import read_signature
+from inkwitness.model import Model, default_model
+from inkwitness.signature import Device, make_signature
+from inkwitness.verification import Verifier, prepare
+
+from .conftest import synthetic_signature
+
+
+def test_more_than_100_global_features_each_documented():
+    assert len(FEATURES) >= 100
+    assert len(set(FEATURE_NAMES)) == len(FEATURES)
+    assert all(f.definition and f.unit for f in FEATURES)
+
+
+def test_feature_documentation_is_generated_from_the_code():
+    from pathlib import Path
+
+    doc = (Path(__file__).parent.parent / "docs" / "features.md").read_text()
+    assert feature_table_markdown() in doc
+
+
+def test_missing_pressure_makes_pressure_features_absent_not_zero():
+    with_p = global_features(synthetic_signature(pressure=True))
+    without = global_features(synthetic_signature(pressure=False))
+    pressure_idx = [i for i, f in enumerate(FEATURES) if f.needs == "pressure"]
+    assert np.isfinite(with_p[pressure_idx]).all()
+    assert np.isnan(without[pressure_idx]).all()
+
+
+def test_enrolment_needs_three_references():
+    with pytest.raises(EnrolmentError, match="at least 3"):
+        Verifier().fit([synthetic_signature(1), synthetic_signature(2)])
+
+
+def test_enrolment_refuses_duplicates():
+    s = synthetic_signature(1)
+    with pytest.raises(EnrolmentError, match="same signature twice"):
+        Verifier().fit([s, s, synthetic_signature(2)])
+
+
+def test_scoring_before_enrolment_is_an_error():
+    with pytest.raises(EnrolmentError, match="not enrolled"):
+        Verifier().score(synthetic_signature())
+
+
+def test_result_has_score_components_decision_and_reasons():
+    refs = [synthetic_signature(seed) for seed in range(5)]
+    verifier = Verifier().fit(refs)
+    assert hasattr(verifier, "template_")
+    result = verifier.score(synthetic_signature(10))
+    assert set(result.components) == set(default_model().fusion_components) | {"dyn_tempo", "dir_tempo"}
+    assert result.decision in ("genuine", "forgery")
+    assert result.threshold == default_model().threshold
+    assert isinstance(result.reasons, list)
+    assert result.to_dict()["score"] == result.score
+
+
+def test_threshold_parameter_overrides_the_operating_point():
+    refs = [synthetic_signature(seed) for seed in range(5)]
+    q = synthetic_signature(10)
+    low = Verifier(threshold=-1e9).fit(refs).score(q)
+    high = Verifier(threshold=1e9).fit(refs).score(q)
+    assert low.accepted and not high.accepted and low.score == high.score
+
+
+def test_only_channels_both_sides_have_are_compared():
+    refs = [synthetic_signature(seed) for seed in range(5)]
+    mouse_like = synthetic_signature(11, pressure=False)
+    result = Verifier().fit(refs).score(mouse_like)
+    assert "pressure" not in result.channels
+    with_p = Verifier().fit(refs).score(synthetic_signature(11))
+    assert "pressure" in with_p.channels
+
+
+def test_different_rates_and_resolutions_are_normalised():
+    base = synthetic_signature(3, n=300, rate_hz=100.0)
+    # The same movement sampled at 200 Hz and at 4x the resolution.
+    t2 = np.arange(600) * 5.0
+    fine = make_signature(x=np.interp(t2, base.t, base.x) * 4, y=np.interp(t2, base.t, base.y) * 4, t=t2,
+                          pressure=np.interp(t2, base.t, base.pressure), device=Device(sampling_rate_hz=200.0))
+    a, b = prepare(base), prepare(fine)
+    assert abs(a.length - b.length) <= 2
+    np.testing.assert_allclose(a.matrix[:50, :2], b.matrix[:50, :2], atol=0.05)
+
+
+@pytest.mark.data
+def test_inconsistent_enrolment_is_refused_naming_the_reference(data_root):
+    refs = [read_signature(data_root / f"svc2004/Task2/U1S{i}.TXT") for i in range(1, 5)]
+    intruder = read_signature(data_root / "svc2004/Task2/U7S1.TXT")
+    with pytest.raises(EnrolmentError, match="reference 3 .* does not match the others"):
+        Verifier().fit(refs[:2] + [intruder] + refs[2:])
+    Verifier().fit(refs)  # the genuine references alone are accepted
+
+
+@pytest.mark.data
+def test_genuine_scores_above_skilled_forgery_on_average(data_root):
+    refs = [read_signature(data_root / f"svc2004/Task2/U3S{i}.TXT") for i in range(1, 6)]
+    verifier = Verifier().fit(refs)
+    genuine = [verifier.score(read_signature(data_root / f"svc2004/Task2/U3S{i}.TXT")).score for i in range(6, 21)]
+    forged = [verifier.score(read_signature(data_root / f"svc2004/Task2/U3S{i}.TXT")).score for i in range(21, 41)]
+    assert np.mean(genuine) > np.mean(forged)
+
+
+def test_model_json_roundtrip():
+    model = default_model()
+    assert Model.from_json(model.to_json()) == model
+    assert model.trained_on and "svc2004-task2" not in model.trained_on
