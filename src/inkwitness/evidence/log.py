@@ -1,0 +1,222 @@
+"""The append-only transparency log: Merkle leaves in the database, a signed checkpoint per append.
+
+Every capture, enrolment, verification and document signing becomes one leaf: the
+canonical JSON of the event (hashes and ids, never coordinates). After each append the
+new tree head is signed as a C2SP checkpoint and stored. Because a checkpoint exists for
+every size, :meth:`TransparencyLog.verify` can name the first entry that was altered,
+removed, inserted or reordered: it is the first size whose recomputed root differs from
+the signed one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from ..store.models import LogCheckpoint, LogEntry
+from . import merkle
+from .checkpoint import Checkpoint, open_checkpoint, sign_checkpoint, verifier_key
+from .envelope import EvidenceError
+
+EVENT_TYPES = ("capture", "enrolment", "verification", "signing", "key-rotation")
+
+
+def canonical_event(event: dict[str, Any]) -> bytes:
+    """Canonical JSON bytes of a log event."""
+    if event.get("type") not in EVENT_TYPES:
+        raise EvidenceError(f"log event type must be one of {', '.join(EVENT_TYPES)}")
+    return json.dumps(event, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def load_or_create_log_key(path: Path) -> ed25519.Ed25519PrivateKey:
+    """The log's Ed25519 signing key, created (mode 0600) on first use."""
+    if path.exists():
+        key = serialization.load_pem_private_key(path.read_bytes(), None)
+        if not isinstance(key, ed25519.Ed25519PrivateKey):
+            raise EvidenceError(f"{path} is not an Ed25519 key")
+        return key
+    key = ed25519.Ed25519PrivateKey.generate()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                       serialization.NoEncryption()))
+    path.chmod(0o600)
+    return key
+
+
+@dataclass
+class AppendResult:
+    """Where an event landed and the checkpoint that covers it."""
+
+    index: int
+    leaf_hash: str
+    checkpoint: str
+
+
+@dataclass
+class LogReport:
+    """What a full verification of the log found."""
+
+    size: int
+    checkpoints: int
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """No problem found."""
+        return not self.problems
+
+
+class TransparencyLog:
+    """Append, prove and verify over the database's log tables."""
+
+    def __init__(self, sessions: sessionmaker[Session], key: ed25519.Ed25519PrivateKey,
+                 origin: str = "inkwitness.local/log", name: str = "inkwitness-log") -> None:
+        self.sessions = sessions
+        self.key = key
+        self.origin = origin
+        self.name = name
+        self._lock = threading.Lock()
+        self._cache: tuple[int, list[bytes]] = (0, [])
+
+    @property
+    def verifier_key(self) -> str:
+        """The key string relying parties pin to check checkpoints."""
+        return verifier_key(self.name, self.key.public_key())
+
+    def _leaves(self, session: Session) -> list[bytes]:
+        size, leaves = self._cache
+        count = session.scalar(select(func.count()).select_from(LogEntry)) or 0
+        if count != size:
+            rows = session.execute(select(LogEntry.index, LogEntry.leaf_hash).order_by(LogEntry.index)).all()
+            leaves = [bytes.fromhex(h) for _, h in rows]
+            self._cache = (len(leaves), leaves)
+        return list(self._cache[1])
+
+    def append(self, event: dict[str, Any]) -> AppendResult:
+        """Append an event and sign the new tree head, in one transaction."""
+        data = canonical_event(event)
+        leaf = merkle.leaf_hash(data)
+        for _ in range(20):
+            with self._lock, self.sessions.begin() as session:
+                leaves = self._leaves(session)
+                index = len(leaves)
+                leaves.append(leaf)
+                root = merkle.root(leaves)
+                note = sign_checkpoint(Checkpoint(self.origin, index + 1, root), self.name, self.key)
+                session.add(LogEntry(index=index, data=data, leaf_hash=leaf.hex()))
+                session.add(LogCheckpoint(size=index + 1, root=root.hex(), note=note))
+                try:
+                    session.flush()
+                except IntegrityError:
+                    # Another process appended first: reload and try again.
+                    session.rollback()
+                    self._cache = (0, [])
+                    continue
+            self._cache = (index + 1, leaves)
+            return AppendResult(index, leaf.hex(), note)
+        raise EvidenceError("could not append to the log: too much contention")
+
+    def size(self) -> int:
+        """Number of entries."""
+        with self.sessions() as session:
+            return session.scalar(select(func.count()).select_from(LogEntry)) or 0
+
+    def entry(self, index: int) -> tuple[bytes, str]:
+        """An entry's data and leaf hash."""
+        with self.sessions() as session:
+            row = session.get(LogEntry, index)
+            if row is None:
+                raise EvidenceError(f"log has no entry {index}")
+            return row.data, row.leaf_hash
+
+    def latest_checkpoint(self) -> str:
+        """The newest signed checkpoint note."""
+        with self.sessions() as session:
+            row = session.scalars(select(LogCheckpoint).order_by(LogCheckpoint.size.desc()).limit(1)).first()
+            if row is None:
+                raise EvidenceError("log is empty")
+            return row.note
+
+    def inclusion_proof(self, index: int, size: int | None = None) -> list[str]:
+        """Audit path of entry ``index`` in the tree of ``size`` entries (default: all)."""
+        with self.sessions() as session:
+            leaves = self._leaves(session)
+        size = size or len(leaves)
+        if not 0 <= index < size <= len(leaves):
+            raise EvidenceError(f"no entry {index} in a tree of size {size}")
+        return [h.hex() for h in merkle.inclusion_proof(index, leaves[:size])]
+
+    def consistency_proof(self, old_size: int, new_size: int | None = None) -> list[str]:
+        """Proof that the tree of ``old_size`` entries is a prefix of the tree of ``new_size``."""
+        with self.sessions() as session:
+            leaves = self._leaves(session)
+        new_size = new_size or len(leaves)
+        if not 0 < old_size <= new_size <= len(leaves):
+            raise EvidenceError(f"cannot prove {old_size} -> {new_size} in a log of {len(leaves)}")
+        return [h.hex() for h in merkle.consistency_proof(old_size, leaves[:new_size])]
+
+    def verify(self) -> LogReport:
+        """Recompute every leaf and root from the stored entries and check every checkpoint."""
+        with self.sessions() as session:
+            entries = session.execute(select(LogEntry.index, LogEntry.data, LogEntry.leaf_hash)
+                                      .order_by(LogEntry.index)).all()
+            checkpoints = session.execute(select(LogCheckpoint.size, LogCheckpoint.root, LogCheckpoint.note)
+                                          .order_by(LogCheckpoint.size)).all()
+        report = LogReport(len(entries), len(checkpoints))
+        problems = report.problems
+        for position, (index, data, stored) in enumerate(entries):
+            if index != position:
+                problems.append(f"entry {position}: expected index {position}, found {index} "
+                                f"(an entry was removed or inserted before it)")
+                break
+        leaves = [merkle.leaf_hash(bytes(data)) for _, data, _ in entries]
+        for (index, data, stored), leaf in zip(entries, leaves):
+            if leaf.hex() != stored:
+                problems.append(f"entry {index}: its data does not hash to its stored leaf hash (altered)")
+        roots = list(merkle.iter_roots(leaves))
+        signed: dict[int, bytes] = {}
+        for size, root_hex, note in checkpoints:
+            try:
+                cp = open_checkpoint(note, self.verifier_key)
+            except EvidenceError as exc:
+                problems.append(f"checkpoint {size}: {exc}")
+                continue
+            if cp.size != size or cp.root.hex() != root_hex or cp.origin != self.origin:
+                problems.append(f"checkpoint {size}: stored size/root differ from the signed note (altered)")
+                continue
+            signed[size] = cp.root
+        first_bad = None
+        for size in sorted(signed):
+            if size > len(roots):
+                problems.append(f"checkpoint {size} covers {size} entries but only {len(roots)} exist "
+                                f"(entries {len(roots)}..{size - 1} removed)")
+                break
+            if roots[size - 1] != signed[size] and first_bad is None:
+                # Later sizes inherit the mismatch; the first one names the entry.
+                first_bad = size - 1
+                problems.append(f"entry {first_bad}: the tree of {size} entries does not match its signed "
+                                "checkpoint (entry altered, replaced, inserted or reordered)")
+        top = max(signed) if signed else 0
+        if len(entries) > top:
+            problems.append(f"entries {top}..{len(entries) - 1} are not covered by any signed checkpoint "
+                            "(inserted without signing)")
+        expected_sizes = set(range(1, len(entries) + 1))
+        missing = sorted(expected_sizes - {s for s, _, _ in checkpoints})
+        if missing and first_bad is None:
+            problems.append(f"checkpoints missing for sizes {missing[:5]}{'...' if len(missing) > 5 else ''}")
+        return report
+
+
+def entry_time() -> str:
+    """UTC time for event records."""
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
