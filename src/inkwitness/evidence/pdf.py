@@ -1,0 +1,330 @@
+"""Sealing handwritten signatures into PDFs (PAdES B-T via pyHanko) and checking sealed PDFs.
+
+Each signing is one incremental update that adds a signature field whose appearance is
+the handwriting as vector ink (width from pressure), and a PAdES signature under the
+configured certificate with an RFC 3161 signature time-stamp. The escrow container
+travels inside that signature as a *signed* CMS attribute (OID ``EVIDENCE_OID``), so the
+signature itself protects it and later incremental updates do not touch it. The
+container is bound to the SHA-256 of the PDF as it was before this signing (its first
+``document_length`` bytes), so a verifier can recompute the binding from the file alone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from asn1crypto import cms, core
+from asn1crypto import pem as asn1_pem
+from asn1crypto import x509 as asn1_x509
+from pyhanko.pdf_utils.content import ImportedPdfPage
+from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+from pyhanko.pdf_utils.layout import AxisAlignment, SimpleBoxLayoutRule
+from pyhanko.pdf_utils.text import TextBoxStyle
+from pyhanko.pdf_utils.misc import PdfError
+from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.sign import fields, signers, timestamps
+from pyhanko.sign.attributes import CMSAttributeProvider, SignedAttributeProviderSpec
+from pyhanko.sign.general import SigningError
+from pyhanko.sign.validation import validate_pdf_signature
+from pyhanko.stamp import TextStampStyle
+from pyhanko_certvalidator import ValidationContext
+
+from ..features.timefunctions import pen_down_segments
+from ..signature import Signature
+from .envelope import Container, EvidenceError, PublicKey, seal
+
+#: An OID under the UUID arc 2.25 (ITU-T X.667), so no registration is needed.
+EVIDENCE_OID = "2.25.321941203903468491933928479193669049583"
+EVIDENCE_ATTR = "inkwitness_evidence"
+MAX_PDF_BYTES = 200 * 1024 * 1024
+
+# Teach asn1crypto the attribute, as pyHanko does for its own CMS attributes.
+cms.CMSAttributeType._map[EVIDENCE_OID] = EVIDENCE_ATTR
+cms.CMSAttributeType._reverse_map = None
+cms.CMSAttribute._oid_specs[EVIDENCE_ATTR] = cms.SetOfOctetString
+
+
+class _EvidenceAttribute(CMSAttributeProvider):
+    attribute_type = EVIDENCE_ATTR
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    async def build_attr_value(self, dry_run: bool = False) -> core.OctetString:
+        return core.OctetString(self.data)
+
+
+class _WithEvidence(SignedAttributeProviderSpec):
+    def __init__(self, inner: SignedAttributeProviderSpec, data: bytes) -> None:
+        self.inner = inner
+        self.data = data
+
+    def signed_attr_providers(self, data_digest: bytes, digest_algorithm: str):  # noqa: ANN201
+        yield from self.inner.signed_attr_providers(data_digest=data_digest, digest_algorithm=digest_algorithm)
+        yield _EvidenceAttribute(self.data)
+
+
+class EvidenceSigner(signers.SimpleSigner):
+    """A pyHanko signer that adds the escrow container as a signed CMS attribute."""
+
+    evidence: bytes = b""
+
+    @classmethod
+    def from_files(cls, config: SealConfig) -> EvidenceSigner:
+        """Load key, certificate and chain (SimpleSigner.load always builds a plain SimpleSigner)."""
+        try:
+            base = signers.SimpleSigner.load(str(config.key), str(config.cert),
+                                             ca_chain_files=[str(p) for p in config.chain],
+                                             key_passphrase=config.key_passphrase)
+        except (OSError, ValueError) as exc:
+            raise EvidenceError(f"cannot load the signing certificate or key: {exc}") from exc
+        if base is None:
+            raise EvidenceError("cannot load the signing certificate or key")
+        return cls(signing_cert=base.signing_cert, signing_key=base.signing_key, cert_registry=base.cert_registry,
+                   signature_mechanism=base.signature_mechanism)
+
+    def _signed_attr_provider_spec(self, *args: Any, **kwargs: Any) -> SignedAttributeProviderSpec:
+        return _WithEvidence(super()._signed_attr_provider_spec(*args, **kwargs), self.evidence)
+
+
+@dataclass(frozen=True)
+class SealConfig:
+    """What sealing needs: the signing certificate and key, a TSA URL and the escrow public key."""
+
+    cert: Path
+    key: Path
+    chain: tuple[Path, ...]
+    tsa_url: str
+    escrow: PublicKey
+    key_passphrase: bytes | None = None
+
+
+def render_ink_pdf(sig: Signature, width: float, height: float) -> bytes:
+    """A one-page vector PDF of the pen-down strokes fitted into ``width`` x ``height`` points."""
+    from reportlab.pdfgen import canvas
+
+    buf = io.BytesIO()
+    c = canvas.Canvas(buf, pagesize=(width, height), invariant=1)
+    margin = 0.08 * min(width, height)
+    xs, ys = sig.x, sig.y
+    span_x = max(float(xs.max() - xs.min()), 1e-9)
+    span_y = max(float(ys.max() - ys.min()), 1e-9)
+    scale = min((width - 2 * margin) / span_x, (height - 2 * margin) / span_y)
+    off_x = (width - scale * span_x) / 2
+    off_y = (height - scale * span_y) / 2
+    c.setLineCap(1)
+    c.setLineJoin(1)
+    c.setStrokeColorRGB(0.05, 0.1, 0.35)
+    for a, b in pen_down_segments(sig):
+        px = off_x + (xs[a:b] - xs.min()) * scale
+        # Device y grows downwards; PDF y grows upwards.
+        py = height - (off_y + (ys[a:b] - ys.min()) * scale)
+        if b - a == 1:
+            c.circle(float(px[0]), float(py[0]), 0.6, stroke=0, fill=1)
+            continue
+        for i in range(b - a - 1):
+            p = float(sig.pressure[a + i + 1]) if sig.pressure is not None else 0.6
+            c.setLineWidth(0.35 + 1.6 * p)
+            c.line(float(px[i]), float(py[i]), float(px[i + 1]), float(py[i + 1]))
+    c.showPage()
+    c.save()
+    return buf.getvalue()
+
+
+def _existing_signature_count(data: bytes) -> int:
+    return len(PdfFileReader(io.BytesIO(data)).embedded_signatures)
+
+
+def sign_pdf(pdf: bytes, sig: Signature, page: int, box: tuple[float, float, float, float], config: SealConfig,
+             signer_name: str | None = None, reason: str = "Handwritten signature",
+             location: str | None = None) -> tuple[bytes, Container]:
+    """Seal a handwritten signature into a PDF; returns the new PDF bytes and the escrow container."""
+    if len(pdf) > MAX_PDF_BYTES:
+        raise EvidenceError(f"PDF is larger than {MAX_PDF_BYTES} bytes")
+    x1, y1, x2, y2 = box
+    if not (x2 > x1 and y2 > y1):
+        raise EvidenceError("box must be x1,y1,x2,y2 with x2 > x1 and y2 > y1")
+    try:
+        writer = IncrementalPdfFileWriter(io.BytesIO(pdf), strict=False)
+        pages = int(writer.root["/Pages"]["/Count"])
+        existing = _existing_signature_count(pdf)
+    except (PdfError, ValueError, KeyError, TypeError) as exc:
+        raise EvidenceError(f"input is not a readable PDF: {exc}") from exc
+    if not 1 <= page <= pages:
+        raise EvidenceError(f"page {page} does not exist (the document has {pages})")
+    field_name = f"inkwitness-signature-{existing + 1}"
+    container = seal(sig.canonical_bytes(), sig.sha256, hashlib.sha256(pdf).hexdigest(), config.escrow,
+                     extra={"document_length": len(pdf), "field": field_name, "page": page})
+    fields.append_signature_field(writer, fields.SigFieldSpec(field_name, on_page=page - 1,
+                                                              box=(int(x1), int(y1), int(x2), int(y2))))
+    signer = EvidenceSigner.from_files(config)
+    signer.evidence = container.to_bytes()
+    with tempfile.TemporaryDirectory() as tmp:
+        ink = Path(tmp) / "ink.pdf"
+        ink.write_bytes(render_ink_pdf(sig, x2 - x1, y2 - y1))
+        style = TextStampStyle(
+            stamp_text="%(signer)s  %(ts)s", background=ImportedPdfPage(str(ink)), background_opacity=1.0,
+            border_width=0, text_box_style=TextBoxStyle(font_size=5),
+            inner_content_layout=SimpleBoxLayoutRule(x_align=AxisAlignment.ALIGN_MIN,
+                                                     y_align=AxisAlignment.ALIGN_MIN))
+        meta = signers.PdfSignatureMetadata(field_name=field_name, subfilter=fields.SigSeedSubFilter.PADES,
+                                            md_algorithm="sha256", reason=reason, location=location,
+                                            name=signer_name)
+        pdf_signer = signers.PdfSigner(meta, signer, timestamper=timestamps.HTTPTimeStamper(config.tsa_url),
+                                       stamp_style=style)
+        try:
+            out = pdf_signer.sign_pdf(writer)
+        except (SigningError, OSError, PdfError) as exc:
+            raise EvidenceError(f"signing failed: {exc}") from exc
+    return out.getvalue(), container
+
+
+# --- verification -----------------------------------------------------------------------
+
+@dataclass
+class SignatureCheck:
+    """What verify_pdf found about one signature."""
+
+    field: str
+    signer: str | None = None
+    intact: bool = False
+    valid: bool = False
+    trusted: bool = False
+    signing_time: str | None = None
+    timestamp: dict[str, Any] | None = None
+    coverage: str = ""
+    modified_after: bool | None = None
+    modification_level: str | None = None
+    biometric: dict[str, Any] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """Cryptographically valid, trusted, time-stamped, biometric container bound, nothing disallowed after."""
+        return (self.intact and self.valid and self.trusted and bool(self.timestamp and self.timestamp["valid"])
+                and bool(self.biometric.get("bound")) and not self.problems)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {"field": self.field, "signer": self.signer, "intact": self.intact, "valid": self.valid,
+                "trusted": self.trusted, "signing_time": self.signing_time, "timestamp": self.timestamp,
+                "coverage": self.coverage, "modified_after": self.modified_after,
+                "modification_level": self.modification_level, "biometric": self.biometric,
+                "problems": self.problems, "ok": self.ok}
+
+
+def load_certs(paths: list[Path]) -> list[asn1_x509.Certificate]:
+    """Certificates from PEM or DER files."""
+    out = []
+    for p in paths:
+        data = Path(p).read_bytes()
+        if asn1_pem.detect(data):
+            for _, _, der in asn1_pem.unarmor(data, multiple=True):
+                out.append(asn1_x509.Certificate.load(der))
+        else:
+            out.append(asn1_x509.Certificate.load(data))
+    return out
+
+
+def _contents_padding_ok(data: bytes, byte_range: list[int]) -> bool:
+    # The /Contents hex string is zero-padded after the DER blob. pyHanko reads only the
+    # DER, so a change in the padding would go unnoticed without this check.
+    raw = data[byte_range[1]:byte_range[2]].strip()
+    if not (raw.startswith(b"<") and raw.endswith(b">")):
+        return False
+    try:
+        blob = bytes.fromhex(raw[1:-1].decode("ascii"))
+    except ValueError:
+        return False
+    if len(blob) < 2 or blob[0] != 0x30:
+        return False
+    first = blob[1]
+    if first < 0x80:
+        length, header = first, 2
+    else:
+        n = first & 0x7F
+        length, header = int.from_bytes(blob[2:2 + n], "big"), 2 + n
+    return not any(blob[header + length:])
+
+
+def evidence_of(embedded: Any) -> tuple[Container | None, str | None]:
+    """The escrow container carried by an embedded signature, or why there is none."""
+    try:
+        for attr in embedded.signer_info["signed_attrs"]:
+            if attr["type"].dotted == EVIDENCE_OID:
+                return Container.from_bytes(bytes(attr["values"][0].native)), None
+    except EvidenceError as exc:
+        return None, f"biometric container is damaged: {exc}"
+    except (ValueError, KeyError, TypeError, IndexError) as exc:
+        return None, f"biometric container cannot be read: {exc}"
+    return None, "the signature carries no biometric container"
+
+
+def verify_pdf(data: bytes, trust_roots: list[Path]) -> list[SignatureCheck]:
+    """Validate every signature of a sealed PDF: PAdES, time-stamp, later changes, biometric binding."""
+    if len(data) > MAX_PDF_BYTES:
+        raise EvidenceError(f"PDF is larger than {MAX_PDF_BYTES} bytes")
+    roots = load_certs(trust_roots)
+    try:
+        reader = PdfFileReader(io.BytesIO(data), strict=False)
+        embedded = list(reader.embedded_signatures)
+    except (PdfError, ValueError, KeyError, TypeError, IndexError) as exc:
+        raise EvidenceError(f"PDF structure is damaged: {exc}") from exc
+    if not embedded:
+        raise EvidenceError("the PDF carries no signature")
+    checks = []
+    for emb in embedded:
+        check = SignatureCheck(field=str(emb.field_name))
+        try:
+            status = validate_pdf_signature(
+                emb, signer_validation_context=ValidationContext(trust_roots=roots, allow_fetching=False),
+                ts_validation_context=ValidationContext(trust_roots=roots, allow_fetching=False))
+        except Exception as exc:  # noqa: BLE001 - pyHanko raises many types on damaged input
+            check.problems.append(f"signature cannot be validated: {type(exc).__name__}: {exc}")
+            checks.append(check)
+            continue
+        check.intact, check.valid, check.trusted = bool(status.intact), bool(status.valid), bool(status.trusted)
+        check.signer = status.signing_cert.subject.human_friendly if status.signing_cert else None
+        check.signing_time = status.signer_reported_dt.isoformat() if status.signer_reported_dt else None
+        ts = status.timestamp_validity
+        if ts is not None:
+            check.timestamp = {"time": ts.timestamp.isoformat(), "intact": bool(ts.intact), "valid": bool(ts.valid),
+                               "trusted": bool(ts.trusted)}
+        else:
+            check.problems.append("no signature time-stamp (not PAdES B-T)")
+        check.coverage = status.coverage.name if status.coverage else ""
+        check.modified_after = status.coverage.name != "ENTIRE_FILE" if status.coverage else None
+        level = status.modification_level
+        check.modification_level = level.name if level is not None else None
+        if level is not None and level.name not in ("NONE", "LTA_UPDATES", "FORM_FILLING"):
+            check.problems.append(f"the document was changed after this signature ({level.name})")
+        if not check.intact:
+            check.problems.append("signed bytes were altered (digest mismatch)")
+        elif not check.valid:
+            check.problems.append("the cryptographic signature does not verify")
+        if check.intact and not check.trusted:
+            check.problems.append("the signing certificate does not chain to a trusted root")
+        if not _contents_padding_ok(data, list(emb.byte_range)):
+            check.problems.append("the signature's /Contents (or its padding) was altered")
+        container, problem = evidence_of(emb)
+        bio: dict[str, Any] = {"present": container is not None, "bound": False}
+        if container is not None:
+            length = container.header.get("extra", {}).get("document_length")
+            bio.update(document_sha256=container.document_sha256, signature_sha256=container.signature_sha256,
+                       escrow_key_id=container.key_id, container_sha256=container.sha256)
+            if not isinstance(length, int) or not 0 < length <= emb.byte_range[1]:
+                problem = "biometric container names a document length outside the signed revision"
+            elif hashlib.sha256(data[:length]).hexdigest() != container.document_sha256:
+                problem = "biometric container is not bound to this document (hash mismatch)"
+            else:
+                bio["bound"] = True
+        if problem:
+            check.problems.append(problem)
+        check.biometric = bio
+        checks.append(check)
+    return checks

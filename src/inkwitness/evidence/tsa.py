@@ -1,0 +1,84 @@
+"""A local RFC 3161 time-stamping authority over HTTP, for development and tests.
+
+Production configures a trusted TSA URL instead. Requests are ``application/timestamp-query``
+POSTs; replies are ``application/timestamp-reply``. The signing itself is pyHanko's
+reference implementation of a TSA responder.
+"""
+
+from __future__ import annotations
+
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+from asn1crypto import keys, pem, tsp, x509
+from pyhanko.sign.timestamps.dummy_client import DummyTimeStamper
+
+MAX_REQUEST = 64 * 1024
+
+
+def _load_der(path: Path) -> bytes:
+    data = path.read_bytes()
+    return pem.unarmor(data)[2] if pem.detect(data) else data
+
+
+def make_responder(cert_path: Path, key_path: Path) -> DummyTimeStamper:
+    """A responder signing with the given TSA certificate and key (PEM or DER)."""
+    cert = x509.Certificate.load(_load_der(cert_path))
+    key = keys.PrivateKeyInfo.load(_load_der(key_path))
+    return DummyTimeStamper(tsa_cert=cert, tsa_key=key)
+
+
+class TsaServer:
+    """A threaded HTTP TSA on loopback; ``url`` is what signers configure."""
+
+    def __init__(self, cert_path: Path, key_path: Path, host: str = "127.0.0.1", port: int = 0) -> None:
+        responder = make_responder(Path(cert_path), Path(key_path))
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+                length = int(self.headers.get("Content-Length") or 0)
+                if self.headers.get("Content-Type") != "application/timestamp-query" or not 0 < length <= MAX_REQUEST:
+                    self.send_error(400, "expected an application/timestamp-query body")
+                    return
+                try:
+                    request = tsp.TimeStampReq.load(self.rfile.read(length))
+                    request.native  # noqa: B018 - forces a full parse of the DER
+                    reply = responder.request_tsa_response(request).dump()
+                except Exception:  # noqa: BLE001 - any malformed request is the client's fault
+                    self.send_error(400, "malformed time-stamp request")
+                    return
+                self.send_response(200)
+                self.send_header("Content-Type", "application/timestamp-reply")
+                self.send_header("Content-Length", str(len(reply)))
+                self.end_headers()
+                self.wfile.write(reply)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer((host, port), Handler)
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        """The TSA URL."""
+        host, port = self.httpd.server_address[:2]
+        return f"http://{host}:{port}/tsa"
+
+    def start(self) -> TsaServer:
+        """Serve in a background thread."""
+        self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving."""
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def __enter__(self) -> TsaServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
