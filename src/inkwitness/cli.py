@@ -8,8 +8,6 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from . import datasets as ds
@@ -17,22 +15,12 @@ from .errors import InkwitnessError
 from .formats import READABLE, WRITERS, detect_format, read_signature, write_signature
 from .formats._text import read_bytes
 
+from .cli_common import CliError, console, err_console, progress_bar
+
 app = typer.Typer(help="inkwitness: handwritten e-signatures that courts can rely on.", no_args_is_help=True,
                   pretty_exceptions_enable=False, add_completion=False)
 datasets_app = typer.Typer(help="Inspect the public signature datasets.", no_args_is_help=True)
 app.add_typer(datasets_app, name="datasets")
-console = Console(width=200 if not sys.stdout.isatty() else None)
-err_console = Console(stderr=True)
-
-
-class CliError(Exception):
-    """A usage problem the CLI reports as one line (exit 2)."""
-
-
-def progress_bar() -> Progress:
-    """The progress bar used by every long-running command (on stderr)."""
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                    console=err_console, transient=True)
 
 
 @app.command()
@@ -211,6 +199,11 @@ def train(datasets: Annotated[str, typer.Option(help="comma-separated developmen
     trained = run_training(names, _data_root(data), workers, lambda msg: err_console.print(msg, markup=False))
     output.write_text(trained.to_json())
     console.print(f"wrote {output} (training skilled EER {100 * trained.notes['training_skilled_eer']:.2f} %)")
+
+
+from . import cli_evidence  # noqa: E402  (registers its commands on the app)
+
+cli_evidence.register(app)
 
 
 def main() -> None:

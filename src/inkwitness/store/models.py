@@ -132,4 +132,16 @@ class LogCheckpoint(Base):
     created: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+class Artifact(Base):
+    """Evidence kept by hash: sealed PDFs and escrow containers (both safe to store: no clear biometrics)."""
+
+    __tablename__ = "artifacts"
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tenant_id: Mapped[str | None] = mapped_column(String(36), index=True, nullable=True)
+    kind: Mapped[str] = mapped_column(String(20))  # pdf | container
+    log_index: Mapped[int | None] = mapped_column(Integer, nullable=True, index=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    created: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
 Index("ix_signatures_tenant_subject_sha", StoredSignature.tenant_id, StoredSignature.subject_id, StoredSignature.sha256)

@@ -1,0 +1,334 @@
+"""CLI commands for evidence: PKI and TSA for sealing, escrow keys, PDF sealing and checking,
+the transparency log, and offline evidence bundles."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from .cli_common import CliError, console, err_console, parse_box
+from .errors import InkwitnessError
+
+DataDir = Annotated[Optional[Path], typer.Option("--data-dir", help="data directory (default ./inkwitness-data)")]
+DbUrl = Annotated[Optional[str], typer.Option("--database-url", help="database URL (default SQLite in data dir)")]
+
+escrow_app = typer.Typer(help="Escrow (notary) keys and containers.", no_args_is_help=True)
+log_app = typer.Typer(help="The transparency log.", no_args_is_help=True)
+evidence_app = typer.Typer(help="Offline evidence bundles.", no_args_is_help=True)
+pki_app = typer.Typer(help="A private PKI for sealing (development and closed deployments).", no_args_is_help=True)
+tsa_app = typer.Typer(help="A local RFC 3161 time-stamping authority.", no_args_is_help=True)
+
+
+def _context(data_dir: Path | None, database_url: str | None):  # noqa: ANN202
+    from .evidence.context import EvidenceContext
+
+    return EvidenceContext.resolve(data_dir, database_url)
+
+
+def _passphrase(env: str | None) -> bytes | None:
+    if not env:
+        return None
+    value = os.environ.get(env)
+    if value is None:
+        raise CliError(f"environment variable {env} is not set")
+    return value.encode()
+
+
+@pki_app.command("init")
+def pki_init(folder: Annotated[Optional[Path], typer.Argument(help="where to write (default DATA_DIR/pki)")] = None,
+             data_dir: DataDir = None, org: Annotated[str, typer.Option(help="organisation name")] = "inkwitness"
+             ) -> None:
+    """Create a root CA, a document-sealing certificate and a TSA certificate."""
+    from .evidence.context import DEFAULT_DATA_DIR
+    from .evidence.pki import create_pki
+
+    target = folder or (data_dir or DEFAULT_DATA_DIR) / "pki"
+    if (target / "ca.cert.pem").exists():
+        raise CliError(f"{target} already holds a PKI; refusing to overwrite it")
+    paths = create_pki(target, org=org)
+    console.print(f"wrote CA {paths.ca_cert}, signer {paths.signer_cert}, TSA {paths.tsa_cert}")
+
+
+@tsa_app.command("serve")
+def tsa_serve(pki: Annotated[Path, typer.Option(help="PKI folder with tsa.cert.pem and tsa.key.pem")],
+              host: Annotated[str, typer.Option()] = "127.0.0.1",
+              port: Annotated[int, typer.Option(min=1, max=65535)] = 3180) -> None:
+    """Serve RFC 3161 time-stamps on http://HOST:PORT/tsa until interrupted."""
+    from .evidence.tsa import TsaServer
+
+    server = TsaServer(pki / "tsa.cert.pem", pki / "tsa.key.pem", host, port)
+    console.print(f"TSA listening on {server.url}")
+    try:
+        server.httpd.serve_forever()
+    except KeyboardInterrupt:
+        server.stop()
+
+
+@escrow_app.command("keygen")
+def escrow_keygen(out: Annotated[Path, typer.Option("-o", "--out", help="path prefix: PREFIX.key.pem, PREFIX.pub.pem")],
+                  type_: Annotated[str, typer.Option("--type", help="x25519 or rsa")] = "x25519",
+                  passphrase_env: Annotated[Optional[str], typer.Option(help="env var holding a passphrase")] = None
+                  ) -> None:
+    """Generate an escrow key pair (the private key stays with the notary)."""
+    from .evidence.envelope import generate_escrow_key, key_id, private_pem, public_pem
+
+    key = generate_escrow_key(type_)
+    priv, pub = Path(f"{out}.key.pem"), Path(f"{out}.pub.pem")
+    if priv.exists():
+        raise CliError(f"{priv} exists; refusing to overwrite an escrow key")
+    priv.write_bytes(private_pem(key, _passphrase(passphrase_env)))
+    priv.chmod(0o600)
+    pub.write_bytes(public_pem(key.public_key()))
+    console.print(f"wrote {priv} and {pub} (key id {key_id(key.public_key())})")
+
+
+@escrow_app.command("rotate")
+def escrow_rotate(keyring: Annotated[Path, typer.Option(help="folder of escrow keys")],
+                  type_: Annotated[str, typer.Option("--type", help="x25519 or rsa")] = "x25519",
+                  passphrase_env: Annotated[Optional[str], typer.Option(help="env var holding a passphrase")] = None
+                  ) -> None:
+    """Add a new escrow key to a keyring and make it current; old keys stay for old containers."""
+    from .evidence.envelope import generate_escrow_key, key_id, private_pem, public_pem
+
+    keyring.mkdir(parents=True, exist_ok=True)
+    key = generate_escrow_key(type_)
+    kid = key_id(key.public_key())
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    base = keyring / f"escrow-{stamp}-{kid[:12]}"
+    Path(f"{base}.key.pem").write_bytes(private_pem(key, _passphrase(passphrase_env)))
+    Path(f"{base}.key.pem").chmod(0o600)
+    Path(f"{base}.pub.pem").write_bytes(public_pem(key.public_key()))
+    (keyring / "current.pub.pem").write_bytes(public_pem(key.public_key()))
+    old = sorted(p.name for p in keyring.glob("escrow-*.key.pem") if kid[:12] not in p.name)
+    console.print(f"new current escrow key {kid} ({base}.pub.pem); {len(old)} older key(s) kept")
+
+
+def _containers_from(path: Path, field: str | None) -> list[tuple[str, bytes]]:
+    data = path.read_bytes()
+    if not data.startswith(b"%PDF"):
+        return [(path.name, data)]
+    import io
+
+    from pyhanko.pdf_utils.reader import PdfFileReader
+
+    from .evidence.pdf import evidence_of
+
+    out = []
+    for emb in PdfFileReader(io.BytesIO(data), strict=False).embedded_signatures:
+        if field and emb.field_name != field:
+            continue
+        container, problem = evidence_of(emb)
+        if container is None:
+            raise CliError(f"{emb.field_name}: {problem}")
+        out.append((str(emb.field_name), container.to_bytes()))
+    if not out:
+        raise CliError("no signature with a biometric container found" + (f" in field {field}" if field else ""))
+    return out
+
+
+@escrow_app.command("decrypt")
+def escrow_decrypt(container: Annotated[Path, typer.Argument(help="container JSON, or a sealed PDF")],
+                   key: Annotated[list[Path], typer.Option("--key", help="escrow private key (repeat for a keyring)")],
+                   output: Annotated[Optional[Path], typer.Option("-o", "--output", help="packet file to write")] = None,
+                   document: Annotated[Optional[Path], typer.Option(help="original document to check binding")] = None,
+                   document_sha256: Annotated[Optional[str], typer.Option(help="expected document SHA-256")] = None,
+                   field: Annotated[Optional[str], typer.Option(help="signature field (sealed PDFs)")] = None,
+                   passphrase_env: Annotated[Optional[str], typer.Option(help="env var holding the passphrase")] = None
+                   ) -> None:
+    """Recover the biometric packet and check it is bound to the stated document."""
+    from .evidence.envelope import Container, find_key, load_private_key, open_container
+    from .formats import native
+
+    keys = [load_private_key(k, _passphrase(passphrase_env)) for k in key]
+    expected = document_sha256 or (hashlib.sha256(document.read_bytes()).hexdigest() if document else None)
+    sealed_pdf = container.read_bytes() if container.read_bytes().startswith(b"%PDF") else None
+    items = _containers_from(container, field)
+    for name, raw in items:
+        parsed = Container.from_bytes(raw)
+        bound_to = expected
+        if sealed_pdf is not None and bound_to is None:
+            # Each signature of a sealed PDF is bound to the document as it was before it.
+            length = parsed.header.get("extra", {}).get("document_length")
+            bound_to = hashlib.sha256(sealed_pdf[:length]).hexdigest() if isinstance(length, int) else None
+        packet = open_container(parsed, find_key(parsed, keys), bound_to)
+        sig = native.loads(packet)
+        target = None
+        if output is not None:
+            # One container goes to the named file; several go into the named folder.
+            target = output if len(items) == 1 else output / f"{name}.json"
+            target.parent.mkdir(parents=True, exist_ok=True)
+        if target:
+            target.write_bytes(packet)
+        console.print(f"{name}: packet {sig.sha256} ({len(sig)} points), bound to document {parsed.document_sha256}"
+                      + (f", wrote {target}" if target else ""))
+
+
+@pki_app.command("show")
+def pki_show(data_dir: DataDir = None) -> None:
+    """Print where the default PKI lives."""
+    ctx = _context(data_dir, None)
+    console.print(str(ctx.pki_dir))
+
+
+def sign_pdf_command(
+        pdf: Annotated[Path, typer.Argument(help="PDF to sign")],
+        signature: Annotated[Path, typer.Option(help="signature packet (any readable format)")],
+        page: Annotated[int, typer.Option(min=1, help="page number, from 1")],
+        box: Annotated[str, typer.Option(help="x1,y1,x2,y2 in PDF points")],
+        output: Annotated[Path, typer.Option("-o", "--output", help="sealed PDF to write")],
+        tsa_url: Annotated[str, typer.Option(help="RFC 3161 TSA URL")],
+        escrow_pub: Annotated[Path, typer.Option(help="escrow public key (PEM)")],
+        pki: Annotated[Optional[Path], typer.Option(help="PKI folder (signer cert/key, CA)")] = None,
+        cert: Annotated[Optional[Path], typer.Option(help="signing certificate (PEM)")] = None,
+        key: Annotated[Optional[Path], typer.Option(help="signing key (PEM)")] = None,
+        chain: Annotated[Optional[list[Path]], typer.Option(help="CA chain certificate(s)")] = None,
+        signer_name: Annotated[Optional[str], typer.Option(help="name shown with the signature")] = None,
+        subject: Annotated[Optional[str], typer.Option(help="subject id recorded in the log")] = None,
+        data_dir: DataDir = None, database_url: DbUrl = None) -> None:
+    """Seal a handwritten signature into a PDF (PAdES B-T) and record it in the log."""
+    from .evidence.envelope import load_public_key
+    from .evidence.log import entry_time
+    from .evidence.pdf import SealConfig, sign_pdf
+    from .formats import read_signature
+
+    ctx = _context(data_dir, database_url)
+    folder = pki or ctx.pki_dir
+    cert = cert or folder / "signer.cert.pem"
+    key = key or folder / "signer.key.pem"
+    chain = chain or [folder / "ca.cert.pem"]
+    for p in (cert, key, *chain):
+        if not p.exists():
+            raise CliError(f"{p} not found (run 'inkwitness pki init' or pass --cert/--key/--chain)")
+    sig = read_signature(signature)
+    source = pdf.read_bytes()
+    config = SealConfig(cert, key, tuple(chain), tsa_url, load_public_key(escrow_pub))
+    sealed, container = sign_pdf(source, sig, page, parse_box(box), config, signer_name=signer_name)
+    output.write_bytes(sealed)
+    event = {"type": "signing", "time": entry_time(), "document_sha256": hashlib.sha256(source).hexdigest(),
+             "signed_document_sha256": hashlib.sha256(sealed).hexdigest(), "signature_sha256": sig.sha256,
+             "container_sha256": container.sha256, "escrow_key_id": container.key_id,
+             "field": container.header["extra"]["field"], "subject": subject}
+    entry = ctx.log.append(event)
+    ctx.store_artifact(sealed, "pdf", entry.index)
+    ctx.store_artifact(container.to_bytes(), "container", entry.index)
+    console.print(f"wrote {output}; log entry {entry.index}; signature {sig.sha256}")
+
+
+def verify_pdf_command(
+        pdf: Annotated[Path, typer.Argument(help="sealed PDF")],
+        trust: Annotated[Optional[list[Path]], typer.Option(help="trusted root certificate(s)")] = None,
+        data_dir: DataDir = None,
+        as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False) -> None:
+    """Report each signature: PAdES validity, time-stamp, later changes, biometric binding. Exit 1 if any fails."""
+    from .evidence.context import DEFAULT_DATA_DIR
+    from .evidence.pdf import verify_pdf
+
+    roots = trust or [(data_dir or DEFAULT_DATA_DIR) / "pki" / "ca.cert.pem"]
+    for r in roots:
+        if not r.exists():
+            raise CliError(f"trust root {r} not found (pass --trust)")
+    checks = verify_pdf(pdf.read_bytes(), roots)
+    if as_json:
+        console.print_json(json.dumps([c.to_dict() for c in checks]))
+    else:
+        for i, c in enumerate(checks, 1):
+            ts = c.timestamp["time"] if c.timestamp else "none"
+            console.print(f"[bold]signature {i} ({c.field})[/bold]: {'OK' if c.ok else 'FAILED'}", highlight=False)
+            console.print(f"  signer: {c.signer}; intact {c.intact}, valid {c.valid}, trusted {c.trusted}",
+                          highlight=False)
+            console.print(f"  time-stamp: {ts}; coverage {c.coverage}; changes after signing: "
+                          f"{c.modification_level}", highlight=False)
+            console.print(f"  biometric container: present {c.biometric.get('present')}, bound to this document "
+                          f"{c.biometric.get('bound')}, signature sha256 {c.biometric.get('signature_sha256')}",
+                          highlight=False)
+            for problem in c.problems:
+                console.print(f"  [red]problem[/red]: {problem}", highlight=False)
+    if not all(c.ok for c in checks):
+        raise typer.Exit(1)
+
+
+@log_app.command("verify")
+def log_verify(data_dir: DataDir = None, database_url: DbUrl = None) -> None:
+    """Recompute every leaf, root and checkpoint; name any altered, removed, inserted or reordered entry."""
+    report = _context(data_dir, database_url).log.verify()
+    if report.ok:
+        console.print(f"log OK: {report.size} entries, {report.checkpoints} signed checkpoints")
+        return
+    for problem in report.problems:
+        err_console.print(f"log problem: {problem}", markup=False)
+    raise typer.Exit(1)
+
+
+@log_app.command("checkpoint")
+def log_checkpoint(data_dir: DataDir = None, database_url: DbUrl = None) -> None:
+    """Print the newest signed checkpoint and the verifier key."""
+    ctx = _context(data_dir, database_url)
+    console.print(ctx.log.latest_checkpoint(), end="", highlight=False, markup=False)
+    console.print(f"verifier key: {ctx.log.verifier_key}", highlight=False, markup=False)
+
+
+@log_app.command("show")
+def log_show(index: Annotated[int, typer.Argument(min=0)], data_dir: DataDir = None, database_url: DbUrl = None
+             ) -> None:
+    """Print one entry and its inclusion proof."""
+    ctx = _context(data_dir, database_url)
+    data, leaf = ctx.log.entry(index)
+    console.print_json(json.dumps({"index": index, "leaf_hash": leaf, "event": json.loads(data),
+                                   "audit_path": ctx.log.inclusion_proof(index)}))
+
+
+@evidence_app.command("export")
+def evidence_export(index: Annotated[int, typer.Argument(min=0, help="log entry index")],
+                    output: Annotated[Path, typer.Option("-o", "--output")],
+                    escrow_pub: Annotated[Optional[Path], typer.Option(help="escrow public key to include")] = None,
+                    data_dir: DataDir = None, database_url: DbUrl = None) -> None:
+    """Write a bundle with the entry, its proof, checkpoint, keys, container and sealed PDF."""
+    from .evidence.bundle import build_bundle
+
+    ctx = _context(data_dir, database_url)
+    data, _ = ctx.log.entry(index)
+    artifacts = ctx.artifacts_for(index)
+    trust = {}
+    ca = ctx.pki_dir / "ca.cert.pem"
+    if "pdf" in artifacts and ca.exists():
+        trust["ca.cert.pem"] = ca.read_bytes()
+    bundle = build_bundle(index, data, ctx.log.inclusion_proof(index), ctx.log.latest_checkpoint(),
+                          ctx.log.verifier_key, ctx.log.key.sign, container=artifacts.get("container"),
+                          pdf=artifacts.get("pdf"), trust=trust,
+                          escrow_public=escrow_pub.read_bytes() if escrow_pub else None)
+    output.write_bytes(bundle)
+    console.print(f"wrote {output} ({len(bundle)} bytes)")
+
+
+@evidence_app.command("verify")
+def evidence_verify(bundle: Annotated[Path, typer.Argument()],
+                    trust: Annotated[Optional[list[Path]], typer.Option(help="pinned trust root(s) for the PDF")] = None,
+                    log_key: Annotated[Optional[str], typer.Option(help="pinned log verifier key")] = None) -> None:
+    """Check a bundle offline (no database, no network). Exit 1 if anything fails."""
+    from .evidence.bundle import verify_bundle
+
+    report = verify_bundle(bundle.read_bytes(), trust, log_key)
+    for what, ok, detail in report.checks:
+        console.print(f"{'ok  ' if ok else 'FAIL'} {what}: {detail}", highlight=False, markup=False)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+def register(app: typer.Typer) -> None:
+    """Attach the evidence commands to the main app."""
+    app.add_typer(escrow_app, name="escrow")
+    app.add_typer(log_app, name="log")
+    app.add_typer(evidence_app, name="evidence")
+    app.add_typer(pki_app, name="pki")
+    app.add_typer(tsa_app, name="tsa")
+    app.command("sign-pdf")(sign_pdf_command)
+    app.command("verify-pdf")(verify_pdf_command)
+
+
+__all__ = ["register", "InkwitnessError"]

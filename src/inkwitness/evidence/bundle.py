@@ -1,0 +1,234 @@
+"""Evidence bundles: everything an examiner needs to check one event offline.
+
+A bundle is a ZIP (stored, not compressed, so damage stays local) with::
+
+    MANIFEST.json        SHA-256 of every other member, and what the bundle is about
+    MANIFEST.sig         the manifest signed as a note by the log key
+    entry.json           the log entry (canonical JSON event) and its index
+    proof.json           inclusion proof of the entry in the checkpoint's tree
+    checkpoint.txt       the signed checkpoint (C2SP signed note)
+    log-key.txt          the log's verifier key
+    container.json       the escrow container (if the event has one)
+    escrow-public.pem    the escrow public key id is in the container; the key itself if known
+    signed.pdf           the sealed PDF (signing events)
+    trust/*.pem          certificates needed to validate the PDF offline
+    README.md            how to check all of the above by hand
+
+``verify_bundle`` needs no database and no network.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import json
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature as _BadSignature
+
+from . import merkle
+from .checkpoint import open_checkpoint, parse_verifier_key
+from .envelope import Container, EvidenceError
+
+MAX_BUNDLE_BYTES = 256 * 1024 * 1024
+MAX_MEMBERS = 64
+
+README = """# inkwitness evidence bundle
+
+This bundle lets an examiner check one recorded event without any database or network.
+
+1. `MANIFEST.json` lists the SHA-256 of every other file; `MANIFEST.sig` is the manifest's
+   Ed25519 signature by the log key (`log-key.txt`, format `name+keyhash+base64(0x01||key)`).
+2. `entry.json` holds the log entry. Its leaf hash is SHA-256(0x00 || canonical JSON of
+   `event`) (RFC 6962). `proof.json` is the inclusion proof (audit path) of that leaf in the
+   tree whose size and root hash are in `checkpoint.txt`, a C2SP signed note by the log key.
+3. `container.json` is the escrow container. Only the escrow private key holder can open it
+   (`inkwitness escrow decrypt container.json --key escrow.pem`); its SHA-256 is recorded in
+   the log entry, and its header names the document hash it is bound to.
+4. `signed.pdf`, for signing events, is the sealed document. Validate its PAdES signatures
+   with the certificates in `trust/` or, better, with the trust anchor you hold yourself.
+
+`inkwitness evidence verify bundle.zip [--trust ca.pem] [--log-key KEY]` does all of this.
+Pin the trust anchor and the log key from an independent source: trust taken from the
+bundle itself only proves consistency, not origin.
+"""
+
+
+def build_bundle(entry_index: int, event: bytes, proof: list[str], checkpoint: str, log_key: str,
+                 sign_manifest: Any, container: bytes | None = None, pdf: bytes | None = None,
+                 trust: dict[str, bytes] | None = None, escrow_public: bytes | None = None) -> bytes:
+    """Assemble a bundle; ``sign_manifest`` signs bytes with the log's Ed25519 key."""
+    members: dict[str, bytes] = {
+        "entry.json": json.dumps({"index": entry_index, "event": json.loads(event)}, sort_keys=True,
+                                 ensure_ascii=False, indent=1).encode("utf-8"),
+        "proof.json": json.dumps({"index": entry_index, "audit_path": proof}, indent=1).encode(),
+        "checkpoint.txt": checkpoint.encode(),
+        "log-key.txt": (log_key + "\n").encode(),
+        "README.md": README.encode(),
+    }
+    if container is not None:
+        members["container.json"] = container
+    if pdf is not None:
+        members["signed.pdf"] = pdf
+    if escrow_public is not None:
+        members["escrow-public.pem"] = escrow_public
+    for name, data in (trust or {}).items():
+        members[f"trust/{name}"] = data
+    manifest = json.dumps({"format": "inkwitness.bundle/1", "entry": entry_index,
+                           "files": {n: hashlib.sha256(d).hexdigest() for n, d in sorted(members.items())}},
+                          sort_keys=True, indent=1).encode()
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_STORED) as zf:
+        for name, data in [("MANIFEST.json", manifest), ("MANIFEST.sig", base64.b64encode(sign_manifest(manifest))),
+                           *sorted(members.items())]:
+            info = zipfile.ZipInfo(name, date_time=(2020, 1, 1, 0, 0, 0))
+            zf.writestr(info, data)
+    return buf.getvalue()
+
+
+@dataclass
+class BundleReport:
+    """Outcome of an offline bundle check."""
+
+    checks: list[tuple[str, bool, str]] = field(default_factory=list)
+
+    def add(self, what: str, ok: bool, detail: str = "") -> None:
+        """Record one check."""
+        self.checks.append((what, ok, detail))
+
+    @property
+    def ok(self) -> bool:
+        """Every check passed."""
+        return bool(self.checks) and all(ok for _, ok, _ in self.checks)
+
+    @property
+    def problems(self) -> list[str]:
+        """The failed checks, as sentences."""
+        return [f"{what}: {detail}" for what, ok, detail in self.checks if not ok]
+
+
+def _read_members(data: bytes, report: BundleReport) -> dict[str, bytes] | None:
+    if len(data) > MAX_BUNDLE_BYTES:
+        report.add("bundle", False, "larger than the limit")
+        return None
+    try:
+        zf = zipfile.ZipFile(io.BytesIO(data))
+        infos = zf.infolist()
+    except (zipfile.BadZipFile, ValueError, OSError) as exc:
+        report.add("bundle zip structure", False, f"corrupt ({exc})")
+        return None
+    if len(infos) > MAX_MEMBERS:
+        report.add("bundle", False, f"has {len(infos)} members, at most {MAX_MEMBERS} expected")
+        return None
+    members: dict[str, bytes] = {}
+    for info in infos:
+        if info.file_size > MAX_BUNDLE_BYTES or ".." in info.filename or info.filename.startswith("/"):
+            report.add(f"member {info.filename!r}", False, "unsafe name or size")
+            continue
+        try:
+            members[info.filename] = zf.read(info)
+        except (zipfile.BadZipFile, ValueError, OSError, UnicodeDecodeError) as exc:
+            report.add(f"member {info.filename}", False, f"damaged ({exc})")
+    return members
+
+
+def verify_bundle(data: bytes, trust: list[Path] | None = None, log_key: str | None = None) -> BundleReport:
+    """Check a bundle offline: manifest, log key, checkpoint, inclusion, container, PDF."""
+    report = BundleReport()
+    members = _read_members(data, report)
+    if members is None:
+        return report
+    pinned = log_key is not None
+    key_text = log_key or members.get("log-key.txt", b"").decode("utf-8", "replace").strip()
+    try:
+        name, public = parse_verifier_key(key_text)
+    except EvidenceError as exc:
+        report.add("log key", False, str(exc))
+        return report
+    report.add("log key", True, "pinned by the caller" if pinned else "taken from the bundle (pin it with --log-key)")
+    manifest_raw = members.get("MANIFEST.json")
+    try:
+        sig = base64.b64decode(members.get("MANIFEST.sig", b""), validate=True)
+        public.verify(sig, manifest_raw or b"")
+        report.add("MANIFEST.sig", True, "manifest signed by the log key")
+    except (ValueError, _BadSignature):
+        report.add("MANIFEST.json / MANIFEST.sig", False, "manifest signature does not verify (manifest altered)")
+    try:
+        manifest = json.loads(manifest_raw or b"")
+        files = manifest["files"]
+    except (ValueError, KeyError, TypeError):
+        report.add("MANIFEST.json", False, "unreadable")
+        return report
+    for member, digest in sorted(files.items()):
+        got = members.get(member)
+        if got is None:
+            report.add(member, False, "listed in the manifest but missing")
+        elif hashlib.sha256(got).hexdigest() != digest:
+            report.add(member, False, "content differs from the manifest (altered)")
+    for extra in sorted(set(members) - set(files) - {"MANIFEST.json", "MANIFEST.sig"}):
+        report.add(extra, False, "not listed in the manifest (inserted)")
+    try:
+        cp = open_checkpoint(members["checkpoint.txt"].decode(), key_text)
+        report.add("checkpoint.txt", True, f"signed tree of {cp.size} entries")
+    except (EvidenceError, KeyError, UnicodeDecodeError) as exc:
+        report.add("checkpoint.txt", False, str(exc))
+        return report
+    try:
+        entry = json.loads(members["entry.json"])
+        proof = json.loads(members["proof.json"])
+        event_bytes = json.dumps(entry["event"], sort_keys=True, separators=(",", ":"),
+                                 ensure_ascii=False).encode("utf-8")
+        path = [bytes.fromhex(h) for h in proof["audit_path"]]
+        index = int(entry["index"])
+    except (ValueError, KeyError, TypeError) as exc:
+        report.add("entry.json / proof.json", False, f"unreadable ({exc})")
+        return report
+    included = index == proof.get("index") and merkle.verify_inclusion(index, cp.size, merkle.leaf_hash(event_bytes),
+                                                                         path, cp.root)
+    report.add("entry.json + proof.json", included,
+               f"entry {index} is in the signed tree" if included else "inclusion proof fails (entry or proof altered)")
+    event = entry["event"]
+    if "container.json" in members:
+        raw = members["container.json"]
+        try:
+            container = Container.from_bytes(raw)
+            ok = hashlib.sha256(raw).hexdigest() == event.get("container_sha256")
+            report.add("container.json", ok, "matches the logged hash" if ok else "differs from the logged hash")
+            if event.get("document_sha256") and container.document_sha256 != event.get("document_sha256"):
+                report.add("container.json", False, "bound to a different document than the logged one")
+        except EvidenceError as exc:
+            report.add("container.json", False, str(exc))
+    if "signed.pdf" in members:
+        _check_pdf(members, event, trust, report)
+    return report
+
+
+def _check_pdf(members: dict[str, bytes], event: dict[str, Any], trust: list[Path] | None,
+               report: BundleReport) -> None:
+    import tempfile
+
+    from .pdf import verify_pdf
+
+    pdf = members["signed.pdf"]
+    if hashlib.sha256(pdf).hexdigest() != event.get("signed_document_sha256"):
+        report.add("signed.pdf", False, "differs from the logged hash of the sealed document")
+    with tempfile.TemporaryDirectory() as tmp:
+        roots = list(trust or [])
+        if not roots:
+            for name, data in members.items():
+                if name.startswith("trust/"):
+                    path = Path(tmp) / Path(name).name
+                    path.write_bytes(data)
+                    roots.append(path)
+        try:
+            checks = verify_pdf(pdf, roots)
+        except EvidenceError as exc:
+            report.add("signed.pdf", False, str(exc))
+            return
+    for check in checks:
+        report.add(f"signed.pdf {check.field}", check.ok, "; ".join(check.problems) or "valid, trusted, time-stamped, "
+                   "biometric container bound")

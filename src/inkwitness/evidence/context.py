@@ -1,0 +1,68 @@
+"""Where evidence lives on disk: one data directory holding the database, the log key and the PKI."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from ..store import open_database, sqlite_url
+from ..store.models import Artifact
+from .log import TransparencyLog, load_or_create_log_key
+
+DEFAULT_DATA_DIR = Path("inkwitness-data")
+DATA_DIR_ENV = "INKWITNESS_DATA_DIR"
+DATABASE_URL_ENV = "INKWITNESS_DATABASE_URL"
+
+
+@dataclass
+class EvidenceContext:
+    """The data directory and database of one inkwitness installation."""
+
+    data_dir: Path
+    database_url: str | None = None
+    origin: str = "inkwitness.local/log"
+
+    @classmethod
+    def resolve(cls, data_dir: Path | None = None, database_url: str | None = None) -> EvidenceContext:
+        """From options, else environment, else ``./inkwitness-data`` with SQLite inside it."""
+        folder = data_dir or Path(os.environ.get(DATA_DIR_ENV) or DEFAULT_DATA_DIR)
+        folder.mkdir(parents=True, exist_ok=True)
+        return cls(folder, database_url or os.environ.get(DATABASE_URL_ENV))
+
+    @cached_property
+    def sessions(self) -> sessionmaker[Session]:
+        """Session factory (migrations applied)."""
+        return open_database(self.database_url or sqlite_url(self.data_dir))
+
+    @cached_property
+    def log(self) -> TransparencyLog:
+        """The transparency log, signing with the key in the data directory."""
+        return TransparencyLog(self.sessions, load_or_create_log_key(self.data_dir / "log-signing-key.pem"),
+                               origin=self.origin)
+
+    @property
+    def pki_dir(self) -> Path:
+        """Default location of the sealing PKI (``inkwitness pki init``)."""
+        return self.data_dir / "pki"
+
+    def store_artifact(self, data: bytes, kind: str, log_index: int | None = None,
+                       tenant_id: str | None = None) -> str:
+        """Keep a sealed PDF or container by its SHA-256; returns the hash."""
+        digest = hashlib.sha256(data).hexdigest()
+        with self.sessions.begin() as session:
+            if session.get(Artifact, digest) is None:
+                session.add(Artifact(sha256=digest, kind=kind, data=data, log_index=log_index, tenant_id=tenant_id))
+        return digest
+
+    def artifacts_for(self, log_index: int) -> dict[str, bytes]:
+        """Artifacts recorded with a log entry, by kind."""
+        from sqlalchemy import select
+
+        with self.sessions() as session:
+            rows = session.scalars(select(Artifact).where(Artifact.log_index == log_index)).all()
+            return {row.kind: row.data for row in rows}
