@@ -209,7 +209,10 @@ cli_evidence.register(app)
 def main() -> None:
     """Entry point: run the app, turning every expected error into one line and exit code 2."""
     try:
-        app(standalone_mode=False)
+        # Without standalone mode click returns a command's typer.Exit code instead of exiting.
+        code = app(standalone_mode=False)
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except (InkwitnessError, CliError) as exc:
         err_console.print(f"error: {exc}", highlight=False, markup=False, soft_wrap=True)
         sys.exit(2)

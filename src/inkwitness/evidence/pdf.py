@@ -295,6 +295,10 @@ def verify_pdf(data: bytes, trust_roots: list[Path]) -> list[SignatureCheck]:
         if ts is not None:
             check.timestamp = {"time": ts.timestamp.isoformat(), "intact": bool(ts.intact), "valid": bool(ts.valid),
                                "trusted": bool(ts.trusted)}
+            if not (ts.intact and ts.valid):
+                check.problems.append("the signature time-stamp token does not verify (altered)")
+            elif not ts.trusted:
+                check.problems.append("the time-stamping authority is not trusted")
         else:
             check.problems.append("no signature time-stamp (not PAdES B-T)")
         check.coverage = status.coverage.name if status.coverage else ""
@@ -325,6 +329,8 @@ def verify_pdf(data: bytes, trust_roots: list[Path]) -> list[SignatureCheck]:
                 bio["bound"] = True
         if problem:
             check.problems.append(problem)
+        elif not bio["bound"]:
+            check.problems.append("biometric container is not bound to this document")
         check.biometric = bio
         checks.append(check)
     return checks

@@ -1,0 +1,178 @@
+"""Sealed PDFs and evidence bundles: PAdES B-T, several signers, byte flips named, offline checks."""
+
+from __future__ import annotations
+
+import io
+import random
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+from reportlab.pdfgen import canvas
+
+from inkwitness.evidence.bundle import build_bundle, verify_bundle
+from inkwitness.evidence.context import EvidenceContext
+from inkwitness.evidence.envelope import EvidenceError, generate_escrow_key, open_container, public_pem
+from inkwitness.evidence.pdf import SealConfig, sign_pdf, verify_pdf
+from inkwitness.evidence.pki import create_pki
+from inkwitness.evidence.tsa import TsaServer
+
+from .conftest import synthetic_signature
+from .test_cli import run
+
+
+def blank_pdf() -> bytes:
+    buf = io.BytesIO()
+    c = canvas.Canvas(buf, invariant=1)
+    c.drawString(72, 720, "Agreement. Signed below by both parties.")
+    c.showPage()
+    c.save()
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    return create_pki(tmp_path_factory.mktemp("pki"))
+
+
+@pytest.fixture(scope="module")
+def tsa(pki):
+    with TsaServer(pki.tsa_cert, pki.tsa_key) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def escrow():
+    return generate_escrow_key()
+
+
+@pytest.fixture(scope="module")
+def sealed(pki, tsa, escrow):
+    config = SealConfig(pki.signer_cert, pki.signer_key, (pki.ca_cert,), tsa.url, escrow.public_key())
+    original = blank_pdf()
+    first, c1 = sign_pdf(original, synthetic_signature(1), 1, (300, 100, 500, 180), config, signer_name="A")
+    second, c2 = sign_pdf(first, synthetic_signature(2), 1, (300, 200, 500, 280), config, signer_name="B")
+    return original, first, second, c1, c2
+
+
+def test_two_signers_both_validate_with_timestamps_and_bound_biometrics(sealed, pki):
+    original, first, second, c1, c2 = sealed
+    checks = verify_pdf(second, [pki.ca_cert])
+    assert [c.ok for c in checks] == [True, True], [c.problems for c in checks]
+    assert checks[0].modified_after and checks[0].modification_level == "FORM_FILLING"
+    assert not checks[1].modified_after
+    assert all(c.timestamp and c.timestamp["trusted"] for c in checks)
+    assert checks[0].biometric["signature_sha256"] == synthetic_signature(1).sha256
+    assert second.startswith(first) and first.startswith(original)
+
+
+def test_escrow_holder_recovers_the_packet_bound_to_the_pre_signing_document(sealed, escrow):
+    import hashlib
+
+    original, first, _, c1, c2 = sealed
+    assert open_container(c1, escrow, hashlib.sha256(original).hexdigest()) == synthetic_signature(1).canonical_bytes()
+    assert open_container(c2, escrow, hashlib.sha256(first).hexdigest()) == synthetic_signature(2).canonical_bytes()
+
+
+def test_pyhanko_own_validator_agrees(sealed, pki, tmp_path):
+    _, _, second, _, _ = sealed
+    path = tmp_path / "s.pdf"
+    path.write_bytes(second)
+    exe = Path(sys.executable).parent / "pyhanko"
+    out = subprocess.run([str(exe), "sign", "validate", "--executive-summary", "--no-revocation-check",
+                          "--trust-replace", "--trust", str(pki.ca_cert), str(path)],
+                         capture_output=True, text=True, timeout=120)
+    verdicts = [line.rsplit(":", 1)[-1] for line in out.stdout.split()]
+    ours = verify_pdf(second, [pki.ca_cert])
+    assert verdicts == ["VALID" if c.ok else "INVALID" for c in ours] == ["VALID", "VALID"]
+
+
+def test_untrusted_root_is_reported(sealed, tmp_path):
+    other = create_pki(tmp_path / "other")
+    checks = verify_pdf(sealed[2], [other.ca_cert])
+    assert not any(c.ok for c in checks)
+    assert all("does not chain to a trusted root" in " ".join(c.problems) for c in checks)
+
+
+def test_every_sampled_byte_flip_of_a_sealed_pdf_is_detected_and_named(sealed, pki):
+    pdf = sealed[2]
+    rng = random.Random(7)
+    contents = pdf.rfind(b"/Contents <")
+    positions = sorted(set(rng.sample(range(len(pdf)), 40) + [len(pdf) - 3, contents + 11, contents + 5000]))
+    for pos in positions:
+        damaged = pdf[:pos] + bytes([pdf[pos] ^ 0x01]) + pdf[pos + 1:]
+        try:
+            checks = verify_pdf(damaged, [pki.ca_cert])
+        except EvidenceError as exc:
+            assert str(exc), pos
+            continue
+        failed = [c for c in checks if not c.ok]
+        assert failed, f"flip at byte {pos} went unnoticed"
+        assert all(c.problems for c in failed), pos
+
+
+def test_verify_pdf_cli_exits_1_on_damage(sealed, pki, tmp_path):
+    pdf = sealed[2]
+    good, bad = tmp_path / "good.pdf", tmp_path / "bad.pdf"
+    good.write_bytes(pdf)
+    i = pdf.find(b"Agreement")
+    bad.write_bytes(pdf[:i] + b"B" + pdf[i + 1:])
+    assert run("verify-pdf", str(good), "--trust", str(pki.ca_cert)).returncode == 0
+    out = run("verify-pdf", str(bad), "--trust", str(pki.ca_cert))
+    assert out.returncode == 1 and "signed bytes were altered" in out.stdout
+
+
+@pytest.fixture(scope="module")
+def bundle(sealed, pki, escrow, tmp_path_factory):
+    import hashlib
+
+    ctx = EvidenceContext.resolve(tmp_path_factory.mktemp("data"))
+    original, first, second, c1, c2 = sealed
+    event = {"type": "signing", "document_sha256": hashlib.sha256(first).hexdigest(),
+             "signed_document_sha256": hashlib.sha256(second).hexdigest(), "container_sha256": c2.sha256}
+    ctx.log.append({"type": "capture", "signature_sha256": "0" * 64})
+    entry = ctx.log.append(event)
+    data, _ = ctx.log.entry(entry.index)
+    return build_bundle(entry.index, data, ctx.log.inclusion_proof(entry.index), ctx.log.latest_checkpoint(),
+                        ctx.log.verifier_key, ctx.log.key.sign, container=c2.to_bytes(), pdf=second,
+                        trust={"ca.cert.pem": pki.ca_cert.read_bytes()}, escrow_public=public_pem(escrow.public_key())
+                        ), ctx.log.verifier_key
+
+
+def test_bundle_verifies_offline(bundle, pki):
+    data, key = bundle
+    report = verify_bundle(data, [pki.ca_cert], key)
+    assert report.ok, report.problems
+    names = zipfile.ZipFile(io.BytesIO(data)).namelist()
+    assert {"MANIFEST.json", "MANIFEST.sig", "entry.json", "proof.json", "checkpoint.txt", "log-key.txt",
+            "container.json", "signed.pdf", "README.md", "escrow-public.pem", "trust/ca.cert.pem"} <= set(names)
+
+
+def test_every_sampled_byte_flip_of_a_bundle_is_detected_and_named(bundle, pki):
+    data, key = bundle
+    zf = zipfile.ZipFile(io.BytesIO(data))
+    # One flip inside every member's content, plus random positions anywhere in the file.
+    positions = [info.header_offset + 30 + len(info.filename) + min(5, info.file_size - 1)
+                 for info in zf.infolist()]
+    positions += random.Random(3).sample(range(len(data)), 25)
+    for pos in sorted(set(positions)):
+        damaged = data[:pos] + bytes([data[pos] ^ 0x01]) + data[pos + 1:]
+        report = verify_bundle(damaged, [pki.ca_cert], key)
+        assert not report.ok, f"flip at byte {pos} went unnoticed"
+        assert report.problems and all(":" in p for p in report.problems)
+
+
+def test_bundle_with_a_foreign_log_key_fails(bundle, pki, tmp_path):
+    from inkwitness.evidence.checkpoint import verifier_key
+    from inkwitness.evidence.log import load_or_create_log_key
+
+    data, _ = bundle
+    other = verifier_key("inkwitness-log", load_or_create_log_key(tmp_path / "k.pem").public_key())
+    assert not verify_bundle(data, [pki.ca_cert], other).ok
+
+
+def test_garbage_bundle_is_reported_not_raised():
+    report = verify_bundle(b"PK\x03\x04garbage")
+    assert not report.ok and "zip" in report.problems[0]
