@@ -179,7 +179,9 @@ class TransparencyLog:
                 problems.append(f"entry {position}: expected index {position}, found {index} "
                                 f"(an entry was removed or inserted before it)")
                 break
-        leaves = [merkle.leaf_hash(bytes(data)) for _, data, _ in entries]
+        # A hand-edited row may even come back as text (SQLite's replace() does that): hash what is there.
+        leaves = [merkle.leaf_hash(data if isinstance(data, bytes) else str(data).encode("utf-8"))
+                  for _, data, _ in entries]
         for (index, data, stored), leaf in zip(entries, leaves):
             if leaf.hex() != stored:
                 problems.append(f"entry {index}: its data does not hash to its stored leaf hash (altered)")
