@@ -140,3 +140,19 @@ def train(names: Sequence[str], root: Path | None = None, workers: int | None = 
     return replace(model, threshold=float(threshold),
                    notes={"training_skilled_eer": rate, "comparisons": len(comparisons),
                           "selected_by": "mean writer-independent skilled EER over the training datasets"})
+
+
+def calibration_scores(names: Sequence[str], root: Path | None = None, model: Model | None = None,
+                       workers: int | None = None) -> "ScoreSet":
+    """Fused same-writer and skilled-forgery scores of the named datasets' protocols, as one set."""
+    from .calibration import ScoreSet
+    from .evaluation import evaluate
+
+    scores, labels = [], []
+    for name in names:
+        rows, _ = evaluate(name, root, model=model, workers=workers)
+        for row in rows:
+            if row.label in (ds.GENUINE, ds.SKILLED):
+                scores.append(row.score)
+                labels.append(1 if row.label == ds.GENUINE else 0)
+    return ScoreSet("+".join(names), np.asarray(scores), np.asarray(labels))

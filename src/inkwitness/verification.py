@@ -54,7 +54,8 @@ def prepare(sig: Signature, model: Model | None = None) -> Prepared:
                     sig.pressure is not None, len(trace))
 
 
-def _columns(prep: Prepared, wanted: Sequence[str]) -> np.ndarray:
+def view_matrix(prep: Prepared, wanted: Sequence[str]) -> np.ndarray:
+    """The z-normalised time functions ``wanted`` of a prepared signature, as a contiguous matrix."""
     idx = [prep.functions.index(n) for n in wanted]
     return np.ascontiguousarray(prep.matrix[:, idx])
 
@@ -91,7 +92,7 @@ class Template:
     def matrices(self, functions: tuple[str, ...]) -> list[np.ndarray]:
         """The references' time-function matrices for a channel set (cached)."""
         if functions not in self._mats:
-            self._mats[functions] = [_columns(r, functions) for r in self.references]
+            self._mats[functions] = [view_matrix(r, functions) for r in self.references]
         return self._mats[functions]
 
     def pairwise(self, functions: tuple[str, ...], model: Model) -> np.ndarray:
@@ -197,7 +198,7 @@ class Verifier:
             ref_mean = pair[:, :, 0][off].mean()
             ref_min = np.mean([pair[i, :, 0][off[i]].min() for i in range(k)])
             ref_tempo = pair[:, :, 1][off].mean()
-            qm = _columns(q, funcs)
+            qm = view_matrix(q, funcs)
             d = np.array([dtw_compare(qm, r, model.window_frac, model.min_window)
                           for r in template.matrices(funcs)])
             comps[f"{name}_mean"] = float(d[:, 0].mean() / max(ref_mean, 1e-9))

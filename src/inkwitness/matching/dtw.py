@@ -195,3 +195,42 @@ def dtw_pairs(series: list[np.ndarray], pairs: np.ndarray, *, window_frac: float
     if squared:
         costs = np.sqrt(costs)
     return costs, lens
+
+
+@numba.njit(cache=True, nogil=True)
+def _dtw_full(a: np.ndarray, b: np.ndarray, window: float) -> np.ndarray:
+    n, d = a.shape
+    m = b.shape[0]
+    acc = np.full((n + 1, m + 1), _INF)
+    acc[0, 0] = 0.0
+    for i in range(n):
+        lo, hi = _band(i, n, m, window)
+        for j in range(lo, hi + 1):
+            cost = _local(a, b, i, j, d, False)
+            acc[i + 1, j + 1] = cost + min(acc[i, j], acc[i, j + 1], acc[i + 1, j])
+    return acc
+
+
+def dtw_path(a: np.ndarray, b: np.ndarray, *, window: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The optimal warping path as index pairs (k, 2) and the local cost at each step.
+
+    Keeps the full cost matrix, so it is meant for explaining one comparison (reports),
+    not for scoring many.
+    """
+    a, b = _prepare(a), _prepare(b)
+    if a.shape[1] != b.shape[1]:
+        raise ValueError(f"DTW inputs differ in dimension: {a.shape[1]} vs {b.shape[1]}")
+    w = float(max(a.shape[0], b.shape[0])) if window is None else float(window)
+    acc = _dtw_full(a, b, w)
+    i, j = a.shape[0], b.shape[0]
+    if not np.isfinite(acc[i, j]):
+        raise ValueError("the band admits no warping path")
+    path = [(i - 1, j - 1)]
+    while (i, j) != (1, 1):
+        # Prefer the diagonal on ties, as the kernels do.
+        steps = ((acc[i - 1, j - 1], i - 1, j - 1), (acc[i - 1, j], i - 1, j), (acc[i, j - 1], i, j - 1))
+        _, i, j = min(steps, key=lambda s: s[0])
+        path.append((i - 1, j - 1))
+    pairs = np.array(path[::-1], dtype=np.int64)
+    local = np.sqrt(((a[pairs[:, 0]] - b[pairs[:, 1]]) ** 2).sum(axis=1))
+    return pairs, local
