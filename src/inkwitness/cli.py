@@ -252,9 +252,10 @@ def calibrate(data: Annotated[Optional[Path], typer.Option(help="data root")] = 
                           f"({m['n_same']} same-writer, {m['n_different']} forgery comparisons)")
 
 
-from . import cli_evidence  # noqa: E402  (registers its commands on the app)
+from . import cli_evidence, cli_service  # noqa: E402  (they register their commands on the app)
 
 cli_evidence.register(app)
+cli_service.register(app)
 
 
 def main() -> None:

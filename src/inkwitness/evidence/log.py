@@ -87,6 +87,7 @@ class TransparencyLog:
         self.name = name
         self._lock = threading.Lock()
         self._cache: tuple[int, list[bytes]] = (0, [])
+        self._range = merkle.CompactRange()
 
     @property
     def verifier_key(self) -> str:
@@ -94,13 +95,16 @@ class TransparencyLog:
         return verifier_key(self.name, self.key.public_key())
 
     def _leaves(self, session: Session) -> list[bytes]:
-        size, leaves = self._cache
+        size, _ = self._cache
         count = session.scalar(select(func.count()).select_from(LogEntry)) or 0
         if count != size:
             rows = session.execute(select(LogEntry.index, LogEntry.leaf_hash).order_by(LogEntry.index)).all()
             leaves = [bytes.fromhex(h) for _, h in rows]
             self._cache = (len(leaves), leaves)
-        return list(self._cache[1])
+            self._range = merkle.CompactRange()
+            for leaf in leaves:
+                self._range.append(leaf)
+        return self._cache[1]
 
     def append(self, event: dict[str, Any]) -> AppendResult:
         """Append an event and sign the new tree head, in one transaction."""
@@ -108,10 +112,10 @@ class TransparencyLog:
         leaf = merkle.leaf_hash(data)
         for _ in range(20):
             with self._lock, self.sessions.begin() as session:
-                leaves = self._leaves(session)
-                index = len(leaves)
-                leaves.append(leaf)
-                root = merkle.root(leaves)
+                index = len(self._leaves(session))
+                grown = self._range.copy()
+                grown.append(leaf)
+                root = grown.root()
                 note = sign_checkpoint(Checkpoint(self.origin, index + 1, root), self.name, self.key)
                 session.add(LogEntry(index=index, data=data, leaf_hash=leaf.hex()))
                 session.add(LogCheckpoint(size=index + 1, root=root.hex(), note=note))
@@ -122,7 +126,9 @@ class TransparencyLog:
                     session.rollback()
                     self._cache = (0, [])
                     continue
-            self._cache = (index + 1, leaves)
+                self._cache[1].append(leaf)
+                self._cache = (index + 1, self._cache[1])
+                self._range = grown
             return AppendResult(index, leaf.hex(), note)
         raise EvidenceError("could not append to the log: too much contention")
 
@@ -149,8 +155,8 @@ class TransparencyLog:
 
     def inclusion_proof(self, index: int, size: int | None = None) -> list[str]:
         """Audit path of entry ``index`` in the tree of ``size`` entries (default: all)."""
-        with self.sessions() as session:
-            leaves = self._leaves(session)
+        with self._lock, self.sessions() as session:
+            leaves = list(self._leaves(session))
         size = size or len(leaves)
         if not 0 <= index < size <= len(leaves):
             raise EvidenceError(f"no entry {index} in a tree of size {size}")
@@ -158,8 +164,8 @@ class TransparencyLog:
 
     def consistency_proof(self, old_size: int, new_size: int | None = None) -> list[str]:
         """Proof that the tree of ``old_size`` entries is a prefix of the tree of ``new_size``."""
-        with self.sessions() as session:
-            leaves = self._leaves(session)
+        with self._lock, self.sessions() as session:
+            leaves = list(self._leaves(session))
         new_size = new_size or len(leaves)
         if not 0 < old_size <= new_size <= len(leaves):
             raise EvidenceError(f"cannot prove {old_size} -> {new_size} in a log of {len(leaves)}")

@@ -58,6 +58,33 @@ def _fold(stack: list[bytes]) -> bytes:
     return node
 
 
+class CompactRange:
+    """The perfect subtrees covering a growing tree: append and root in O(log n)."""
+
+    def __init__(self) -> None:
+        self.size = 0
+        self._stack: list[tuple[int, bytes]] = []
+
+    def append(self, leaf: bytes) -> None:
+        """Add one leaf hash."""
+        size, node = 1, leaf
+        while self._stack and self._stack[-1][0] == size:
+            node = node_hash(self._stack.pop()[1], node)
+            size *= 2
+        self._stack.append((size, node))
+        self.size += 1
+
+    def root(self) -> bytes:
+        """The current tree's root."""
+        return _fold([n for _, n in self._stack]) if self._stack else EMPTY_ROOT
+
+    def copy(self) -> CompactRange:
+        """An independent copy."""
+        other = CompactRange()
+        other.size, other._stack = self.size, list(self._stack)
+        return other
+
+
 def iter_roots(leaves: Iterable[bytes]) -> Iterator[bytes]:
     """The root after each appended leaf, in O(log n) per leaf."""
     stack: list[tuple[int, bytes]] = []

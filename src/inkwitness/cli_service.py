@@ -1,0 +1,104 @@
+"""``inkwitness serve`` and API-key administration."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from .cli_common import CliError, console, err_console
+
+
+def serve(host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
+          port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
+          data_dir: Annotated[Path, typer.Option(help="data directory")] = Path("inkwitness-data"),
+          database_url: Annotated[Optional[str], typer.Option(help="database URL (default SQLite in data dir)")] = None,
+          public_url: Annotated[Optional[str], typer.Option(help="URL customers' devices reach (signing links)")]
+          = None,
+          tsa_url: Annotated[Optional[str], typer.Option(help="RFC 3161 TSA URL (default: a local TSA)")] = None,
+          escrow_pub: Annotated[Optional[Path], typer.Option(help="escrow public key (default: a demo key pair)")]
+          = None,
+          workers: Annotated[int, typer.Option(min=1, max=64, help="worker processes")] = 1,
+          max_body: Annotated[int, typer.Option(help="largest request body in bytes")] = 2 * 1024 * 1024) -> None:
+    """Run the HTTP service (OpenAPI docs at /docs). Migrations run on start-up."""
+    import uvicorn
+
+    from .evidence.context import EvidenceContext
+    from .evidence.pki import create_pki
+    from .service.asgi import SETTINGS_ENV, settings_to_env
+    from .service.settings import Settings
+    from .service.storage import Repository, Vault
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    settings = Settings(data_dir=data_dir, database_url=database_url, max_body_bytes=max_body,
+                        public_url=public_url or f"http://{host}:{port}")
+    evidence = EvidenceContext(data_dir, database_url)
+    repo = Repository(evidence.sessions, Vault(settings.storage_key()))  # migrates before workers start
+    if not (evidence.pki_dir / "ca.cert.pem").exists():
+        create_pki(evidence.pki_dir)
+        err_console.print(f"created a private sealing PKI in {evidence.pki_dir} (configure your own for production)")
+    tsa = None
+    if tsa_url is None:
+        from .evidence.tsa import TsaServer
+
+        tsa = TsaServer(evidence.pki_dir / "tsa.cert.pem", evidence.pki_dir / "tsa.key.pem").start()
+        tsa_url = tsa.url
+        err_console.print(f"local time-stamping authority at {tsa_url} (configure a trusted TSA for production)")
+    if escrow_pub is None:
+        from .evidence.envelope import generate_escrow_key, private_pem, public_pem
+
+        escrow_pub = data_dir / "escrow" / "notary.pub.pem"
+        if not escrow_pub.exists():
+            key = generate_escrow_key()
+            escrow_pub.parent.mkdir(parents=True, exist_ok=True)
+            (escrow_pub.parent / "notary.key.pem").write_bytes(private_pem(key))
+            (escrow_pub.parent / "notary.key.pem").chmod(0o600)
+            escrow_pub.write_bytes(public_pem(key.public_key()))
+            err_console.print(f"created a DEMO escrow key pair in {escrow_pub.parent}: in production the notary "
+                              "keeps the private key and the service gets only --escrow-pub")
+    settings.tsa_url, settings.escrow_public_key = tsa_url, escrow_pub
+    if not repo.any_api_key():
+        tenant = repo.ensure_tenant("default")
+        key = repo.create_api_key(tenant, "bootstrap admin", ["admin"])
+        path = data_dir / "bootstrap-admin-key.txt"
+        path.write_text(key + "\n")
+        path.chmod(0o600)
+        console.print(f"bootstrap admin API key (also in {path}): {key}", highlight=False)
+    os.environ[SETTINGS_ENV] = settings_to_env(settings)
+    console.print(f"inkwitness listening on http://{host}:{port} (API docs at /docs)", highlight=False)
+    try:
+        # No access log: paths of signing links carry their tokens.
+        uvicorn.run("inkwitness.service.asgi:app", factory=True, host=host, port=port, workers=workers,
+                    access_log=False, log_level="warning")
+    finally:
+        if tsa is not None:
+            tsa.stop()
+
+
+def keys_create(tenant: Annotated[str, typer.Option(help="tenant name (created if needed)")],
+                scopes: Annotated[str, typer.Option(help="comma-separated: admin, operator, capture")] = "operator",
+                name: Annotated[str, typer.Option(help="what the key is for")] = "api key",
+                data_dir: Annotated[Path, typer.Option()] = Path("inkwitness-data"),
+                database_url: Annotated[Optional[str], typer.Option()] = None) -> None:
+    """Create an API key (printed once; only its hash is stored)."""
+    from .evidence.context import EvidenceContext
+    from .service.settings import Settings
+    from .service.storage import Repository, Vault
+
+    chosen = [s.strip() for s in scopes.split(",") if s.strip()]
+    bad = [s for s in chosen if s not in ("admin", "operator", "capture")]
+    if bad or not chosen:
+        raise CliError(f"unknown scope(s): {', '.join(bad) or '(none)'}")
+    evidence = EvidenceContext(data_dir, database_url)
+    repo = Repository(evidence.sessions, Vault(Settings(data_dir=data_dir).storage_key()))
+    console.print(repo.create_api_key(repo.ensure_tenant(tenant), name, chosen), highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    """Attach the service commands."""
+    app.command("serve")(serve)
+    keys = typer.Typer(help="API keys.", no_args_is_help=True)
+    keys.command("create")(keys_create)
+    app.add_typer(keys, name="keys")

@@ -1,0 +1,125 @@
+"""The FastAPI application: configuration, auth, limits, error mapping and static capture page."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ..errors import (DatasetError, EnrolmentError, IncompatibleSignatures, InkwitnessError, InvalidSignature,
+                      UnsupportedFormat)
+from ..evidence.context import EvidenceContext
+from ..evidence.envelope import EvidenceError
+from .operations import Operations, SealingSetup
+from .settings import Settings
+from .storage import Conflict, Gone, NotFound, Repository, Vault
+
+STATIC = Path(__file__).parent / "static"
+log = logging.getLogger("inkwitness.service")
+
+
+class BodyLimit:
+    """Refuse request bodies over a limit (413), whether or not they declare a length."""
+
+    def __init__(self, app: ASGIApp, limit: int, document_limit: int) -> None:
+        self.app = app
+        self.limit = limit
+        self.document_limit = document_limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self.document_limit if scope["path"].startswith("/v1/documents") else self.limit
+        for name, value in scope.get("headers", []):
+            if name == b"content-length":
+                try:
+                    declared = int(value)
+                except ValueError:
+                    declared = -1
+                if declared < 0 or declared > limit:
+                    await _json(send, 413, f"request body is larger than {limit} bytes")
+                    return
+        seen = 0
+
+        async def limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    raise _TooLarge(limit)
+            return message
+
+        try:
+            await self.app(scope, limited, send)
+        except _TooLarge:
+            await _json(send, 413, f"request body is larger than {limit} bytes")
+
+
+class _TooLarge(Exception):
+    def __init__(self, limit: int) -> None:
+        super().__init__(limit)
+
+
+async def _json(send: Send, status: int, detail: str) -> None:
+    import json
+
+    body = json.dumps({"error": detail}).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
+_STATUS: list[tuple[type[Exception], int]] = [
+    (NotFound, 404), (Gone, 410), (Conflict, 409), (InvalidSignature, 422), (UnsupportedFormat, 415),
+    (EnrolmentError, 422), (IncompatibleSignatures, 422), (EvidenceError, 422), (DatasetError, 422),
+    (InkwitnessError, 422),
+]
+
+
+def _sealing(settings: Settings, evidence: EvidenceContext) -> SealingSetup | None:
+    pki = settings.pki_dir or evidence.pki_dir
+    needed = [pki / "signer.cert.pem", pki / "signer.key.pem", pki / "ca.cert.pem"]
+    if not (settings.tsa_url and settings.escrow_public_key and all(p.exists() for p in needed)):
+        return None
+    return SealingSetup(pki / "signer.cert.pem", pki / "signer.key.pem", (pki / "ca.cert.pem",), settings.tsa_url,
+                        settings.escrow_public_key, (pki / "ca.cert.pem",))
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """Build the application: open (and migrate) the database, wire operations and routes."""
+    from .routes import router
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    evidence = EvidenceContext(settings.data_dir, settings.database_url, settings.origin)
+    repo = Repository(evidence.sessions, Vault(settings.storage_key()))
+    ops = Operations(repo, evidence, settings, _sealing(settings, evidence))
+    app = FastAPI(title="inkwitness", version="0.1.0",
+                  description="Handwritten e-signatures: capture, verification, sealed evidence and reports.")
+    app.state.ops = ops
+    app.state.settings = settings
+    app.include_router(router)
+
+    @app.exception_handler(InkwitnessError)
+    async def _domain(_: Request, exc: InkwitnessError) -> JSONResponse:
+        status = next(code for cls, code in _STATUS if isinstance(exc, cls))
+        return JSONResponse({"error": str(exc), "type": type(exc).__name__}, status_code=status)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [{"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", ""))} for e in exc.errors()]
+        return JSONResponse({"error": "request is not valid", "details": errors}, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers)
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes, document_limit=settings.max_document_bytes)
+    return app

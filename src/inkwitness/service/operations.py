@@ -1,0 +1,202 @@
+"""What the service does, independent of HTTP: enrol, verify (with replay detection), sign, report."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from threading import Lock
+from typing import Any
+
+import numpy as np
+
+from ..errors import EnrolmentError, InkwitnessError
+from ..evidence.context import EvidenceContext
+from ..evidence.log import entry_time
+from ..signature import Signature
+from ..verification import Prepared, Verifier, dtw_compare, prepare, view_matrix
+from .settings import Settings
+from .storage import Repository
+
+#: A questioned sample closer than this (in units of the references' mutual DTW distance)
+#: to a stored sample is a replay: genuine repetitions are never that alike.
+REPLAY_RATIO = 0.15
+#: How many of the subject's most recent stored samples the near-replay check compares with.
+REPLAY_HISTORY = 100
+
+
+@dataclass
+class SealingSetup:
+    """What document sealing uses: certificate, key, chain, TSA and escrow public key."""
+
+    cert: Path
+    key: Path
+    chain: tuple[Path, ...]
+    tsa_url: str
+    escrow_public: Path
+    trust_roots: tuple[Path, ...]
+
+
+class Operations:
+    """The service's operations over a repository and the evidence context."""
+
+    def __init__(self, repo: Repository, evidence: EvidenceContext, settings: Settings,
+                 sealing: SealingSetup | None = None) -> None:
+        self.repo = repo
+        self.evidence = evidence
+        self.settings = settings
+        self.sealing = sealing
+        self._templates: OrderedDict[str, Verifier] = OrderedDict()
+        self._prepared: OrderedDict[str, Prepared] = OrderedDict()
+        self._lock = Lock()
+
+    # --- helpers ------------------------------------------------------------------------
+    def _log(self, event: dict[str, Any]) -> int:
+        return self.evidence.log.append({"time": entry_time(), **event}).index
+
+    def _prepared_of(self, row: Any) -> Prepared:
+        with self._lock:
+            cached = self._prepared.get(row.id)
+        if cached is not None:
+            return cached
+        prep = prepare(self.repo.load_signature(row))
+        with self._lock:
+            self._prepared[row.id] = prep
+            while len(self._prepared) > 8192:
+                self._prepared.popitem(last=False)
+        return prep
+
+    def _verifier(self, tenant_id: str, subject_id: str) -> tuple[str, Verifier, list[Any]]:
+        enrolment, refs = self.repo.active_enrolment(tenant_id, subject_id)
+        with self._lock:
+            verifier = self._templates.get(enrolment.id)
+        if verifier is None:
+            verifier = Verifier().fit([self._prepared_of(r) for r in refs], check_consistency=False)
+            with self._lock:
+                self._templates[enrolment.id] = verifier
+                while len(self._templates) > 2048:
+                    self._templates.popitem(last=False)
+        return enrolment.id, verifier, refs
+
+    # --- enrolment ------------------------------------------------------------------------
+    def enrol(self, tenant_id: str, subject_id: str, references: list[Signature]) -> dict[str, Any]:
+        """Build and store a template; refuse too few, duplicate or inconsistent references."""
+        self.repo.subject(tenant_id, subject_id)
+        for i, sig in enumerate(references, 1):
+            if self.repo.has_identical(tenant_id, subject_id, sig.sha256):
+                raise EnrolmentError(f"reference {i} is identical to a signature already stored for this subject")
+        Verifier().fit(references)  # raises EnrolmentError naming an inconsistent reference
+        enrolment = self.repo.save_enrolment(tenant_id, subject_id, references)
+        index = self._log({"type": "enrolment", "tenant": tenant_id, "subject": subject_id,
+                           "enrolment": enrolment.id, "references": [s.sha256 for s in references]})
+        return {"id": enrolment.id, "subject_id": subject_id, "references": len(references), "log_index": index}
+
+    # --- verification ---------------------------------------------------------------------
+    def _replay_of(self, tenant_id: str, subject_id: str, sig: Signature, verifier: Verifier) -> str | None:
+        if self.repo.has_identical(tenant_id, subject_id, sig.sha256):
+            return "identical to a stored signature of this subject"
+        q = prepare(sig)
+        model = verifier.model_
+        name, funcs = model.view_functions(verifier.template_.has_pressure and q.has_pressure)[0]
+        pair = verifier.template_.pairwise(funcs, model)[:, :, 0]
+        k = pair.shape[0]
+        scale = pair.sum() / (k * (k - 1))
+        qm = view_matrix(q, funcs)
+        for row in self.repo.subject_signatures(tenant_id, subject_id, REPLAY_HISTORY):
+            other = self._prepared_of(row)
+            if other.has_pressure != q.has_pressure and "pressure" in funcs:
+                continue
+            distance, _ = dtw_compare(qm, view_matrix(other, funcs), model.window_frac, model.min_window)
+            if math.isfinite(distance) and distance < REPLAY_RATIO * scale:
+                return (f"near-identical to stored signature {row.sha256[:12]} "
+                        f"(distance {distance / scale:.3f} of the references' spread)")
+        return None
+
+    def verify(self, tenant_id: str, subject_id: str, sig: Signature) -> dict[str, Any]:
+        """Score a questioned signature; replays are flagged and never accepted."""
+        self.repo.subject(tenant_id, subject_id)
+        enrolment_id, verifier, _ = self._verifier(tenant_id, subject_id)
+        replay = self._replay_of(tenant_id, subject_id, sig, verifier)
+        result = verifier.score(sig).to_dict()
+        if replay:
+            result["decision"] = "replay"
+            result["reasons"] = [f"replay: {replay}"] + result["reasons"]
+        record = self.repo.save_verification(tenant_id, subject_id, enrolment_id, sig, result, replay is not None)
+        index = self._log({"type": "verification", "tenant": tenant_id, "subject": subject_id,
+                           "verification": record.id, "signature_sha256": sig.sha256, "score": round(result["score"], 6),
+                           "decision": result["decision"]})
+        return {"id": record.id, "subject_id": subject_id, "signature_sha256": sig.sha256, "replay": replay is not None,
+                "log_index": index, **result}
+
+    # --- reports --------------------------------------------------------------------------
+    def report(self, tenant_id: str, subject_id: str, sig: Signature, case_id: str | None, examiner: str | None,
+               lang: str) -> tuple[dict[str, Any], bytes]:
+        """A forensic report of a questioned signature against the subject's references."""
+        from ..report import build_report
+
+        _, _, refs = self._verifier(tenant_id, subject_id)
+        data, pdf = build_report([self.repo.load_signature(r) for r in refs], sig, case_id=case_id,
+                                 examiner=examiner, lang=lang)
+        self._log({"type": "capture", "tenant": tenant_id, "subject": subject_id, "signature_sha256": sig.sha256,
+                   "purpose": "report", "report_sha256": hashlib.sha256(pdf).hexdigest()})
+        return data.to_dict(), pdf
+
+    # --- documents --------------------------------------------------------------------------
+    def sign_document(self, tenant_id: str, pdf: bytes, sig: Signature, page: int,
+                      box: tuple[float, float, float, float], signer_name: str | None,
+                      subject_id: str | None) -> tuple[bytes, dict[str, Any]]:
+        """Seal a signature into a PDF, log it and keep the evidence."""
+        from ..evidence.envelope import load_public_key
+        from ..evidence.pdf import SealConfig, sign_pdf
+
+        if self.sealing is None:
+            raise InkwitnessError("document sealing is not configured on this server")
+        if subject_id:
+            self.repo.subject(tenant_id, subject_id)
+        s = self.sealing
+        config = SealConfig(s.cert, s.key, s.chain, s.tsa_url, load_public_key(s.escrow_public))
+        sealed, container = sign_pdf(pdf, sig, page, box, config, signer_name=signer_name)
+        event = {"type": "signing", "tenant": tenant_id, "subject": subject_id,
+                 "document_sha256": hashlib.sha256(pdf).hexdigest(),
+                 "signed_document_sha256": hashlib.sha256(sealed).hexdigest(), "signature_sha256": sig.sha256,
+                 "container_sha256": container.sha256, "escrow_key_id": container.key_id,
+                 "field": container.header["extra"]["field"]}
+        index = self._log(event)
+        self.evidence.store_artifact(sealed, "pdf", index, tenant_id)
+        self.evidence.store_artifact(container.to_bytes(), "container", index, tenant_id)
+        return sealed, {"log_index": index, **event}
+
+    def verify_document(self, pdf: bytes) -> list[dict[str, Any]]:
+        """verify-pdf over HTTP."""
+        from ..evidence.pdf import verify_pdf
+
+        if self.sealing is None:
+            raise InkwitnessError("no trust roots are configured on this server")
+        return [c.to_dict() for c in verify_pdf(pdf, list(self.sealing.trust_roots))]
+
+    def bundle(self, tenant_id: str, index: int) -> bytes:
+        """The evidence bundle of a log entry that belongs to this tenant."""
+        import json
+
+        from ..evidence.bundle import build_bundle
+        from .storage import NotFound
+
+        log = self.evidence.log
+        if not 0 <= index < log.size():
+            raise NotFound(f"log entry {index} not found")
+        data, _ = log.entry(index)
+        if json.loads(data).get("tenant") != tenant_id:
+            raise NotFound(f"log entry {index} not found")
+        artifacts = self.evidence.artifacts_for(index)
+        trust = {p.name: p.read_bytes() for p in self.sealing.trust_roots} if self.sealing else {}
+        escrow = self.sealing.escrow_public.read_bytes() if self.sealing else None
+        return build_bundle(index, data, log.inclusion_proof(index), log.latest_checkpoint(), log.verifier_key,
+                            log.key.sign, container=artifacts.get("container"), pdf=artifacts.get("pdf"),
+                            trust=trust if "pdf" in artifacts else {}, escrow_public=escrow)
+
+
+def summarise_floats(values: dict[str, Any]) -> dict[str, Any]:
+    """Replace non-finite floats (JSON cannot carry them) by None."""
+    return {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in values.items()}

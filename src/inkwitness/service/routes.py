@@ -1,0 +1,296 @@
+"""HTTP routes. Every tenant-level route is scoped by the caller's API key."""
+
+from __future__ import annotations
+
+import io
+from typing import Annotated, Any, Literal
+
+import anyio
+from fastapi import APIRouter, Depends, File, Form, Header, HTTPException, Path, Request, UploadFile
+from fastapi.responses import FileResponse, JSONResponse, Response
+from pydantic import BaseModel, Field
+
+from ..errors import InvalidSignature
+from ..signature import Signature
+from .operations import Operations
+
+router = APIRouter()
+SCOPES = ("admin", "operator", "capture")
+Id = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9-]+$")]
+Token = Annotated[str, Path(min_length=16, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+
+
+class Caller(BaseModel):
+    """Who is calling: tenant and scopes."""
+
+    tenant_id: str
+    scopes: set[str]
+
+
+def ops_of(request: Request) -> Operations:
+    """The Operations object of the app."""
+    return request.app.state.ops
+
+
+def caller(request: Request, authorization: Annotated[str | None, Header()] = None,
+           x_api_key: Annotated[str | None, Header()] = None) -> Caller:
+    """Authenticate by ``Authorization: Bearer <key>`` or ``X-API-Key``."""
+    secret = x_api_key or (authorization[7:] if authorization and authorization.startswith("Bearer ") else None)
+    if not secret or len(secret) > 200:
+        raise HTTPException(401, "an API key is required (Authorization: Bearer <key>)",
+                            headers={"WWW-Authenticate": "Bearer"})
+    found = ops_of(request).repo.lookup_key(secret)
+    if found is None:
+        raise HTTPException(401, "unknown or revoked API key", headers={"WWW-Authenticate": "Bearer"})
+    return Caller(tenant_id=found[0], scopes=found[1])
+
+
+def need(*scopes: str):  # noqa: ANN201
+    """A dependency that requires one of ``scopes`` (admin implies every scope)."""
+    def check(who: Annotated[Caller, Depends(caller)]) -> Caller:
+        if "admin" in who.scopes or who.scopes & set(scopes):
+            return who
+        raise HTTPException(403, f"this key lacks the scope needed here ({' or '.join(scopes)})")
+    return check
+
+
+Admin = Annotated[Caller, Depends(need("admin"))]
+Operator = Annotated[Caller, Depends(need("operator"))]
+Capturer = Annotated[Caller, Depends(need("operator", "capture"))]
+
+
+def packet(data: dict[str, Any], what: str = "signature") -> Signature:
+    """Validate a native packet from a request body."""
+    try:
+        return Signature.from_dict(data)
+    except InvalidSignature as exc:
+        raise InvalidSignature(f"{what}: {exc}") from exc
+
+
+async def run(fn, *args):  # noqa: ANN001, ANN201
+    """Run blocking work (numba, database, crypto) off the event loop."""
+    return await anyio.to_thread.run_sync(fn, *args)
+
+
+# --- models -------------------------------------------------------------------------------
+class TenantIn(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+
+
+class ApiKeyIn(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    scopes: list[Literal["admin", "operator", "capture"]] = Field(min_length=1, max_length=3)
+    tenant_id: str | None = Field(default=None, max_length=64)
+
+
+class SubjectIn(BaseModel):
+    external_ref: str | None = Field(default=None, max_length=200)
+    display_name: str | None = Field(default=None, max_length=200)
+
+
+class EnrolIn(BaseModel):
+    references: list[dict[str, Any]] = Field(min_length=3, max_length=20)
+
+
+class VerifyIn(BaseModel):
+    signature: dict[str, Any]
+
+
+class ReportIn(BaseModel):
+    signature: dict[str, Any]
+    case_id: str | None = Field(default=None, max_length=200)
+    examiner: str | None = Field(default=None, max_length=200)
+    lang: Literal["en", "zh"] = "en"
+    format: Literal["pdf", "json"] = "pdf"
+
+
+class SessionIn(BaseModel):
+    subject_id: str = Field(min_length=1, max_length=64)
+    purpose: Literal["enrol", "verify"] = "verify"
+    ttl_seconds: int | None = Field(default=None, ge=30, le=24 * 3600)
+
+
+class CaptureIn(BaseModel):
+    signatures: list[dict[str, Any]] = Field(min_length=1, max_length=20)
+
+
+# --- pages ----------------------------------------------------------------------------------
+@router.get("/", include_in_schema=False)
+async def capture_page() -> FileResponse:
+    from .app import STATIC
+
+    return FileResponse(STATIC / "index.html")
+
+
+@router.get("/s/{token}", include_in_schema=False)
+async def session_page(token: Token) -> FileResponse:
+    from .app import STATIC
+
+    return FileResponse(STATIC / "index.html")
+
+
+@router.get("/healthz")
+async def health() -> dict[str, str]:
+    """Liveness."""
+    return {"status": "ok"}
+
+
+# --- administration ---------------------------------------------------------------------------
+@router.post("/v1/tenants", status_code=201)
+async def create_tenant(body: TenantIn, who: Admin, request: Request) -> dict[str, str]:
+    """Create (or find) a tenant."""
+    return {"id": await run(ops_of(request).repo.ensure_tenant, body.name), "name": body.name}
+
+
+@router.post("/v1/api-keys", status_code=201)
+async def create_key(body: ApiKeyIn, who: Admin, request: Request) -> dict[str, Any]:
+    """Create an API key; the secret is shown only in this response."""
+    tenant = body.tenant_id or who.tenant_id
+    key = await run(ops_of(request).repo.create_api_key, tenant, body.name, list(body.scopes))
+    return {"key": key, "tenant_id": tenant, "scopes": sorted(body.scopes)}
+
+
+# --- subjects, enrolment, verification ------------------------------------------------------------
+@router.post("/v1/subjects", status_code=201)
+async def create_subject(body: SubjectIn, who: Operator, request: Request) -> dict[str, Any]:
+    """Register a person who signs."""
+    subject = await run(ops_of(request).repo.create_subject, who.tenant_id, body.external_ref, body.display_name)
+    return {"id": subject.id, "external_ref": subject.external_ref, "display_name": subject.display_name}
+
+
+@router.get("/v1/subjects/{subject_id}")
+async def get_subject(subject_id: Id, who: Operator, request: Request) -> dict[str, Any]:
+    """A subject."""
+    subject = await run(ops_of(request).repo.subject, who.tenant_id, subject_id)
+    return {"id": subject.id, "external_ref": subject.external_ref, "display_name": subject.display_name}
+
+
+@router.post("/v1/subjects/{subject_id}/enrolments", status_code=201)
+async def enrol(subject_id: Id, body: EnrolIn, who: Capturer, request: Request) -> dict[str, Any]:
+    """Enrol k references; an inconsistent enrolment is refused with the reference named."""
+    refs = [packet(r, f"reference {i}") for i, r in enumerate(body.references, 1)]
+    return await run(ops_of(request).enrol, who.tenant_id, subject_id, refs)
+
+
+@router.post("/v1/subjects/{subject_id}/verifications", status_code=201)
+async def verify(subject_id: Id, body: VerifyIn, who: Capturer, request: Request) -> dict[str, Any]:
+    """Verify a questioned signature: score, decision, components, reasons, replay flag."""
+    return await run(ops_of(request).verify, who.tenant_id, subject_id, packet(body.signature))
+
+
+@router.get("/v1/subjects/{subject_id}/history")
+async def history(subject_id: Id, who: Operator, request: Request) -> dict[str, Any]:
+    """Enrolments and verifications of a subject."""
+    return await run(ops_of(request).repo.history, who.tenant_id, subject_id)
+
+
+@router.post("/v1/subjects/{subject_id}/reports", response_model=None)
+async def report(subject_id: Id, body: ReportIn, who: Operator, request: Request) -> Response | dict[str, Any]:
+    """Forensic comparison report (PDF, or its numbers as JSON) against the subject's references."""
+    data, pdf = await run(ops_of(request).report, who.tenant_id, subject_id, packet(body.signature), body.case_id,
+                          body.examiner, body.lang)
+    if body.format == "json":
+        return data
+    return Response(pdf, media_type="application/pdf")
+
+
+# --- cross-device signing sessions --------------------------------------------------------------
+@router.post("/v1/signing-sessions", status_code=201)
+async def create_session(body: SessionIn, who: Operator, request: Request) -> dict[str, Any]:
+    """A single-use, expiring link (and QR code) for signing on another device."""
+    import qrcode
+    import qrcode.image.svg
+
+    ops = ops_of(request)
+    ttl = body.ttl_seconds or ops.settings.session_ttl_seconds
+    session_id, token, expires = await run(ops.repo.create_session, who.tenant_id, body.subject_id, body.purpose, ttl)
+    url = f"{ops.settings.public_url.rstrip('/')}/s/{token}"
+    svg = io.BytesIO()
+    qrcode.make(url, image_factory=qrcode.image.svg.SvgPathImage).save(svg)
+    return {"id": session_id, "token": token, "url": url, "expires_at": expires.isoformat(),
+            "purpose": body.purpose, "qr_svg": svg.getvalue().decode()}
+
+
+@router.get("/v1/signing-sessions/{session_id}")
+async def session_status(session_id: Id, who: Operator, request: Request) -> dict[str, Any]:
+    """Whether the customer has signed yet, and the outcome."""
+    return await run(ops_of(request).repo.session_status, who.tenant_id, session_id)
+
+
+@router.get("/v1/capture/{token}")
+async def capture_info(token: Token, request: Request) -> dict[str, Any]:
+    """What a signing link asks for (the link itself is the credential)."""
+    row = await run(ops_of(request).repo.peek_session, token)
+    return {"purpose": row.purpose, "references_needed": 5 if row.purpose == "enrol" else 1,
+            "expires_at": row.expires_at.isoformat()}
+
+
+@router.post("/v1/capture/{token}", status_code=201)
+async def capture_submit(token: Token, body: CaptureIn, request: Request) -> dict[str, Any]:
+    """Submit the signature(s) for a signing link; the link works once."""
+    ops = ops_of(request)
+    sigs = [packet(s, f"signature {i}") for i, s in enumerate(body.signatures, 1)]
+    row = await run(ops.repo.consume_session, token)
+    if row.purpose == "enrol":
+        outcome = await run(ops.enrol, row.tenant_id, row.subject_id, sigs)
+        shown = {"enrolled": True, "references": outcome["references"]}
+    else:
+        outcome = await run(ops.verify, row.tenant_id, row.subject_id, sigs[0])
+        shown = {"decision": outcome["decision"]}
+    await run(ops.repo.finish_session, row.id, {k: v for k, v in outcome.items() if k != "components"})
+    # The signer's device learns only the outcome, not scores or reasons.
+    return shown
+
+
+# --- documents and evidence ------------------------------------------------------------------------
+def _box(text: str) -> tuple[float, float, float, float]:
+    try:
+        values = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        values = ()
+    if len(values) != 4:
+        raise HTTPException(422, "box must be four numbers x1,y1,x2,y2")
+    return values  # type: ignore[return-value]
+
+
+@router.post("/v1/documents/sign", response_class=Response)
+async def sign_document(who: Operator, request: Request, file: Annotated[UploadFile, File()],
+                        signature: Annotated[str, Form(max_length=4_000_000)], page: Annotated[int, Form(ge=1)],
+                        box: Annotated[str, Form(max_length=100)],
+                        signer_name: Annotated[str | None, Form(max_length=200)] = None,
+                        subject_id: Annotated[str | None, Form(max_length=64)] = None) -> Response:
+    """Seal a handwritten signature into a PDF (PAdES B-T, escrow container, log entry)."""
+    import json
+
+    try:
+        packet_data = json.loads(signature)
+    except ValueError as exc:
+        raise InvalidSignature(f"signature is not JSON: {exc}") from exc
+    if not isinstance(packet_data, dict):
+        raise InvalidSignature("signature must be a JSON object")
+    pdf = await file.read()
+    sealed, info = await run(ops_of(request).sign_document, who.tenant_id, pdf, packet(packet_data), page, _box(box),
+                             signer_name, subject_id)
+    return Response(sealed, media_type="application/pdf", headers={"X-Inkwitness-Log-Index": str(info["log_index"])})
+
+
+@router.post("/v1/documents/verify")
+async def verify_document(who: Operator, request: Request, file: Annotated[UploadFile, File()]) -> JSONResponse:
+    """verify-pdf: each signature's validity, time-stamp, later changes and biometric binding."""
+    checks = await run(ops_of(request).verify_document, await file.read())
+    return JSONResponse({"signatures": checks, "ok": all(c["ok"] for c in checks)})
+
+
+@router.get("/v1/log/checkpoint")
+async def checkpoint(who: Annotated[Caller, Depends(caller)], request: Request) -> dict[str, Any]:
+    """The newest signed checkpoint and the key to verify it."""
+    log = ops_of(request).evidence.log
+    return {"checkpoint": await run(log.latest_checkpoint), "verifier_key": log.verifier_key}
+
+
+@router.get("/v1/evidence/{index}", response_class=Response)
+async def evidence_bundle(index: Annotated[int, Path(ge=0, le=2**62)], who: Operator, request: Request) -> Response:
+    """The offline evidence bundle of one of this tenant's log entries."""
+    data = await run(ops_of(request).bundle, who.tenant_id, index)
+    return Response(data, media_type="application/zip",
+                    headers={"Content-Disposition": f'attachment; filename="evidence-{index}.zip"'})
