@@ -115,18 +115,23 @@ class CaptureIn(BaseModel):
 
 
 # --- pages ----------------------------------------------------------------------------------
+# Cross-origin isolation lets browsers stamp input events at 5 us instead of 100 us.
+ISOLATION = {"Cross-Origin-Opener-Policy": "same-origin", "Cross-Origin-Embedder-Policy": "require-corp",
+             "Cache-Control": "no-store"}
+
+
 @router.get("/", include_in_schema=False)
 async def capture_page() -> FileResponse:
     from .app import STATIC
 
-    return FileResponse(STATIC / "index.html")
+    return FileResponse(STATIC / "index.html", headers=ISOLATION)
 
 
 @router.get("/s/{token}", include_in_schema=False)
 async def session_page(token: Token) -> FileResponse:
     from .app import STATIC
 
-    return FileResponse(STATIC / "index.html")
+    return FileResponse(STATIC / "index.html", headers={**ISOLATION, "Referrer-Policy": "no-referrer"})
 
 
 @router.get("/healthz")
