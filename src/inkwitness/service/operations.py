@@ -25,6 +25,8 @@ from .storage import Repository
 REPLAY_RATIO = 0.15
 #: How many of the subject's most recent stored samples the near-replay check compares with.
 REPLAY_HISTORY = 100
+#: A replay keeps its duration; only stored samples this close in duration are compared.
+REPLAY_DURATION_TOLERANCE = 0.03
 
 
 @dataclass
@@ -50,6 +52,7 @@ class Operations:
         self.sealing = sealing
         self._templates: OrderedDict[str, Verifier] = OrderedDict()
         self._prepared: OrderedDict[str, Prepared] = OrderedDict()
+        self._matrices: OrderedDict[tuple[str, tuple[str, ...]], tuple[np.ndarray, np.ndarray]] = OrderedDict()
         self._lock = Lock()
 
     # --- helpers ------------------------------------------------------------------------
@@ -57,13 +60,16 @@ class Operations:
         return self.evidence.log.append({"time": entry_time(), **event}).index
 
     def _prepared_of(self, row: Any) -> Prepared:
+        return self._prepared_by_id(row.id, row)
+
+    def _prepared_by_id(self, row_id: str, row: Any = None) -> Prepared:
         with self._lock:
-            cached = self._prepared.get(row.id)
+            cached = self._prepared.get(row_id)
         if cached is not None:
             return cached
-        prep = prepare(self.repo.load_signature(row))
+        prep = prepare(self.repo.load_signature(row if row is not None else self.repo.signature_row(row_id)))
         with self._lock:
-            self._prepared[row.id] = prep
+            self._prepared[row_id] = prep
             while len(self._prepared) > 8192:
                 self._prepared.popitem(last=False)
         return prep
@@ -94,36 +100,64 @@ class Operations:
         return {"id": enrolment.id, "subject_id": subject_id, "references": len(references), "log_index": index}
 
     # --- verification ---------------------------------------------------------------------
-    def _replay_of(self, tenant_id: str, subject_id: str, sig: Signature, verifier: Verifier) -> str | None:
+    def _replay_of(self, tenant_id: str, subject_id: str, sig: Signature, q: Prepared,
+                   verifier: Verifier) -> str | None:
         if self.repo.has_identical(tenant_id, subject_id, sig.sha256):
             return "identical to a stored signature of this subject"
-        q = prepare(sig)
         model = verifier.model_
         name, funcs = model.view_functions(verifier.template_.has_pressure and q.has_pressure)[0]
         pair = verifier.template_.pairwise(funcs, model)[:, :, 0]
         k = pair.shape[0]
         scale = pair.sum() / (k * (k - 1))
         qm = view_matrix(q, funcs)
-        for row in self.repo.subject_signatures(tenant_id, subject_id, REPLAY_HISTORY):
-            other = self._prepared_of(row)
-            if other.has_pressure != q.has_pressure and "pressure" in funcs:
+        coarse_q = np.ascontiguousarray(qm[::4])
+        span = (sig.duration_ms * (1 - REPLAY_DURATION_TOLERANCE), sig.duration_ms * (1 + REPLAY_DURATION_TOLERANCE))
+        for row_id, row_sha in self.repo.subject_signature_ids(tenant_id, subject_id, REPLAY_HISTORY, span):
+            matrices = self._view_matrices(row_id, funcs)
+            if matrices is None:
                 continue
-            distance, _ = dtw_compare(qm, view_matrix(other, funcs), model.window_frac, model.min_window)
+            om, coarse_o = matrices
+            # A replay is close at every resolution: a 4x-decimated DTW (1/16 of the work)
+            # rules out the clearly different samples before the full comparison.
+            coarse, _ = dtw_compare(coarse_q, coarse_o, model.window_frac, 3.0)
+            if not coarse < 3 * REPLAY_RATIO * scale:
+                continue
+            distance, _ = dtw_compare(qm, om, model.window_frac, model.min_window)
             if math.isfinite(distance) and distance < REPLAY_RATIO * scale:
-                return (f"near-identical to stored signature {row.sha256[:12]} "
+                return (f"near-identical to stored signature {row_sha[:12]} "
                         f"(distance {distance / scale:.3f} of the references' spread)")
         return None
+
+    def _view_matrices(self, row_id: str, funcs: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray] | None:
+        key = (row_id, funcs)
+        with self._lock:
+            cached = self._matrices.get(key)
+        if cached is None:
+            other = self._prepared_by_id(row_id)
+            if "pressure" in funcs and not other.has_pressure:
+                return None
+            full = view_matrix(other, funcs)
+            cached = (full, np.ascontiguousarray(full[::4]))
+            with self._lock:
+                self._matrices[key] = cached
+                while len(self._matrices) > 8192:
+                    self._matrices.popitem(last=False)
+        return cached
 
     def verify(self, tenant_id: str, subject_id: str, sig: Signature) -> dict[str, Any]:
         """Score a questioned signature; replays are flagged and never accepted."""
         self.repo.subject(tenant_id, subject_id)
         enrolment_id, verifier, _ = self._verifier(tenant_id, subject_id)
-        replay = self._replay_of(tenant_id, subject_id, sig, verifier)
-        result = verifier.score(sig).to_dict()
+        q = prepare(sig)
+        replay = self._replay_of(tenant_id, subject_id, sig, q, verifier)
+        result = verifier.score(q).to_dict()
         if replay:
             result["decision"] = "replay"
             result["reasons"] = [f"replay: {replay}"] + result["reasons"]
         record = self.repo.save_verification(tenant_id, subject_id, enrolment_id, sig, result, replay is not None)
+        with self._lock:
+            # The next verification's replay check compares with this sample: keep it prepared.
+            self._prepared[record.signature_id] = q
         index = self._log({"type": "verification", "tenant": tenant_id, "subject": subject_id,
                            "verification": record.id, "signature_sha256": sig.sha256, "score": round(result["score"], 6),
                            "decision": result["decision"]})

@@ -130,7 +130,7 @@ class Repository:
         packet = sig.canonical_bytes()
         row = StoredSignature(id=new_id(), tenant_id=tenant_id, subject_id=subject_id, sha256=sig.sha256, role=role,
                               packet_encrypted=self.vault.seal(tenant_id, sig.sha256, packet),
-                              key_version=self.vault.version, points=len(sig))
+                              key_version=self.vault.version, points=len(sig), duration_ms=sig.duration_ms)
         s.add(row)
         return row
 
@@ -147,12 +147,26 @@ class Repository:
                 self._packets.popitem(last=False)
         return sig
 
-    def subject_signatures(self, tenant_id: str, subject_id: str, limit: int = 200) -> list[StoredSignature]:
-        """The subject's stored signatures, newest first."""
+    def subject_signature_ids(self, tenant_id: str, subject_id: str, limit: int = 200,
+                              duration_ms: tuple[float, float] | None = None) -> list[tuple[str, str]]:
+        """(id, sha256) of the subject's stored signatures, newest first, optionally within a duration range.
+
+        Only light columns are read; packets are fetched by id when a caller needs them.
+        """
+        query = select(StoredSignature.id, StoredSignature.sha256).where(
+            StoredSignature.tenant_id == tenant_id, StoredSignature.subject_id == subject_id)
+        if duration_ms is not None:
+            query = query.where(StoredSignature.duration_ms.between(*duration_ms))
         with self.sessions() as s:
-            return list(s.scalars(select(StoredSignature).where(
-                StoredSignature.tenant_id == tenant_id, StoredSignature.subject_id == subject_id)
-                .order_by(StoredSignature.created.desc()).limit(limit)))
+            return [(i, h) for i, h in s.execute(query.order_by(StoredSignature.created.desc()).limit(limit))]
+
+    def signature_row(self, signature_id: str) -> StoredSignature:
+        """One stored signature row (with its encrypted packet)."""
+        with self.sessions() as s:
+            row = s.get(StoredSignature, signature_id)
+            if row is None:
+                raise NotFound(f"signature {signature_id} not found")
+            return row
 
     def has_identical(self, tenant_id: str, subject_id: str, sha256: str) -> bool:
         """Whether exactly this packet is already stored for the subject."""

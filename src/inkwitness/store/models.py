@@ -66,6 +66,7 @@ class StoredSignature(Base):
     packet_encrypted: Mapped[bytes] = mapped_column(LargeBinary)
     key_version: Mapped[str] = mapped_column(String(64))
     points: Mapped[int] = mapped_column(Integer)
+    duration_ms: Mapped[float] = mapped_column(Float, default=0.0)
     created: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 

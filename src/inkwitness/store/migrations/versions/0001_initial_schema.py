@@ -102,6 +102,7 @@ def upgrade() -> None:
     sa.Column('packet_encrypted', sa.LargeBinary(), nullable=False),
     sa.Column('key_version', sa.String(length=64), nullable=False),
     sa.Column('points', sa.Integer(), nullable=False),
+    sa.Column('duration_ms', sa.Float(), nullable=False),
     sa.Column('created', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['subject_id'], ['subjects.id'], ),
     sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], ),
