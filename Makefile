@@ -13,18 +13,23 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
+# The service: capture page at /, API docs at /docs. HOST/PORT may be overridden.
+HOST ?= 127.0.0.1
+PORT ?= 8000
 run: $(STAMP)
+	$(VENV)/bin/inkwitness serve --host $(HOST) --port $(PORT) --data-dir inkwitness-data
+
+evaluate: $(STAMP)
 	@if [ -d "$(DATA)/svc2004/Task2" ]; then \
 		$(VENV)/bin/inkwitness evaluate --dataset svc2004-task2 --data "$(DATA)" --scores scores-svc2004-task2.csv --det det-svc2004-task2.png; \
 	else \
-		echo "make run evaluates SVC2004 Task2 and needs the public datasets at $(DATA) (set INKWITNESS_DATA)"; exit 1; \
+		echo "make evaluate needs the public datasets at $(DATA) (set INKWITNESS_DATA)"; exit 1; \
 	fi
 
 test: $(STAMP)
 	$(PY) -m pytest -q
 
 bench: $(STAMP)
-	$(PY) -m pip install --quiet -e '.[test]'
 	$(PY) benchmarks/run_all.py
 
 clean:

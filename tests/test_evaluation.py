@@ -42,6 +42,17 @@ def test_evaluation_is_reproducible_and_labelled(data_root):
 
 
 @pytest.mark.data
+def test_evaluation_on_a_dask_cluster_matches_the_local_pool(data_root):
+    from distributed import Client, LocalCluster
+
+    local, _ = evaluate("sigcomp2009-nfi", data_root, workers=1)
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster, \
+            Client(cluster) as client:
+        remote, _ = evaluate("sigcomp2009-nfi", data_root, executor=client.get_executor())
+    assert [(r.questioned, r.score) for r in remote] == [(r.questioned, r.score) for r in local]
+
+
+@pytest.mark.data
 def test_evaluate_cli_writes_scores_and_det(data_root, tmp_path):
     scores, det = tmp_path / "s.csv", tmp_path / "det.png"
     out = run("evaluate", "--dataset", "mcyt100", "--data", str(data_root), "--scores", str(scores), "--det", str(det))

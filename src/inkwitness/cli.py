@@ -150,7 +150,8 @@ def evaluate(dataset: Annotated[str, typer.Option(help=f"one of: {', '.join(ds.S
              scores: Annotated[Optional[Path], typer.Option(help="score file to write (CSV)")] = None,
              det: Annotated[Optional[Path], typer.Option(help="DET plot to write (PNG)")] = None,
              model: Annotated[Optional[Path], typer.Option(help="model file (default: shipped model)")] = None,
-             workers: Annotated[Optional[int], typer.Option(min=1, help="processes (default: every core)")] = None
+             workers: Annotated[Optional[int], typer.Option(min=1, help="processes (default: every core)")] = None,
+             dask: Annotated[Optional[str], typer.Option(help="Dask scheduler address, to run on a cluster")] = None
              ) -> None:
     """Run a dataset's fixed protocol: EERs (global and per-user thresholds), FNMR at FMR, counts."""
     from .evaluation import evaluate as run_evaluation
@@ -169,7 +170,14 @@ def evaluate(dataset: Annotated[str, typer.Option(help=f"one of: {', '.join(ds.S
                 tasks[stage] = bar.add_task(stage, total=total)
             bar.advance(tasks[stage], k)
 
-        rows, failures = run_evaluation(dataset, root, references, chosen, workers, advance)
+        if dask:
+            from distributed import Client
+
+            with Client(dask) as client:
+                rows, failures = run_evaluation(dataset, root, references, chosen, workers, advance,
+                                                client.get_executor())
+        else:
+            rows, failures = run_evaluation(dataset, root, references, chosen, workers, advance)
     for failure in failures:
         err_console.print(f"skipped unreadable sample {failure}", markup=False)
     summary = summarise(dataset, rows)

@@ -11,7 +11,8 @@ from __future__ import annotations
 import csv
 import os
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -199,14 +200,19 @@ def workers_default() -> int:
         return os.cpu_count() or 1
 
 
-def prepare_all(paths: Sequence[Path], workers: int, progress: Callable[[int], None] | None = None
-                ) -> tuple[dict[Path, Prepared], list[str]]:
+def _pool(workers: int, executor: Executor | None):  # noqa: ANN202
+    # A caller's executor (e.g. a Dask cluster's) is used as is and left open.
+    return nullcontext(executor) if executor is not None else ProcessPoolExecutor(max_workers=workers)
+
+
+def prepare_all(paths: Sequence[Path], workers: int, progress: Callable[[int], None] | None = None,
+                executor: Executor | None = None) -> tuple[dict[Path, Prepared], list[str]]:
     """Prepare every signature in parallel; returns the prepared ones and the failures."""
     preps: dict[Path, Prepared] = {}
     failures: list[str] = []
     unique = sorted(set(paths))
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        for path, result in zip(unique, pool.map(_prepare_path, unique, chunksize=16)):
+    with _pool(workers, executor) as pool:
+        for path, result in zip(unique, pool.map(_prepare_path, unique)):
             if isinstance(result, str):
                 failures.append(result)
             else:
@@ -217,16 +223,21 @@ def prepare_all(paths: Sequence[Path], workers: int, progress: Callable[[int], N
 
 
 def evaluate(dataset: str, root: Path | None = None, references: int = 5, model: Model | None = None,
-             workers: int | None = None, progress: Callable[[str, int, int], None] | None = None
-             ) -> tuple[list[ScoreRow], list[str]]:
-    """Run a dataset's fixed protocol; returns score rows (deterministic order) and read failures."""
+             workers: int | None = None, progress: Callable[[str, int, int], None] | None = None,
+             executor: Executor | None = None) -> tuple[list[ScoreRow], list[str]]:
+    """Run a dataset's fixed protocol; returns score rows (deterministic order) and read failures.
+
+    Work runs on a local process pool over every core, or on ``executor`` (for example a
+    Dask cluster's ``client.get_executor()``) when the data outgrow one machine.
+    """
     workers = workers or workers_default()
     trials = ds.protocol(ds.catalogue(dataset, root), references)
     if not trials:
         raise InkwitnessError(f"dataset {dataset} has no user with {references} references")
     paths = [s.path for t in trials for s in (*t.references, *t.genuine, *t.skilled, *t.random)]
     n_unique = len(set(paths))
-    preps, failures = prepare_all(paths, workers, (lambda k: progress("preparing", k, n_unique)) if progress else None)
+    preps, failures = prepare_all(paths, workers, (lambda k: progress("preparing", k, n_unique)) if progress else None,
+                                  executor)
     from .model import default_model
 
     model = model or default_model()
@@ -234,7 +245,7 @@ def evaluate(dataset: str, root: Path | None = None, references: int = 5, model:
     jobs = [(dataset, t, {s.path: preps[s.path] for s in (*t.references, *t.genuine, *t.skilled, *t.random)
                           if s.path in preps}, model)
             for t in trials if all(s.path in preps for s in t.references)]
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    with _pool(workers, executor) as pool:
         for result in pool.map(_score_trial, jobs):
             rows.extend(result)
             if progress:
