@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -16,34 +15,15 @@ import httpx
 import pytest
 
 from .conftest import synthetic_signature
+from .service_fixtures import free_port, start_server
 
 pytestmark = pytest.mark.slow
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _start(data: Path, port: int) -> subprocess.Popen:
-    exe = Path(sys.executable).parent / "inkwitness"
-    proc = subprocess.Popen([str(exe), "serve", "--data-dir", str(data), "--port", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(300):
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError("server did not start")
-
-
 def test_acknowledged_writes_survive_sigkill(tmp_path):
-    data, port = tmp_path / "data", _free_port()
+    data, port = tmp_path / "data", free_port()
     base = f"http://127.0.0.1:{port}"
-    proc = _start(data, port)
+    proc = start_server(data, port)
     try:
         key = (data / "bootstrap-admin-key.txt").read_text().strip()
         auth = {"Authorization": f"Bearer {key}"}
@@ -83,7 +63,7 @@ def test_acknowledged_writes_survive_sigkill(tmp_path):
     db = sqlite3.connect(data / "inkwitness.db")
     assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     db.close()
-    proc = _start(data, port)
+    proc = start_server(data, port)
     try:
         history = httpx.get(f"{base}/v1/subjects/{sid}/history", headers=auth).json()
         stored = {v["id"] for v in history["verifications"]}
