@@ -78,3 +78,32 @@ def test_rotation_then_decrypt_with_keyring(tmp_path):
     assert run("escrow", "rotate", "--keyring", str(ring)).returncode == 0
     assert run("escrow", "rotate", "--keyring", str(ring)).returncode == 0
     assert len(list(ring.glob("escrow-*.key.pem"))) == 2 and (ring / "current.pub.pem").exists()
+
+
+def test_verify_pdf_reverifies_handwriting_against_the_enrolled_subject(tmp_path):
+    from inkwitness.evidence.context import EvidenceContext
+    from inkwitness.service.operations import Operations
+    from inkwitness.service.settings import Settings
+    from inkwitness.service.storage import Repository, Vault
+
+    data = tmp_path / "data"
+    assert run("pki", "init", "--data-dir", str(data)).returncode == 0
+    assert run("escrow", "keygen", "-o", str(tmp_path / "notary")).returncode == 0
+    ctx = EvidenceContext.resolve(data)
+    repo = Repository(ctx.sessions, Vault(Settings(data_dir=data).storage_key()))
+    tenant = repo.ensure_tenant("bank")
+    subject = repo.create_subject(tenant, "c-7", None).id
+    Operations(repo, ctx, Settings(data_dir=data)).enrol(tenant, subject, [synthetic_signature(s) for s in range(5)])
+    (tmp_path / "doc.pdf").write_bytes(blank_pdf())
+    (tmp_path / "sig.json").write_bytes(synthetic_signature(8).canonical_bytes())
+    with TsaServer(data / "pki/tsa.cert.pem", data / "pki/tsa.key.pem") as tsa:
+        assert run("sign-pdf", str(tmp_path / "doc.pdf"), "--signature", str(tmp_path / "sig.json"), "--page", "1",
+                   "--box", "100,100,300,160", "-o", str(tmp_path / "s.pdf"), "--tsa-url", tsa.url,
+                   "--escrow-pub", str(tmp_path / "notary.pub.pem"), "--data-dir", str(data)).returncode == 0
+    out = run("verify-pdf", str(tmp_path / "s.pdf"), "--data-dir", str(data), "--subject", subject,
+              "--escrow-key", str(tmp_path / "notary.key.pem"), "--json")
+    assert out.returncode == 0, out.stderr
+    (check,) = json.loads(out.stdout)
+    assert check["biometric"]["reverification"]["decision"] in ("genuine", "forgery")
+    missing = run("verify-pdf", str(tmp_path / "s.pdf"), "--data-dir", str(data), "--subject", subject)
+    assert missing.returncode == 2 and "--escrow-key" in missing.stderr

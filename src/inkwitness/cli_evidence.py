@@ -220,12 +220,53 @@ def sign_pdf_command(
     console.print(f"wrote {output}; log entry {entry.index}; signature {sig.sha256}")
 
 
+def _reverify(data: bytes, subject: str, escrow_keys: list[Path], data_dir: Path | None,
+              database_url: str | None, passphrase_env: str | None) -> dict[str, dict]:
+    """Decrypt each signature's container and score it against the subject's enrolment, by field."""
+    import io
+
+    from pyhanko.pdf_utils.reader import PdfFileReader
+
+    from .evidence.envelope import find_key, load_private_key, open_container
+    from .evidence.pdf import evidence_of
+    from .formats import native
+    from .service.settings import Settings
+    from .service.storage import Repository, Vault
+    from .verification import Verifier
+
+    ctx = _context(data_dir, database_url)
+    repo = Repository(ctx.sessions, Vault(Settings(data_dir=ctx.data_dir).storage_key()))
+    tenant = repo.tenant_of_subject(subject)
+    _, rows = repo.active_enrolment(tenant, subject)
+    verifier = Verifier().fit([repo.load_signature(r) for r in rows], check_consistency=False)
+    keys = [load_private_key(k, _passphrase(passphrase_env)) for k in escrow_keys]
+    out = {}
+    for emb in PdfFileReader(io.BytesIO(data), strict=False).embedded_signatures:
+        container, problem = evidence_of(emb)
+        if container is None:
+            out[str(emb.field_name)] = {"error": problem}
+            continue
+        length = container.header.get("extra", {}).get("document_length")
+        bound = hashlib.sha256(data[:length]).hexdigest() if isinstance(length, int) else None
+        sig = native.loads(open_container(container, find_key(container, keys), bound))
+        result = verifier.score(sig)
+        out[str(emb.field_name)] = {"score": result.score, "decision": result.decision, "reasons": result.reasons}
+    return out
+
+
 def verify_pdf_command(
         pdf: Annotated[Path, typer.Argument(help="sealed PDF")],
         trust: Annotated[Optional[list[Path]], typer.Option(help="trusted root certificate(s)")] = None,
-        data_dir: DataDir = None,
+        subject: Annotated[Optional[str], typer.Option(help="re-verify the handwriting against this subject")] = None,
+        escrow_key: Annotated[Optional[list[Path]], typer.Option(help="escrow private key(s), for --subject")] = None,
+        passphrase_env: Annotated[Optional[str], typer.Option(help="env var with the escrow key passphrase")] = None,
+        data_dir: DataDir = None, database_url: DbUrl = None,
         as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False) -> None:
-    """Report each signature: PAdES validity, time-stamp, later changes, biometric binding. Exit 1 if any fails."""
+    """Report each signature: PAdES validity, time-stamp, later changes, biometric binding. Exit 1 if any fails.
+
+    With ``--subject`` (and the escrow key: only the escrow holder can read the handwriting),
+    each signature is also re-verified against the subject's enrolled template.
+    """
     from .evidence.context import DEFAULT_DATA_DIR
     from .evidence.pdf import verify_pdf
 
@@ -233,7 +274,14 @@ def verify_pdf_command(
     for r in roots:
         if not r.exists():
             raise CliError(f"trust root {r} not found (pass --trust)")
-    checks = verify_pdf(pdf.read_bytes(), roots)
+    if subject and not escrow_key:
+        raise CliError("--subject needs --escrow-key: the handwriting is readable only with the escrow key")
+    raw = pdf.read_bytes()
+    checks = verify_pdf(raw, roots)
+    biometric = _reverify(raw, subject, escrow_key or [], data_dir, database_url, passphrase_env) if subject else {}
+    for c in checks:
+        if c.field in biometric:
+            c.biometric["reverification"] = biometric[c.field]
     if as_json:
         console.print_json(json.dumps([c.to_dict() for c in checks]))
     else:
@@ -247,6 +295,11 @@ def verify_pdf_command(
             console.print(f"  biometric container: present {c.biometric.get('present')}, bound to this document "
                           f"{c.biometric.get('bound')}, signature sha256 {c.biometric.get('signature_sha256')}",
                           highlight=False)
+            if "reverification" in c.biometric:
+                rv = c.biometric["reverification"]
+                console.print(f"  re-verification against subject {subject}: "
+                              + (f"{rv['decision']} (score {rv['score']:+.2f})" if "score" in rv else rv["error"]),
+                              highlight=False)
             for problem in c.problems:
                 console.print(f"  [red]problem[/red]: {problem}", highlight=False)
     if not all(c.ok for c in checks):

@@ -115,6 +115,14 @@ class Repository:
             raise Conflict(f"a subject with external_ref {external_ref!r} already exists") from exc
         return subject
 
+    def tenant_of_subject(self, subject_id: str) -> str:
+        """The tenant a subject belongs to (for operators with direct database access)."""
+        with self.sessions() as s:
+            subject = s.get(Subject, subject_id)
+            if subject is None:
+                raise NotFound(f"subject {subject_id} not found")
+            return subject.tenant_id
+
     def subject(self, tenant_id: str, subject_id: str) -> Subject:
         """A subject of this tenant, or NotFound."""
         with self.sessions() as s:
