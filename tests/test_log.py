@@ -113,3 +113,19 @@ def test_events_need_a_known_type(log):
         log.append({"type": "gossip"})
     with log.sessions() as s:
         assert len(s.scalars(select(LogEntry)).all()) == N
+
+
+def test_transactional_append_after_restart_extends_the_stored_tree(log, tmp_path):
+    # A new log object over the same database (as after a restart) must continue the tree.
+    again = TransparencyLog(log.sessions, log.key, origin="test.example/log")
+    with again.transaction() as (_, append):
+        first = append({"type": "capture", "n": "a"})
+        second = append({"type": "capture", "n": "b"})
+    assert (first.index, second.index) == (N, N + 1)
+    assert again.verify().ok
+    with pytest.raises(RuntimeError):
+        with again.transaction() as (_, append):
+            append({"type": "capture", "n": "rolled back"})
+            raise RuntimeError("caller failed")
+    assert again.size() == N + 2 and again.verify().ok
+    assert again.append({"type": "capture"}).index == N + 2

@@ -146,7 +146,7 @@ class Signature:
     """
 
     __slots__ = ("t", "x", "y", "pressure", "pen_down", "stroke", "channels", "device", "capture",
-                 "repairs", "timing", "_sha256")
+                 "repairs", "timing", "_sha256", "_canonical")
 
     def __init__(self, *, t: np.ndarray, x: np.ndarray, y: np.ndarray, pressure: np.ndarray | None,
                  pen_down: np.ndarray, stroke: np.ndarray, channels: Mapping[str, np.ndarray],
@@ -161,6 +161,7 @@ class Signature:
         self.repairs = tuple(repairs)
         self.timing = timing
         self._sha256: str | None = None
+        self._canonical: bytes | None = None
         for arr in (t, x, y, pressure, pen_down, stroke, *self.channels.values()):
             if arr is not None:
                 arr.setflags(write=False)
@@ -236,8 +237,11 @@ class Signature:
 
     def canonical_bytes(self) -> bytes:
         """The one canonical serialisation: sorted keys, no spaces, shortest round-trip numbers."""
-        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                          allow_nan=False).encode("utf-8")
+        if self._canonical is None:
+            # Arrays are read-only and the metadata frozen, so the bytes never change.
+            self._canonical = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                                         allow_nan=False).encode("utf-8")
+        return self._canonical
 
     @property
     def sha256(self) -> str:

@@ -13,6 +13,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -105,6 +107,48 @@ class TransparencyLog:
             for leaf in leaves:
                 self._range.append(leaf)
         return self._cache[1]
+
+    @contextmanager
+    def transaction(self) -> Iterator[tuple[Session, Any]]:
+        """A database transaction that can also append to the log; both commit together.
+
+        Yields ``(session, append)``; ``append(event)`` returns the AppendResult. The log's
+        lock is held until the commit, so indexes cannot collide within this process (and a
+        collision with another process fails the whole transaction, which is retried by
+        the caller or reported).
+        """
+        with self._lock, self.sessions.begin() as session:
+            pending: list[tuple[int, bytes, merkle.CompactRange]] = []
+
+            def append(event: dict[str, Any]) -> AppendResult:
+                data = canonical_event(event)
+                leaf = merkle.leaf_hash(data)
+                if pending:
+                    index, base = pending[-1][0] + 1, pending[-1][2]
+                else:
+                    # _leaves() refreshes the cached range when another process appended (or
+                    # after a restart), so read the range only after it.
+                    index = len(self._leaves(session))
+                    base = self._range
+                grown = base.copy()
+                grown.append(leaf)
+                note = sign_checkpoint(Checkpoint(self.origin, index + 1, grown.root()), self.name, self.key)
+                session.add(LogEntry(index=index, data=data, leaf_hash=leaf.hex()))
+                session.add(LogCheckpoint(size=index + 1, root=grown.root().hex(), note=note))
+                pending.append((index, leaf, grown))
+                return AppendResult(index, leaf.hex(), note)
+
+            try:
+                yield session, append
+                session.flush()
+            except BaseException:
+                self._cache = (0, [])
+                raise
+        if pending:
+            leaves = self._cache[1]
+            leaves.extend(leaf for _, leaf, _ in pending)
+            self._cache = (pending[-1][0] + 1, leaves)
+            self._range = pending[-1][2]
 
     def append(self, event: dict[str, Any]) -> AppendResult:
         """Append an event and sign the new tree head, in one transaction."""

@@ -24,7 +24,7 @@ from .storage import Repository
 #: to a stored sample is a replay: genuine repetitions are never that alike.
 REPLAY_RATIO = 0.15
 #: How many of the subject's most recent stored samples the near-replay check compares with.
-REPLAY_HISTORY = 100
+REPLAY_HISTORY = 50
 #: A replay keeps its duration; only stored samples this close in duration are compared.
 REPLAY_DURATION_TOLERANCE = 0.03
 
@@ -75,16 +75,19 @@ class Operations:
         return prep
 
     def _verifier(self, tenant_id: str, subject_id: str) -> tuple[str, Verifier, list[Any]]:
-        enrolment, refs = self.repo.active_enrolment(tenant_id, subject_id)
+        enrolment_id = self.repo.active_enrolment_id(tenant_id, subject_id)
         with self._lock:
-            verifier = self._templates.get(enrolment.id)
+            verifier = self._templates.get(enrolment_id)
+        refs: list[Any] = []
         if verifier is None:
+            enrolment, refs = self.repo.active_enrolment(tenant_id, subject_id)
             verifier = Verifier().fit([self._prepared_of(r) for r in refs], check_consistency=False)
             with self._lock:
                 self._templates[enrolment.id] = verifier
                 while len(self._templates) > 2048:
                     self._templates.popitem(last=False)
-        return enrolment.id, verifier, refs
+            enrolment_id = enrolment.id
+        return enrolment_id, verifier, refs
 
     # --- enrolment ------------------------------------------------------------------------
     def enrol(self, tenant_id: str, subject_id: str, references: list[Signature]) -> dict[str, Any]:
@@ -146,21 +149,20 @@ class Operations:
 
     def verify(self, tenant_id: str, subject_id: str, sig: Signature) -> dict[str, Any]:
         """Score a questioned signature; replays are flagged and never accepted."""
-        self.repo.subject(tenant_id, subject_id)
         enrolment_id, verifier, _ = self._verifier(tenant_id, subject_id)
-        q = prepare(sig)
+        q = prepare(sig, verifier.model_)
         replay = self._replay_of(tenant_id, subject_id, sig, q, verifier)
         result = verifier.score(q).to_dict()
         if replay:
             result["decision"] = "replay"
             result["reasons"] = [f"replay: {replay}"] + result["reasons"]
-        record = self.repo.save_verification(tenant_id, subject_id, enrolment_id, sig, result, replay is not None)
+        event = {"type": "verification", "time": entry_time(), "tenant": tenant_id, "subject": subject_id,
+                 "signature_sha256": sig.sha256, "score": round(result["score"], 6), "decision": result["decision"]}
+        record, index = self.repo.save_verification(tenant_id, subject_id, enrolment_id, sig, result,
+                                                    replay is not None, self.evidence.log, event)
         with self._lock:
             # The next verification's replay check compares with this sample: keep it prepared.
             self._prepared[record.signature_id] = q
-        index = self._log({"type": "verification", "tenant": tenant_id, "subject": subject_id,
-                           "verification": record.id, "signature_sha256": sig.sha256, "score": round(result["score"], 6),
-                           "decision": result["decision"]})
         return {"id": record.id, "subject_id": subject_id, "signature_sha256": sig.sha256, "replay": replay is not None,
                 "log_index": index, **result}
 

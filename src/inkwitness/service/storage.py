@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import secrets
@@ -134,7 +135,7 @@ class Repository:
     # --- signatures -----------------------------------------------------------------------
     def store_signature(self, s: Session, tenant_id: str, subject_id: str | None, sig: Signature, role: str
                         ) -> StoredSignature:
-        """Add an encrypted signature to the session's transaction."""
+        """Add an encrypted signature to the session's transaction (ids are set here, so no flush is needed)."""
         packet = sig.canonical_bytes()
         row = StoredSignature(id=new_id(), tenant_id=tenant_id, subject_id=subject_id, sha256=sig.sha256, role=role,
                               packet_encrypted=self.vault.seal(tenant_id, sig.sha256, packet),
@@ -184,6 +185,17 @@ class Repository:
                 StoredSignature.sha256 == sha256).limit(1)).first() is not None
 
     # --- enrolments and verifications ---------------------------------------------------------
+    def active_enrolment_id(self, tenant_id: str, subject_id: str) -> str:
+        """Id of the subject's current enrolment (NotFound for unknown subjects or no enrolment)."""
+        with self.sessions() as s:
+            found = s.scalars(select(Enrolment.id).where(
+                Enrolment.tenant_id == tenant_id, Enrolment.subject_id == subject_id, Enrolment.active.is_(True))
+                .order_by(Enrolment.created.desc()).limit(1)).first()
+        if found is None:
+            self.subject(tenant_id, subject_id)
+            raise NotFound(f"subject {subject_id} is not enrolled")
+        return found
+
     def active_enrolment(self, tenant_id: str, subject_id: str) -> tuple[Enrolment, list[StoredSignature]]:
         """The subject's current enrolment and its references."""
         with self.sessions() as s:
@@ -200,7 +212,6 @@ class Repository:
         """Store references and a new active enrolment, retiring the old one."""
         with self.sessions.begin() as s:
             rows = [self.store_signature(s, tenant_id, subject_id, sig, "reference") for sig in refs]
-            s.flush()
             s.execute(update(Enrolment).where(Enrolment.tenant_id == tenant_id, Enrolment.subject_id == subject_id)
                       .values(active=False))
             enrolment = Enrolment(id=new_id(), tenant_id=tenant_id, subject_id=subject_id,
@@ -209,16 +220,18 @@ class Repository:
         return enrolment
 
     def save_verification(self, tenant_id: str, subject_id: str, enrolment_id: str | None, sig: Signature,
-                          result: dict[str, Any], replay: bool) -> VerificationRecord:
-        """Store the questioned signature and the outcome."""
-        with self.sessions.begin() as s:
+                          result: dict[str, Any], replay: bool, log: Any = None,
+                          event: dict[str, Any] | None = None) -> tuple[VerificationRecord, int | None]:
+        """Store the questioned signature and the outcome, with its log entry in the same commit."""
+        context = log.transaction() if log is not None else _plain(self.sessions)
+        with context as (s, append):
             row = self.store_signature(s, tenant_id, subject_id, sig, "questioned")
-            s.flush()
             record = VerificationRecord(id=new_id(), tenant_id=tenant_id, subject_id=subject_id,
                                         enrolment_id=enrolment_id, signature_id=row.id, score=result["score"],
                                         decision=result["decision"], replay=replay, result=result)
             s.add(record)
-        return record
+            index = append({**(event or {}), "verification": record.id}).index if append else None
+        return record, index
 
     def history(self, tenant_id: str, subject_id: str) -> dict[str, Any]:
         """Enrolments and verifications of a subject (no biometric data)."""
@@ -288,6 +301,12 @@ class Repository:
             state = "used" if row.used_at else "expired" if _aware(row.expires_at) < utcnow() else "open"
             return {"id": row.id, "subject_id": row.subject_id, "purpose": row.purpose, "state": state,
                     "expires_at": _aware(row.expires_at).isoformat(), "outcome": row.outcome}
+
+
+@contextlib.contextmanager
+def _plain(sessions: sessionmaker[Session]):  # noqa: ANN202
+    with sessions.begin() as s:
+        yield s, None
 
 
 def _aware(value: dt.datetime) -> dt.datetime:
