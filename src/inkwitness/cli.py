@@ -12,7 +12,7 @@ from rich.table import Table
 
 from . import datasets as ds
 from .errors import InkwitnessError
-from .formats import READABLE, WRITERS, detect_format, read_signature, write_signature
+from .formats import WRITERS, detect_format, read_signature, write_signature
 from .formats._text import read_bytes
 
 from .cli_common import CliError, console, err_console, progress_bar

@@ -13,7 +13,6 @@ from typing import Annotated, Optional
 import typer
 
 from .cli_common import CliError, console, err_console, parse_box
-from .errors import InkwitnessError
 
 DataDir = Annotated[Optional[Path], typer.Option("--data-dir", help="data directory (default ./inkwitness-data)")]
 DbUrl = Annotated[Optional[str], typer.Option("--database-url", help="database URL (default SQLite in data dir)")]
@@ -167,13 +166,6 @@ def escrow_decrypt(container: Annotated[Path, typer.Argument(help="container JSO
             target.write_bytes(packet)
         console.print(f"{name}: packet {sig.sha256} ({len(sig)} points), bound to document {parsed.document_sha256}"
                       + (f", wrote {target}" if target else ""))
-
-
-@pki_app.command("show")
-def pki_show(data_dir: DataDir = None) -> None:
-    """Print where the default PKI lives."""
-    ctx = _context(data_dir, None)
-    console.print(str(ctx.pki_dir))
 
 
 def sign_pdf_command(
@@ -384,4 +376,4 @@ def register(app: typer.Typer) -> None:
     app.command("verify-pdf")(verify_pdf_command)
 
 
-__all__ = ["register", "InkwitnessError"]
+__all__ = ["register"]

@@ -12,7 +12,7 @@ import hashlib
 import os
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -281,7 +281,7 @@ class Trial:
 def protocol(cat: Catalogue, references: int = 5) -> list[Trial]:
     """The fixed evaluation protocol of a dataset (see docs/accuracy.md), one trial per user."""
     users = list(cat.users.values())
-    random_pool = {u.id: _first_genuine(cat.name, u) for u in users}
+    random_pool = {u.id: (u.genuine[0] if u.genuine else None) for u in users}
     trials = []
     for user in users:
         refs, tests = _split_genuine(cat.name, user, references)
@@ -294,10 +294,6 @@ def protocol(cat: Catalogue, references: int = 5) -> list[Trial]:
     return trials
 
 
-def _first_genuine(name: str, user: User) -> Sample | None:
-    return user.genuine[0] if user.genuine else None
-
-
 def _split_genuine(name: str, user: User, k: int) -> tuple[list[Sample], list[Sample]]:
     genuine = user.genuine
     if name == "susig-visual":
@@ -308,9 +304,3 @@ def _split_genuine(name: str, user: User, k: int) -> tuple[list[Sample], list[Sa
         return genuine[:k], genuine[k:20]
     return genuine[:k], genuine[k:]
 
-
-def iter_trials(names: Iterable[str], root: Path | None = None, references: int = 5) -> Iterator[tuple[str, Trial]]:
-    """Trials of several datasets, tagged with the dataset name."""
-    for name in names:
-        for trial in protocol(catalogue(name, root), references):
-            yield name, trial

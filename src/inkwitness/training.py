@@ -17,6 +17,7 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 
 from . import datasets as ds
+from .calibration import ScoreSet
 from .evaluation import eer, prepare_all, workers_default
 from .features.globalfeatures import FEATURE_NAMES
 from .model import COMPONENTS, Model
@@ -143,9 +144,8 @@ def train(names: Sequence[str], root: Path | None = None, workers: int | None = 
 
 
 def calibration_scores(names: Sequence[str], root: Path | None = None, model: Model | None = None,
-                       workers: int | None = None) -> "ScoreSet":
+                       workers: int | None = None) -> ScoreSet:
     """Fused same-writer and skilled-forgery scores of the named datasets' protocols, as one set."""
-    from .calibration import ScoreSet
     from .evaluation import evaluate
 
     scores, labels = [], []

@@ -224,7 +224,7 @@ class TransparencyLog:
                                           .order_by(LogCheckpoint.size)).all()
         report = LogReport(len(entries), len(checkpoints))
         problems = report.problems
-        for position, (index, data, stored) in enumerate(entries):
+        for position, (index, _data, _stored) in enumerate(entries):
             if index != position:
                 problems.append(f"entry {position}: expected index {position}, found {index} "
                                 f"(an entry was removed or inserted before it)")
@@ -232,7 +232,7 @@ class TransparencyLog:
         # A hand-edited row may even come back as text (SQLite's replace() does that): hash what is there.
         leaves = [merkle.leaf_hash(data if isinstance(data, bytes) else str(data).encode("utf-8"))
                   for _, data, _ in entries]
-        for (index, data, stored), leaf in zip(entries, leaves):
+        for (index, _data, stored), leaf in zip(entries, leaves, strict=True):
             if leaf.hex() != stored:
                 problems.append(f"entry {index}: its data does not hash to its stored leaf hash (altered)")
         roots = list(merkle.iter_roots(leaves))

@@ -8,7 +8,6 @@ altitude are in tenths of a degree; pressure is 0..1023 (WACOM Intuos, ~100 Hz).
 
 from __future__ import annotations
 
-import numpy as np
 
 from ..errors import InvalidSignature
 from ..signature import Device, Signature, make_signature

@@ -232,7 +232,3 @@ class Operations:
                             log.key.sign, container=artifacts.get("container"), pdf=artifacts.get("pdf"),
                             trust=trust if "pdf" in artifacts else {}, escrow_public=escrow)
 
-
-def summarise_floats(values: dict[str, Any]) -> dict[str, Any]:
-    """Replace non-finite floats (JSON cannot carry them) by None."""
-    return {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in values.items()}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 from typing import Annotated, Any, Literal
 
@@ -226,8 +227,9 @@ async def session_status(session_id: Id, who: Operator, request: Request) -> dic
 async def capture_info(token: Token, request: Request) -> dict[str, Any]:
     """What a signing link asks for (the link itself is the credential)."""
     row = await run(ops_of(request).repo.peek_session, token)
+    expires = row.expires_at if row.expires_at.tzinfo else row.expires_at.replace(tzinfo=dt.timezone.utc)
     return {"purpose": row.purpose, "references_needed": 5 if row.purpose == "enrol" else 1,
-            "expires_at": row.expires_at.isoformat()}
+            "expires_at": expires.isoformat()}
 
 
 @router.post("/v1/capture/{token}", status_code=201)
