@@ -87,3 +87,14 @@ def test_convert_native_roundtrip_from_generated_packet(tmp_path):
     out = run("convert", str(src), str(tmp_path / "s.iso"), "--to", "iso19794-7")
     assert out.returncode == 0, out.stderr
     assert len(read_signature(tmp_path / "s.iso")) == len(sig)
+
+
+@pytest.mark.parametrize("args, message", [
+    (("log", "verify", "--database-url", "bogus://x"), "is not usable"),
+    (("log", "verify", "--database-url", "postgresql://u:hunter2@127.0.0.1:1/x"), "cannot open database"),
+    (("verify-pdf", __file__, "--trust", __file__), "is not a certificate"),
+])
+def test_storage_and_trust_errors_are_one_line_without_secrets(tmp_path, args, message):
+    out = run(*args, "--data-dir", str(tmp_path)) if args[0] == "log" else run(*args)
+    assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1
+    assert message in out.stderr and "hunter2" not in out.stderr

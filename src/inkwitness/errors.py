@@ -25,3 +25,7 @@ class EnrolmentError(InkwitnessError):
 
 class IncompatibleSignatures(InkwitnessError):
     """Two signatures share too few channels to be compared."""
+
+
+class StorageError(InkwitnessError):
+    """The database cannot be opened, reached or migrated."""

@@ -223,11 +223,18 @@ def load_certs(paths: list[Path]) -> list[asn1_x509.Certificate]:
     out = []
     for p in paths:
         data = Path(p).read_bytes()
-        if asn1_pem.detect(data):
-            for _, _, der in asn1_pem.unarmor(data, multiple=True):
-                out.append(asn1_x509.Certificate.load(der))
-        else:
-            out.append(asn1_x509.Certificate.load(data))
+        try:
+            if asn1_pem.detect(data):
+                for _, _, der in asn1_pem.unarmor(data, multiple=True):
+                    cert = asn1_x509.Certificate.load(der)
+                    cert.native  # noqa: B018 - forces a full parse
+                    out.append(cert)
+            else:
+                cert = asn1_x509.Certificate.load(data)
+                cert.native  # noqa: B018
+                out.append(cert)
+        except (ValueError, TypeError, OSError) as exc:
+            raise EvidenceError(f"{p} is not a certificate (PEM or DER): {exc}") from exc
     return out
 
 

@@ -7,7 +7,11 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
+
+from ..errors import StorageError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -52,8 +56,23 @@ def migrate(engine: Engine) -> None:
         command.upgrade(cfg, "head")
 
 
+def _safe(url: str) -> str:
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "<unparseable URL>"
+
+
 def open_database(url: str) -> sessionmaker[Session]:
-    """Engine, migrations, and a session factory for a database URL."""
-    engine = make_engine(url)
-    migrate(engine)
+    """Engine, migrations, and a session factory for a database URL; failures are one StorageError."""
+    try:
+        engine = make_engine(url)
+        migrate(engine)
+    except (ArgumentError, NoSuchModuleError) as exc:
+        raise StorageError(f"database URL {_safe(url)} is not usable: {exc}") from exc
+    except OperationalError as exc:
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc).splitlines()[0]
+        raise StorageError(f"cannot open database {_safe(url)}: {reason}") from exc
+    except SQLAlchemyError as exc:
+        raise StorageError(f"database {_safe(url)} failed: {str(exc).splitlines()[0]}") from exc
     return sessionmaker(engine, expire_on_commit=False)
