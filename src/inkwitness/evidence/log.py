@@ -97,15 +97,23 @@ class TransparencyLog:
         return verifier_key(self.name, self.key.public_key())
 
     def _leaves(self, session: Session) -> list[bytes]:
-        size, _ = self._cache
-        count = session.scalar(select(func.count()).select_from(LogEntry)) or 0
-        if count != size:
-            rows = session.execute(select(LogEntry.index, LogEntry.leaf_hash).order_by(LogEntry.index)).all()
-            leaves = [bytes.fromhex(h) for _, h in rows]
-            self._cache = (len(leaves), leaves)
+        size, leaves = self._cache
+        # max(index) is an index lookup; count(*) would scan the table on every append.
+        top = session.scalar(select(func.max(LogEntry.index)))
+        count = 0 if top is None else top + 1
+        if count < size:
+            size, leaves = 0, []  # entries vanished: rebuild (verify() will say why)
             self._range = merkle.CompactRange()
-            for leaf in leaves:
+        if count != size:
+            # Another process appended: fetch only the new leaves and extend the compact range.
+            rows = session.execute(select(LogEntry.index, LogEntry.leaf_hash).where(LogEntry.index >= size)
+                                   .order_by(LogEntry.index)).all()
+            leaves = list(leaves)
+            for _, leaf_hex in rows:
+                leaf = bytes.fromhex(leaf_hex)
+                leaves.append(leaf)
                 self._range.append(leaf)
+            self._cache = (len(leaves), leaves)
         return self._cache[1]
 
     @contextmanager
@@ -143,6 +151,7 @@ class TransparencyLog:
                 session.flush()
             except BaseException:
                 self._cache = (0, [])
+                self._range = merkle.CompactRange()
                 raise
         if pending:
             leaves = self._cache[1]
@@ -169,6 +178,7 @@ class TransparencyLog:
                     # Another process appended first: reload and try again.
                     session.rollback()
                     self._cache = (0, [])
+                    self._range = merkle.CompactRange()
                     continue
                 self._cache[1].append(leaf)
                 self._cache = (index + 1, self._cache[1])

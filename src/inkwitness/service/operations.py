@@ -25,6 +25,9 @@ from .storage import Repository
 REPLAY_RATIO = 0.15
 #: How many of the subject's most recent stored samples the near-replay check compares with.
 REPLAY_HISTORY = 50
+#: Bounds of the per-process caches (a prepared 300-point signature is ~40 kB).
+PREPARED_CACHE = 1024
+TEMPLATE_CACHE = 512
 #: A replay keeps its duration; only stored samples this close in duration are compared.
 REPLAY_DURATION_TOLERANCE = 0.03
 
@@ -70,7 +73,7 @@ class Operations:
         prep = prepare(self.repo.load_signature(row if row is not None else self.repo.signature_row(row_id)))
         with self._lock:
             self._prepared[row_id] = prep
-            while len(self._prepared) > 8192:
+            while len(self._prepared) > PREPARED_CACHE:
                 self._prepared.popitem(last=False)
         return prep
 
@@ -84,7 +87,7 @@ class Operations:
             verifier = Verifier().fit([self._prepared_of(r) for r in refs], check_consistency=False)
             with self._lock:
                 self._templates[enrolment.id] = verifier
-                while len(self._templates) > 2048:
+                while len(self._templates) > TEMPLATE_CACHE:
                     self._templates.popitem(last=False)
             enrolment_id = enrolment.id
         return enrolment_id, verifier, refs
@@ -143,7 +146,7 @@ class Operations:
             cached = (full, np.ascontiguousarray(full[::4]))
             with self._lock:
                 self._matrices[key] = cached
-                while len(self._matrices) > 8192:
+                while len(self._matrices) > PREPARED_CACHE:
                     self._matrices.popitem(last=False)
         return cached
 

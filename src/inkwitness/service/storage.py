@@ -152,7 +152,7 @@ class Repository:
         sig = native.loads(self.vault.open(row.tenant_id, row.sha256, row.packet_encrypted))
         with self._lock:
             self._packets[row.id] = sig
-            while len(self._packets) > 4096:
+            while len(self._packets) > 512:
                 self._packets.popitem(last=False)
         return sig
 

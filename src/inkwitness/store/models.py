@@ -146,3 +146,5 @@ class Artifact(Base):
 
 
 Index("ix_signatures_tenant_subject_sha", StoredSignature.tenant_id, StoredSignature.subject_id, StoredSignature.sha256)
+# Replay checks read a subject's most recent samples.
+Index("ix_signatures_subject_created", StoredSignature.subject_id, StoredSignature.created)

@@ -113,6 +113,7 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_signatures_subject_id'), ['subject_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_signatures_tenant_id'), ['tenant_id'], unique=False)
         batch_op.create_index('ix_signatures_tenant_subject_sha', ['tenant_id', 'subject_id', 'sha256'], unique=False)
+        batch_op.create_index('ix_signatures_subject_created', ['subject_id', 'created'], unique=False)
 
     op.create_table('signing_sessions',
     sa.Column('id', sa.String(length=36), nullable=False),
@@ -168,6 +169,7 @@ def downgrade() -> None:
 
     op.drop_table('signing_sessions')
     with op.batch_alter_table('signatures', schema=None) as batch_op:
+        batch_op.drop_index('ix_signatures_subject_created')
         batch_op.drop_index('ix_signatures_tenant_subject_sha')
         batch_op.drop_index(batch_op.f('ix_signatures_tenant_id'))
         batch_op.drop_index(batch_op.f('ix_signatures_subject_id'))
