@@ -203,3 +203,16 @@ def test_no_coordinates_reach_the_logs(service, caplog):
     text = caplog.text
     assert '"strokes"' not in text
     assert all(repr(float(v)) not in text for v in sig.x[5:40:7])
+
+
+def test_service_caches_stay_bounded(service, monkeypatch):
+    from inkwitness.service import operations
+
+    monkeypatch.setattr(operations, "PREPARED_CACHE", 4)
+    svc = service
+    sid = _enrolled(svc)
+    for seed in range(60, 70):
+        svc.client.post(f"/v1/subjects/{sid}/verifications", json={"signature": synthetic_signature(seed).to_dict()},
+                        headers=svc.operator)
+    ops = svc.client.app.state.ops
+    assert len(ops._prepared) <= 4 and len(ops._matrices) <= 4

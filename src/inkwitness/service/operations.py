@@ -71,11 +71,16 @@ class Operations:
         if cached is not None:
             return cached
         prep = prepare(self.repo.load_signature(row if row is not None else self.repo.signature_row(row_id)))
-        with self._lock:
-            self._prepared[row_id] = prep
-            while len(self._prepared) > PREPARED_CACHE:
-                self._prepared.popitem(last=False)
+        self._remember(self._prepared, row_id, prep, PREPARED_CACHE)
         return prep
+
+    def _remember(self, cache: OrderedDict, key: Any, value: Any, cap: int) -> None:
+        """Insert into a bounded LRU cache (every insertion goes through here, so none grows unbounded)."""
+        with self._lock:
+            cache[key] = value
+            cache.move_to_end(key)
+            while len(cache) > cap:
+                cache.popitem(last=False)
 
     def _verifier(self, tenant_id: str, subject_id: str) -> tuple[str, Verifier, list[Any]]:
         enrolment_id = self.repo.active_enrolment_id(tenant_id, subject_id)
@@ -85,10 +90,7 @@ class Operations:
         if verifier is None:
             enrolment, refs = self.repo.active_enrolment(tenant_id, subject_id)
             verifier = Verifier().fit([self._prepared_of(r) for r in refs], check_consistency=False)
-            with self._lock:
-                self._templates[enrolment.id] = verifier
-                while len(self._templates) > TEMPLATE_CACHE:
-                    self._templates.popitem(last=False)
+            self._remember(self._templates, enrolment.id, verifier, TEMPLATE_CACHE)
             enrolment_id = enrolment.id
         return enrolment_id, verifier, refs
 
@@ -144,10 +146,7 @@ class Operations:
                 return None
             full = view_matrix(other, funcs)
             cached = (full, np.ascontiguousarray(full[::4]))
-            with self._lock:
-                self._matrices[key] = cached
-                while len(self._matrices) > PREPARED_CACHE:
-                    self._matrices.popitem(last=False)
+            self._remember(self._matrices, key, cached, PREPARED_CACHE)
         return cached
 
     def verify(self, tenant_id: str, subject_id: str, sig: Signature) -> dict[str, Any]:
@@ -163,9 +162,8 @@ class Operations:
                  "signature_sha256": sig.sha256, "score": round(result["score"], 6), "decision": result["decision"]}
         record, index = self.repo.save_verification(tenant_id, subject_id, enrolment_id, sig, result,
                                                     replay is not None, self.evidence.log, event)
-        with self._lock:
-            # The next verification's replay check compares with this sample: keep it prepared.
-            self._prepared[record.signature_id] = q
+        # The next verification's replay check compares with this sample: keep it prepared.
+        self._remember(self._prepared, record.signature_id, q, PREPARED_CACHE)
         return {"id": record.id, "subject_id": subject_id, "signature_sha256": sig.sha256, "replay": replay is not None,
                 "log_index": index, **result}
 
