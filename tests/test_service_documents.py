@@ -65,7 +65,7 @@ def test_report_numbers_equal_the_api(sealing_app, data_root, tmp_path):
     q = read_signature(data_root / "svc2004/Task2/U3S25.TXT").to_dict()
     numbers = client.post(f"/v1/subjects/{sid}/reports", json={"signature": q, "format": "json"}, headers=auth).json()
     pdf = client.post(f"/v1/subjects/{sid}/reports", json={"signature": q, "case_id": "K-1"}, headers=auth)
-    assert pdf.headers["content-type"] == "application/pdf"
+    assert pdf.headers["content-type"] == "application/pdf", pdf.text[:300]
     if not shutil.which("pdftotext"):
         pytest.skip("pdftotext (poppler-utils) is not installed")
     (tmp_path / "r.pdf").write_bytes(pdf.content)

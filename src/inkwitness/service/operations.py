@@ -82,17 +82,16 @@ class Operations:
             while len(cache) > cap:
                 cache.popitem(last=False)
 
-    def _verifier(self, tenant_id: str, subject_id: str) -> tuple[str, Verifier, list[Any]]:
+    def _verifier(self, tenant_id: str, subject_id: str) -> tuple[str, Verifier]:
         enrolment_id = self.repo.active_enrolment_id(tenant_id, subject_id)
         with self._lock:
             verifier = self._templates.get(enrolment_id)
-        refs: list[Any] = []
         if verifier is None:
             enrolment, refs = self.repo.active_enrolment(tenant_id, subject_id)
             verifier = Verifier().fit([self._prepared_of(r) for r in refs], check_consistency=False)
             self._remember(self._templates, enrolment.id, verifier, TEMPLATE_CACHE)
             enrolment_id = enrolment.id
-        return enrolment_id, verifier, refs
+        return enrolment_id, verifier
 
     # --- enrolment ------------------------------------------------------------------------
     def enrol(self, tenant_id: str, subject_id: str, references: list[Signature]) -> dict[str, Any]:
@@ -151,7 +150,7 @@ class Operations:
 
     def verify(self, tenant_id: str, subject_id: str, sig: Signature) -> dict[str, Any]:
         """Score a questioned signature; replays are flagged and never accepted."""
-        enrolment_id, verifier, _ = self._verifier(tenant_id, subject_id)
+        enrolment_id, verifier = self._verifier(tenant_id, subject_id)
         q = prepare(sig, verifier.model_)
         replay = self._replay_of(tenant_id, subject_id, sig, q, verifier)
         result = verifier.score(q).to_dict()
@@ -173,7 +172,7 @@ class Operations:
         """A forensic report of a questioned signature against the subject's references."""
         from ..report import build_report
 
-        _, _, refs = self._verifier(tenant_id, subject_id)
+        _, refs = self.repo.active_enrolment(tenant_id, subject_id)
         data, pdf = build_report([self.repo.load_signature(r) for r in refs], sig, case_id=case_id,
                                  examiner=examiner, lang=lang)
         self._log({"type": "capture", "tenant": tenant_id, "subject": subject_id, "signature_sha256": sig.sha256,
