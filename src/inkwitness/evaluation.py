@@ -136,14 +136,12 @@ def write_scores(rows: Iterable[ScoreRow], path: str | Path) -> None:
 
 def plot_det(summaries: Sequence[tuple[str, Sequence[ScoreRow]]], path: str | Path) -> None:
     """DET curves (probit axes) of skilled and random forgeries."""
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from scipy.stats import norm
+
+    from .figures import det_axes, det_curve
 
     fig, ax = plt.subplots(figsize=(5.5, 5.5), dpi=120)
-    ticks = np.array([0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.4])
+    floor = 5e-4
     for name, rows in summaries:
         g = [r.score for r in rows if r.label == ds.GENUINE]
         for lab, style in ((ds.SKILLED, "-"), (ds.RANDOM, "--")):
@@ -151,14 +149,8 @@ def plot_det(summaries: Sequence[tuple[str, Sequence[ScoreRow]]], path: str | Pa
             if not imp or not g:
                 continue
             fmr, fnmr = det_points(g, imp)
-            clip = lambda v: norm.ppf(np.clip(v, 5e-4, 0.5))  # noqa: E731
-            ax.plot(clip(fmr), clip(fnmr), style, label=f"{name} {lab} (EER {100 * eer(g, imp)[0]:.2f} %)")
-    ax.set_xticks(norm.ppf(ticks))
-    ax.set_xticklabels([f"{100 * t:g}" for t in ticks])
-    ax.set_yticks(norm.ppf(ticks))
-    ax.set_yticklabels([f"{100 * t:g}" for t in ticks])
-    ax.set_xlim(norm.ppf(5e-4), norm.ppf(0.5))
-    ax.set_ylim(norm.ppf(5e-4), norm.ppf(0.5))
+            det_curve(ax, fmr, fnmr, floor, linestyle=style, label=f"{name} {lab} (EER {100 * eer(g, imp)[0]:.2f} %)")
+    det_axes(ax, np.array([0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.4]), floor, fontsize=9)
     ax.plot([-5, 5], [-5, 5], ":", color="0.6", lw=0.8)
     ax.set_xlabel("FMR (%)")
     ax.set_ylabel("FNMR (%)")

@@ -65,3 +65,23 @@ def plot_signature(sig: Signature, path: str | Path, title: str = "") -> None:
     ax.set_xlabel("time (ms)")
     fig.savefig(path, bbox_inches="tight")
     plt.close(fig)
+
+
+def det_axes(ax: plt.Axes, ticks: np.ndarray, floor: float, fontsize: float = 8) -> None:
+    """Probit (normal-deviate) axes for DET curves, ticked in percent from ``floor`` to 50 %."""
+    from scipy.stats import norm
+
+    labels = [f"{100 * t:g}" for t in ticks]
+    ax.set_xticks(norm.ppf(ticks))
+    ax.set_xticklabels(labels, fontsize=fontsize)
+    ax.set_yticks(norm.ppf(ticks))
+    ax.set_yticklabels(labels, fontsize=fontsize)
+    ax.set_xlim(norm.ppf(floor), norm.ppf(0.5))
+    ax.set_ylim(norm.ppf(floor), norm.ppf(0.5))
+
+
+def det_curve(ax: plt.Axes, fmr: np.ndarray, fnmr: np.ndarray, floor: float, **style: object) -> None:
+    """Plot one DET curve on probit axes, clipping rates to ``floor`` .. 50 %."""
+    from scipy.stats import norm
+
+    ax.plot(norm.ppf(np.clip(fmr, floor, 0.5)), norm.ppf(np.clip(fnmr, floor, 0.5)), **style)

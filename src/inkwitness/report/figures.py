@@ -13,7 +13,7 @@ import numpy as np  # noqa: E402
 from ..calibration import Calibration  # noqa: E402
 from ..evaluation import det_points  # noqa: E402
 from ..features.timefunctions import normalise, pen_down_segments  # noqa: E402
-from ..figures import draw_trajectory  # noqa: E402
+from ..figures import det_axes, det_curve, draw_trajectory  # noqa: E402
 from ..matching.dtw import dtw_path  # noqa: E402
 from ..signature import Signature  # noqa: E402
 from .analysis import ReportData  # noqa: E402
@@ -170,18 +170,12 @@ def tippett(calibration: Calibration, log10_lr: float, lang: str) -> bytes:
 
 def det(calibration: Calibration, lang: str) -> bytes:
     """DET curve of the validation scores."""
-    from scipy.stats import norm
-
     lab = _labels(lang)
     fig, ax = plt.subplots(figsize=(3.4, 3.0))
-    ticks = np.array([0.01, 0.02, 0.05, 0.1, 0.2, 0.4])
     for v in calibration.validation:
         fmr, fnmr = det_points(v.scores[v.labels == 1], v.scores[v.labels == 0])
-        ax.plot(norm.ppf(np.clip(fmr, 5e-3, 0.5)), norm.ppf(np.clip(fnmr, 5e-3, 0.5)), label=v.name)
-    ax.set_xticks(norm.ppf(ticks))
-    ax.set_xticklabels([f"{100 * t:g}" for t in ticks], fontsize=7)
-    ax.set_yticks(norm.ppf(ticks))
-    ax.set_yticklabels([f"{100 * t:g}" for t in ticks], fontsize=7)
+        det_curve(ax, fmr, fnmr, 5e-3, label=v.name)
+    det_axes(ax, np.array([0.01, 0.02, 0.05, 0.1, 0.2, 0.4]), 5e-3, fontsize=7)
     ax.set_xlabel(lab["fmr"], fontsize=8)
     ax.set_ylabel(lab["fnmr"], fontsize=8)
     ax.set_title(lab["det"], fontsize=9)
