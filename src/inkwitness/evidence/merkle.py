@@ -33,22 +33,10 @@ def _split(n: int) -> int:
 
 def root(leaves: Sequence[bytes]) -> bytes:
     """Merkle tree hash of a list of leaf hashes."""
-    if not leaves:
-        return EMPTY_ROOT
-    return _fold(list(_stack(leaves)))
-
-
-def _stack(leaves: Iterable[bytes]) -> list[bytes]:
-    # Perfect subtrees of decreasing size, left to right: the compact range of the tree.
-    stack: list[tuple[int, bytes]] = []
-    for h in leaves:
-        size, node = 1, h
-        while stack and stack[-1][0] == size:
-            left = stack.pop()[1]
-            node = node_hash(left, node)
-            size *= 2
-        stack.append((size, node))
-    return [node for _, node in stack]
+    tree = CompactRange()
+    for leaf in leaves:
+        tree.append(leaf)
+    return tree.root()
 
 
 def _fold(stack: list[bytes]) -> bytes:
@@ -59,7 +47,7 @@ def _fold(stack: list[bytes]) -> bytes:
 
 
 class CompactRange:
-    """The perfect subtrees covering a growing tree: append and root in O(log n)."""
+    """The perfect subtrees covering a growing tree, largest first: append and root in O(log n)."""
 
     def __init__(self) -> None:
         self.size = 0
@@ -87,14 +75,10 @@ class CompactRange:
 
 def iter_roots(leaves: Iterable[bytes]) -> Iterator[bytes]:
     """The root after each appended leaf, in O(log n) per leaf."""
-    stack: list[tuple[int, bytes]] = []
-    for h in leaves:
-        size, node = 1, h
-        while stack and stack[-1][0] == size:
-            node = node_hash(stack.pop()[1], node)
-            size *= 2
-        stack.append((size, node))
-        yield _fold([n for _, n in stack])
+    tree = CompactRange()
+    for leaf in leaves:
+        tree.append(leaf)
+        yield tree.root()
 
 
 def inclusion_proof(index: int, leaves: Sequence[bytes]) -> list[bytes]:
