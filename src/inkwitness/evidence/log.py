@@ -161,29 +161,13 @@ class TransparencyLog:
 
     def append(self, event: dict[str, Any]) -> AppendResult:
         """Append an event and sign the new tree head, in one transaction."""
-        data = canonical_event(event)
-        leaf = merkle.leaf_hash(data)
         for _ in range(20):
-            with self._lock, self.sessions.begin() as session:
-                index = len(self._leaves(session))
-                grown = self._range.copy()
-                grown.append(leaf)
-                root = grown.root()
-                note = sign_checkpoint(Checkpoint(self.origin, index + 1, root), self.name, self.key)
-                session.add(LogEntry(index=index, data=data, leaf_hash=leaf.hex()))
-                session.add(LogCheckpoint(size=index + 1, root=root.hex(), note=note))
-                try:
-                    session.flush()
-                except IntegrityError:
-                    # Another process appended first: reload and try again.
-                    session.rollback()
-                    self._cache = (0, [])
-                    self._range = merkle.CompactRange()
-                    continue
-                self._cache[1].append(leaf)
-                self._cache = (index + 1, self._cache[1])
-                self._range = grown
-            return AppendResult(index, leaf.hex(), note)
+            try:
+                with self.transaction() as (_session, add):
+                    return add(event)
+            except IntegrityError:
+                # Another process took the index first; transaction() reset the cache, so retry.
+                continue
         raise EvidenceError("could not append to the log: too much contention")
 
     def size(self) -> int:
