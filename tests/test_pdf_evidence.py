@@ -89,6 +89,15 @@ def test_pyhanko_own_validator_agrees(sealed, pki, tmp_path):
     assert verdicts == ["VALID" if c.ok else "INVALID" for c in ours] == ["VALID", "VALID"]
 
 
+@pytest.mark.parametrize("text", ["1,2,3", "a,b,c,d", "0,0,inf,10", "0,nan,5,5", ""])
+def test_malformed_boxes_are_refused(text):
+    from inkwitness.evidence.pdf import parse_box
+
+    with pytest.raises(EvidenceError, match="four finite numbers"):
+        parse_box(text)
+    assert parse_box("1,2.5,30,40") == (1.0, 2.5, 30.0, 40.0)
+
+
 def test_untrusted_root_is_reported(sealed, tmp_path):
     other = create_pki(tmp_path / "other")
     checks = verify_pdf(sealed[2], [other.ca_cert])

@@ -20,13 +20,3 @@ def progress_bar() -> Progress:
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                     console=err_console, transient=True)
 
-
-def parse_box(text: str) -> tuple[float, float, float, float]:
-    """Parse ``x1,y1,x2,y2`` in PDF points."""
-    try:
-        values = tuple(float(v) for v in text.split(","))
-    except ValueError:
-        raise CliError(f"--box must be four numbers x1,y1,x2,y2, got {text!r}") from None
-    if len(values) != 4:
-        raise CliError(f"--box must be four numbers x1,y1,x2,y2, got {text!r}")
-    return values  # type: ignore[return-value]

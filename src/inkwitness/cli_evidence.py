@@ -12,7 +12,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from .cli_common import CliError, console, err_console, parse_box
+from .cli_common import CliError, console, err_console
 
 DataDir = Annotated[Optional[Path], typer.Option("--data-dir", help="data directory (default ./inkwitness-data)")]
 DbUrl = Annotated[Optional[str], typer.Option("--database-url", help="database URL (default SQLite in data dir)")]
@@ -186,7 +186,7 @@ def sign_pdf_command(
     """Seal a handwritten signature into a PDF (PAdES B-T) and record it in the log."""
     from .evidence.envelope import load_public_key
     from .evidence.log import entry_time
-    from .evidence.pdf import SealConfig, sign_pdf
+    from .evidence.pdf import SealConfig, parse_box, sign_pdf
     from .formats import read_signature
 
     ctx = _context(data_dir, database_url)

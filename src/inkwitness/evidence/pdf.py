@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import math
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -102,6 +103,17 @@ class SealConfig:
     tsa_url: str
     escrow: PublicKey
     key_passphrase: bytes | None = None
+
+
+def parse_box(text: str) -> tuple[float, float, float, float]:
+    """Parse ``x1,y1,x2,y2`` in PDF points (finite numbers)."""
+    try:
+        values = tuple(float(v) for v in str(text).split(","))
+    except ValueError:
+        values = ()
+    if len(values) != 4 or not all(math.isfinite(v) for v in values):
+        raise EvidenceError(f"box must be four finite numbers x1,y1,x2,y2, got {str(text)[:60]!r}")
+    return values  # type: ignore[return-value]
 
 
 def render_ink_pdf(sig: Signature, width: float, height: float) -> bytes:

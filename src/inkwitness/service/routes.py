@@ -250,16 +250,6 @@ async def capture_submit(token: Token, body: CaptureIn, request: Request) -> dic
 
 
 # --- documents and evidence ------------------------------------------------------------------------
-def _box(text: str) -> tuple[float, float, float, float]:
-    try:
-        values = tuple(float(v) for v in text.split(","))
-    except ValueError:
-        values = ()
-    if len(values) != 4:
-        raise HTTPException(422, "box must be four numbers x1,y1,x2,y2")
-    return values  # type: ignore[return-value]
-
-
 @router.post("/v1/documents/sign", response_class=Response)
 async def sign_document(who: Operator, request: Request, file: Annotated[UploadFile, File()],
                         signature: Annotated[str, Form(max_length=4_000_000)], page: Annotated[int, Form(ge=1)],
@@ -269,6 +259,8 @@ async def sign_document(who: Operator, request: Request, file: Annotated[UploadF
     """Seal a handwritten signature into a PDF (PAdES B-T, escrow container, log entry)."""
     import json
 
+    from ..evidence.pdf import parse_box
+
     try:
         packet_data = json.loads(signature)
     except ValueError as exc:
@@ -276,8 +268,8 @@ async def sign_document(who: Operator, request: Request, file: Annotated[UploadF
     if not isinstance(packet_data, dict):
         raise InvalidSignature("signature must be a JSON object")
     pdf = await file.read()
-    sealed, info = await run(ops_of(request).sign_document, who.tenant_id, pdf, packet(packet_data), page, _box(box),
-                             signer_name, subject_id)
+    sealed, info = await run(ops_of(request).sign_document, who.tenant_id, pdf, packet(packet_data), page,
+                             parse_box(box), signer_name, subject_id)
     return Response(sealed, media_type="application/pdf", headers={"X-Inkwitness-Log-Index": str(info["log_index"])})
 
 
