@@ -158,9 +158,9 @@ def analyse(references: list[Signature], questioned: Signature, case_id: str | N
     # The closest reference (in the main DTW view) anchors the alignment figures.
     main_view = model.view_functions(verifier.template_.has_pressure and q_prep.has_pressure)[0][1]
     qm = view_matrix(q_prep, main_view)
-    dists = [dtw_path(qm, view_matrix(r, main_view))[1].mean() for r in refs_prep]
-    closest = int(np.argmin(dists))
-    pairs, local = dtw_path(qm, view_matrix(refs_prep[closest], main_view))
+    paths = [dtw_path(qm, view_matrix(r, main_view)) for r in refs_prep]
+    closest = int(np.argmin([local.mean() for _, local in paths]))
+    pairs, local = paths[closest]
     q_times = normalise(questioned).t
     validation = {}
     for v in calibration.validation:
