@@ -106,10 +106,6 @@ class Template:
             self._spread[functions] = out
         return self._spread[functions]
 
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready form (the reference hashes; matrices are recomputed from stored packets)."""
-        return {"references": [r.sha256 for r in self.references]}
-
 
 @dataclass(frozen=True)
 class Verification:
