@@ -114,3 +114,14 @@ def test_model_json_roundtrip():
     model = default_model()
     assert Model.from_json(model.to_json()) == model
     assert model.trained_on and "svc2004-task2" not in model.trained_on
+
+
+@pytest.mark.data
+def test_training_learns_a_complete_model_from_development_data(data_root):
+    from inkwitness.training import train
+
+    model = train(["mcyt100", "sigcomp2009-nfi"], data_root, workers=2)
+    assert model.trained_on == ("mcyt100", "sigcomp2009-nfi")
+    assert len(model.fusion_weights) == len(model.fusion_components) and model.global_features
+    assert np.isfinite(model.threshold) and 0 <= model.notes["training_skilled_eer"] < 0.5
+    assert Model.from_json(model.to_json()) == model

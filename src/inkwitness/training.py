@@ -56,16 +56,21 @@ def _compare_trial(args: tuple) -> list[Comparison]:
 
 
 def collect(names: Sequence[str], root: Path | None, model: Model, workers: int,
-            progress: Callable[[str], None] | None = None) -> tuple[list[Comparison], dict[Path, Prepared]]:
-    """Components of every protocol comparison of the named datasets (random impostors subsampled)."""
+            progress: Callable[[str], None] | None = None,
+            prepared: dict[Path, Prepared] | None = None) -> tuple[list[Comparison], dict[Path, Prepared]]:
+    """Components of every protocol comparison of the named datasets (random impostors subsampled).
+
+    Signatures already in ``prepared`` are not prepared again.
+    """
     comparisons: list[Comparison] = []
-    all_preps: dict[Path, Prepared] = {}
+    all_preps: dict[Path, Prepared] = dict(prepared or {})
     for name in names:
         trials = [ds.Trial(t.user, t.references, t.genuine, t.skilled, t.random[:TRAIN_RANDOM_PER_USER])
                   for t in ds.protocol(ds.catalogue(name, root))]
         paths = [s.path for t in trials for s in (*t.references, *t.genuine, *t.skilled, *t.random)]
-        preps, _ = prepare_all(paths, workers)
-        all_preps.update(preps)
+        missing, _ = prepare_all([p for p in paths if p not in all_preps], workers)
+        all_preps.update(missing)
+        preps = all_preps
         jobs = [(name, t, {s.path: preps[s.path] for s in (*t.references, *t.genuine, *t.skilled, *t.random)}, model)
                 for t in trials if all(s.path in preps for s in (*t.references, *t.genuine, *t.skilled, *t.random))]
         with ProcessPoolExecutor(max_workers=workers) as pool:
@@ -119,7 +124,7 @@ def train(names: Sequence[str], root: Path | None = None, workers: int | None = 
         pop = np.nanstd(glob, axis=0)
     pop = np.where(np.isfinite(pop) & (pop > 0), pop, 1.0)
     base = replace(base, population_std=tuple(float(v) for v in pop))
-    comparisons, _ = collect(names, root, base, workers, progress)
+    comparisons, _ = collect(names, root, base, workers, progress, prepared=preps)
     model = replace(base, global_features=tuple(select_features(comparisons)), fusion_components=COMPONENTS)
     x = _design(comparisons, model)
     y = np.array([c.label == ds.GENUINE for c in comparisons])
