@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import InkwitnessError
@@ -27,7 +27,6 @@ class Settings:
     escrow_public_key: Path | None = None
     pki_dir: Path | None = None
     origin: str = "inkwitness.local/log"
-    extra: dict[str, str] = field(default_factory=dict)
 
     def storage_key(self) -> bytes:
         """The AES-256 key for biometric data at rest: env, key file, or a new key file (0600)."""
