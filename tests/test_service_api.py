@@ -216,3 +216,61 @@ def test_service_caches_stay_bounded(service, monkeypatch):
                         headers=svc.operator)
     ops = svc.client.app.state.ops
     assert len(ops._prepared) <= 4 and len(ops._matrices) <= 4
+
+
+def test_concurrent_identical_submissions_give_exactly_one_replay(service):
+    import threading
+
+    svc = service
+    sid = _enrolled(svc)
+    ops, repo = svc.client.app.state.ops, svc.client.app.state.ops.repo
+    tenant = repo.tenant_of_subject(sid)
+    packet = synthetic_signature(33)
+    barrier = threading.Barrier(4)
+    outcomes = []
+
+    def submit():
+        barrier.wait()
+        outcomes.append(ops.verify(tenant, sid, make_signature(
+            x=packet.x, y=packet.y, t=packet.t, pressure=packet.pressure,
+            stroke_start=np.diff(packet.stroke, prepend=0) > 0, channels=packet.channels, device=packet.device)))
+
+    threads = [threading.Thread(target=submit) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert len(outcomes) == 4 and len({o["signature_sha256"] for o in outcomes}) == 1
+    assert sum(not o["replay"] for o in outcomes) == 1
+    assert all(o["decision"] == "replay" for o in outcomes if o["replay"])
+
+
+def test_near_replay_of_a_sample_stored_without_fingerprint_is_still_caught(service):
+    svc = service
+    sid = _enrolled(svc)
+    with svc.client.app.state.ops.repo.sessions.begin() as s:
+        s.execute(update(StoredSignature).where(StoredSignature.subject_id == sid).values(replay_fingerprint=None))
+    base = synthetic_signature(1)
+    shifted = make_signature(x=base.x - 30, y=base.y + 15, t=base.t, pressure=base.pressure,
+                             stroke_start=np.diff(base.stroke, prepend=0) > 0, channels=base.channels,
+                             device=base.device)
+    r = svc.client.post(f"/v1/subjects/{sid}/verifications", json={"signature": shifted.to_dict()},
+                        headers=svc.operator)
+    assert r.status_code == 201 and r.json()["replay"] and "near-identical" in r.json()["reasons"][0]
+
+
+def test_a_key_revoked_in_the_database_stops_working_once_its_cache_entry_expires(service, monkeypatch):
+    import time
+
+    from inkwitness.service import storage
+    from inkwitness.store.models import ApiKey
+
+    svc = service
+    monkeypatch.setattr(storage, "KEY_CACHE_SECONDS", 0.5)
+    svc.client.app.state.ops.repo._keys.clear()
+    assert svc.client.post("/v1/subjects", json={}, headers=svc.operator).status_code == 201
+    with svc.client.app.state.ops.repo.sessions.begin() as s:
+        s.execute(update(ApiKey).where(ApiKey.name == "clerk").values(revoked=True))
+    time.sleep(0.6)
+    r = svc.client.post("/v1/subjects", json={}, headers=svc.operator)
+    assert r.status_code == 401 and "revoked" in r.json()["error"]

@@ -42,8 +42,9 @@ class EvidenceContext:
     @cached_property
     def log(self) -> TransparencyLog:
         """The transparency log, signing with the key in the data directory."""
+        sqlite = not self.database_url or self.database_url.startswith("sqlite")
         return TransparencyLog(self.sessions, load_or_create_log_key(self.data_dir / "log-signing-key.pem"),
-                               origin=self.origin)
+                               origin=self.origin, lock_file=self.data_dir / "log.lock" if sqlite else None)
 
     @property
     def pki_dir(self) -> Path:

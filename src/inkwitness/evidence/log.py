@@ -11,7 +11,9 @@ the signed one.
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import json
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,7 +23,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -29,6 +31,9 @@ from ..store.models import LogCheckpoint, LogEntry
 from . import merkle
 from .checkpoint import Checkpoint, open_checkpoint, sign_checkpoint, verifier_key
 from .envelope import EvidenceError
+
+#: Advisory-lock key that serialises log appenders on PostgreSQL (any fixed 64-bit number).
+_ADVISORY_KEY = 0x696E6B77_6C6F6721
 
 EVENT_TYPES = ("capture", "enrolment", "verification", "signing", "key-rotation")
 
@@ -82,13 +87,16 @@ class TransparencyLog:
     """Append, prove and verify over the database's log tables."""
 
     def __init__(self, sessions: sessionmaker[Session], key: ed25519.Ed25519PrivateKey,
-                 origin: str = "inkwitness.local/log", name: str = "inkwitness-log") -> None:
+                 origin: str = "inkwitness.local/log", name: str = "inkwitness-log",
+                 lock_file: Path | None = None) -> None:
         self.sessions = sessions
         self.key = key
         self.origin = origin
         self.name = name
         self._lock = threading.Lock()
-        self._cache: tuple[int, list[bytes]] = (0, [])
+        self._lock_file = lock_file
+        self._lock_fd: int | None = None
+        self._size = 0
         self._range = merkle.CompactRange()
 
     @property
@@ -96,25 +104,49 @@ class TransparencyLog:
         """The key string relying parties pin to check checkpoints."""
         return verifier_key(self.name, self.key.public_key())
 
-    def _leaves(self, session: Session) -> list[bytes]:
-        size, leaves = self._cache
+    def _sync(self, session: Session) -> int:
+        """Bring the compact range up to the stored log; returns the log's size.
+
+        Only the O(log n) compact range is kept in memory, so a long-running worker's memory
+        does not grow with the log; proofs read the leaf hashes they need from the database.
+        """
         # max(index) is an index lookup; count(*) would scan the table on every append.
         top = session.scalar(select(func.max(LogEntry.index)))
         count = 0 if top is None else top + 1
-        if count < size:
-            size, leaves = 0, []  # entries vanished: rebuild (verify() will say why)
-            self._range = merkle.CompactRange()
-        if count != size:
+        if count < self._size:
+            self._size, self._range = 0, merkle.CompactRange()  # entries vanished: rebuild (verify() says why)
+        if count != self._size:
             # Another process appended: fetch only the new leaves and extend the compact range.
-            rows = session.execute(select(LogEntry.index, LogEntry.leaf_hash).where(LogEntry.index >= size)
-                                   .order_by(LogEntry.index)).all()
-            leaves = list(leaves)
-            for _, leaf_hex in rows:
-                leaf = bytes.fromhex(leaf_hex)
-                leaves.append(leaf)
-                self._range.append(leaf)
-            self._cache = (len(leaves), leaves)
-        return self._cache[1]
+            for (leaf_hex,) in session.execute(select(LogEntry.leaf_hash).where(LogEntry.index >= self._size)
+                                               .order_by(LogEntry.index)):
+                self._range.append(bytes.fromhex(leaf_hex))
+            self._size = count
+        return count
+
+    def _all_leaves(self) -> list[bytes]:
+        with self.sessions() as session:
+            return [bytes.fromhex(h) for (h,) in session.execute(select(LogEntry.leaf_hash)
+                                                                  .order_by(LogEntry.index))]
+
+    @contextmanager
+    def _writers(self) -> Iterator[None]:
+        """Serialise SQLite appenders across processes with an ``flock`` held until after the commit.
+
+        Without it two processes pick the same next index and one must retry, and SQLite
+        makes a blocked writer poll with sleeps of up to 100 ms; the kernel wakes the next
+        ``flock`` waiter as soon as the lock is released. (PostgreSQL gets an advisory lock
+        inside the transaction instead, see :meth:`transaction`.)
+        """
+        if self._lock_file is None:
+            yield
+            return
+        if self._lock_fd is None:
+            self._lock_fd = os.open(self._lock_file, os.O_RDWR | os.O_CREAT, 0o600)
+        fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
 
     @contextmanager
     def transaction(self) -> Iterator[tuple[Session, Any]]:
@@ -125,7 +157,10 @@ class TransparencyLog:
         collision with another process fails the whole transaction, which is retried by
         the caller or reported).
         """
-        with self._lock, self.sessions.begin() as session:
+        with self._lock, self._writers(), self.sessions.begin() as session:
+            if session.get_bind().dialect.name == "postgresql":
+                # Held to the end of the transaction: appenders in other processes queue here.
+                session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _ADVISORY_KEY})
             pending: list[tuple[int, bytes, merkle.CompactRange]] = []
 
             def append(event: dict[str, Any]) -> AppendResult:
@@ -134,9 +169,9 @@ class TransparencyLog:
                 if pending:
                     index, base = pending[-1][0] + 1, pending[-1][2]
                 else:
-                    # _leaves() refreshes the cached range when another process appended (or
+                    # _sync() refreshes the compact range when another process appended (or
                     # after a restart), so read the range only after it.
-                    index = len(self._leaves(session))
+                    index = self._sync(session)
                     base = self._range
                 grown = base.copy()
                 grown.append(leaf)
@@ -146,17 +181,12 @@ class TransparencyLog:
                 pending.append((index, leaf, grown))
                 return AppendResult(index, leaf.hex(), note)
 
-            try:
-                yield session, append
-                session.flush()
-            except BaseException:
-                self._cache = (0, [])
-                self._range = merkle.CompactRange()
-                raise
+            # The in-memory range moves only after a successful commit, so a failed
+            # transaction leaves nothing to undo; _sync() catches up with other writers.
+            yield session, append
+            session.flush()
         if pending:
-            leaves = self._cache[1]
-            leaves.extend(leaf for _, leaf, _ in pending)
-            self._cache = (pending[-1][0] + 1, leaves)
+            self._size = pending[-1][0] + 1
             self._range = pending[-1][2]
 
     def append(self, event: dict[str, Any]) -> AppendResult:
@@ -166,7 +196,7 @@ class TransparencyLog:
                 with self.transaction() as (_session, add):
                     return add(event)
             except IntegrityError:
-                # Another process took the index first; transaction() reset the cache, so retry.
+                # Another process took the index first; the next try syncs past it.
                 continue
         raise EvidenceError("could not append to the log: too much contention")
 
@@ -193,8 +223,7 @@ class TransparencyLog:
 
     def inclusion_proof(self, index: int, size: int | None = None) -> list[str]:
         """Audit path of entry ``index`` in the tree of ``size`` entries (default: all)."""
-        with self._lock, self.sessions() as session:
-            leaves = list(self._leaves(session))
+        leaves = self._all_leaves()
         size = size or len(leaves)
         if not 0 <= index < size <= len(leaves):
             raise EvidenceError(f"no entry {index} in a tree of size {size}")
@@ -202,8 +231,7 @@ class TransparencyLog:
 
     def consistency_proof(self, old_size: int, new_size: int | None = None) -> list[str]:
         """Proof that the tree of ``old_size`` entries is a prefix of the tree of ``new_size``."""
-        with self._lock, self.sessions() as session:
-            leaves = list(self._leaves(session))
+        leaves = self._all_leaves()
         new_size = new_size or len(leaves)
         if not 0 < old_size <= new_size <= len(leaves):
             raise EvidenceError(f"cannot prove {old_size} -> {new_size} in a log of {len(leaves)}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -15,8 +16,10 @@ import numpy as np
 from ..errors import EnrolmentError, InkwitnessError
 from ..evidence.context import EvidenceContext
 from ..evidence.log import entry_time
+from ..model import Model
 from ..signature import Signature
 from ..verification import Prepared, Verifier, dtw_compare, prepare, view_matrix
+from .committer import GroupCommitter
 from .settings import Settings
 from .storage import Repository
 
@@ -30,6 +33,35 @@ PREPARED_CACHE = 1024
 TEMPLATE_CACHE = 512
 #: A replay keeps its duration; only stored samples this close in duration are compared.
 REPLAY_DURATION_TOLERANCE = 0.03
+
+
+def replay_functions(model: Model) -> tuple[str, ...]:
+    """Time functions the replay check compares: the first view without pressure, which every sample has."""
+    return model.view_functions(False)[0][1]
+
+
+def replay_matrices(prep: Prepared, model: Model) -> tuple[np.ndarray, np.ndarray]:
+    """Full and 4x-decimated matrices of the replay check's time functions."""
+    full = view_matrix(prep, replay_functions(model))
+    return full, np.ascontiguousarray(full[::4])
+
+
+def pack_fingerprint(functions: tuple[str, ...], coarse: np.ndarray) -> bytes:
+    """Serialise a decimated matrix with the names of its columns (float32 is ample for screening)."""
+    return json.dumps(list(functions)).encode() + b"\n" + coarse.astype("<f4").tobytes()
+
+
+def unpack_fingerprint(blob: bytes, functions: tuple[str, ...]) -> np.ndarray | None:
+    """The decimated matrix, or None when it was made for other time functions."""
+    header, _, raw = blob.partition(b"\n")
+    if json.loads(header) != list(functions) or len(raw) % (4 * len(functions)):
+        return None
+    return np.frombuffer(raw, dtype="<f4").reshape(-1, len(functions)).astype(np.float64)
+
+
+def _mark_replay(result: dict[str, Any], why: str) -> None:
+    result["decision"] = "replay"
+    result["reasons"] = [f"replay: {why}", *result["reasons"]]
 
 
 @dataclass
@@ -57,6 +89,7 @@ class Operations:
         self._prepared: OrderedDict[str, Prepared] = OrderedDict()
         self._matrices: OrderedDict[tuple[str, tuple[str, ...]], tuple[np.ndarray, np.ndarray]] = OrderedDict()
         self._lock = Lock()
+        self.committer = GroupCommitter(evidence.log.transaction)
 
     # --- helpers ------------------------------------------------------------------------
     def _log(self, event: dict[str, Any]) -> int:
@@ -100,36 +133,43 @@ class Operations:
         for i, sig in enumerate(references, 1):
             if self.repo.has_identical(tenant_id, subject_id, sig.sha256):
                 raise EnrolmentError(f"reference {i} is identical to a signature already stored for this subject")
-        Verifier().fit(references)  # raises EnrolmentError naming an inconsistent reference
-        enrolment = self.repo.save_enrolment(tenant_id, subject_id, references)
+        verifier = Verifier().fit(references)  # raises EnrolmentError naming an inconsistent reference
+        funcs = replay_functions(verifier.model_)
+        fingerprints = [pack_fingerprint(funcs, replay_matrices(p, verifier.model_)[1])
+                        for p in verifier.template_.references]
+        enrolment = self.repo.save_enrolment(tenant_id, subject_id, references, fingerprints)
         index = self._log({"type": "enrolment", "tenant": tenant_id, "subject": subject_id,
                            "enrolment": enrolment.id, "references": [s.sha256 for s in references]})
         return {"id": enrolment.id, "subject_id": subject_id, "references": len(references), "log_index": index}
 
     # --- verification ---------------------------------------------------------------------
-    def _replay_of(self, tenant_id: str, subject_id: str, sig: Signature, q: Prepared,
+    def _replay_of(self, tenant_id: str, subject_id: str, sig: Signature, qm: np.ndarray, coarse_q: np.ndarray,
                    verifier: Verifier) -> str | None:
-        if self.repo.has_identical(tenant_id, subject_id, sig.sha256):
+        span = (sig.duration_ms * (1 - REPLAY_DURATION_TOLERANCE), sig.duration_ms * (1 + REPLAY_DURATION_TOLERANCE))
+        identical, candidates = self.repo.replay_candidates(tenant_id, subject_id, sig.sha256, REPLAY_HISTORY, span)
+        if identical:
             return "identical to a stored signature of this subject"
         model = verifier.model_
-        name, funcs = model.view_functions(verifier.template_.has_pressure and q.has_pressure)[0]
+        funcs = replay_functions(model)
         pair = verifier.template_.pairwise(funcs, model)[:, :, 0]
         k = pair.shape[0]
         scale = pair.sum() / (k * (k - 1))
-        qm = view_matrix(q, funcs)
-        coarse_q = np.ascontiguousarray(qm[::4])
-        span = (sig.duration_ms * (1 - REPLAY_DURATION_TOLERANCE), sig.duration_ms * (1 + REPLAY_DURATION_TOLERANCE))
-        for row_id, row_sha in self.repo.subject_signature_ids(tenant_id, subject_id, REPLAY_HISTORY, span):
-            matrices = self._view_matrices(row_id, funcs)
-            if matrices is None:
-                continue
-            om, coarse_o = matrices
+        for row_id, row_sha, blob in candidates:
+            coarse_o = None if blob is None else unpack_fingerprint(blob, funcs)
+            if coarse_o is None:  # stored before fingerprints, or under another model
+                matrices = self._view_matrices(row_id, funcs)
+                if matrices is None:
+                    continue
+                coarse_o = matrices[1]
             # A replay is close at every resolution: a 4x-decimated DTW (1/16 of the work)
             # rules out the clearly different samples before the full comparison.
             coarse, _ = dtw_compare(coarse_q, coarse_o, model.window_frac, 3.0)
             if not coarse < 3 * REPLAY_RATIO * scale:
                 continue
-            distance, _ = dtw_compare(qm, om, model.window_frac, model.min_window)
+            matrices = self._view_matrices(row_id, funcs)
+            if matrices is None:
+                continue
+            distance, _ = dtw_compare(qm, matrices[0], model.window_frac, model.min_window)
             if math.isfinite(distance) and distance < REPLAY_RATIO * scale:
                 return (f"near-identical to stored signature {row_sha[:12]} "
                         f"(distance {distance / scale:.3f} of the references' spread)")
@@ -152,18 +192,18 @@ class Operations:
         """Score a questioned signature; replays are flagged and never accepted."""
         enrolment_id, verifier = self._verifier(tenant_id, subject_id)
         q = prepare(sig, verifier.model_)
-        replay = self._replay_of(tenant_id, subject_id, sig, q, verifier)
+        qm, coarse_q = replay_matrices(q, verifier.model_)
+        replay = self._replay_of(tenant_id, subject_id, sig, qm, coarse_q, verifier)
         result = verifier.score(q).to_dict()
         if replay:
-            result["decision"] = "replay"
-            result["reasons"] = [f"replay: {replay}"] + result["reasons"]
+            _mark_replay(result, replay)
         event = {"type": "verification", "time": entry_time(), "tenant": tenant_id, "subject": subject_id,
-                 "signature_sha256": sig.sha256, "score": round(result["score"], 6), "decision": result["decision"]}
-        record, index = self.repo.save_verification(tenant_id, subject_id, enrolment_id, sig, result,
-                                                    replay is not None, self.evidence.log, event)
-        # The next verification's replay check compares with this sample: keep it prepared.
-        self._remember(self._prepared, record.signature_id, q, PREPARED_CACHE)
-        return {"id": record.id, "subject_id": subject_id, "signature_sha256": sig.sha256, "replay": replay is not None,
+                 "signature_sha256": sig.sha256, "score": round(result["score"], 6)}
+        record, index = self.repo.save_verification(
+            tenant_id, subject_id, enrolment_id, sig, result, replay is not None, event, self.committer.submit,
+            on_identical=lambda: _mark_replay(result, "identical to a signature of this subject stored meanwhile"),
+            fingerprint=pack_fingerprint(replay_functions(verifier.model_), coarse_q))
+        return {"id": record.id, "subject_id": subject_id, "signature_sha256": sig.sha256, "replay": record.replay,
                 "log_index": index, **result}
 
     # --- reports --------------------------------------------------------------------------
@@ -214,8 +254,6 @@ class Operations:
 
     def bundle(self, tenant_id: str, index: int) -> bytes:
         """The evidence bundle of a log entry that belongs to this tenant."""
-        import json
-
         from ..evidence.bundle import build_bundle
         from .storage import NotFound
 

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import hashlib
 import secrets
+import time
 import uuid
 from collections import OrderedDict
+from collections.abc import Callable
 from threading import Lock
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -48,17 +49,47 @@ class Vault:
         self._aead = AESGCM(key)
         self.version = hashlib.sha256(key).hexdigest()[:16]
 
-    def seal(self, tenant_id: str, sha256: str, packet: bytes) -> bytes:
-        """Encrypt a packet."""
+    def seal(self, tenant_id: str, sha256: str, packet: bytes, purpose: str = "") -> bytes:
+        """Encrypt a packet (or, with a purpose, data derived from it)."""
         nonce = secrets.token_bytes(12)
-        return nonce + self._aead.encrypt(nonce, packet, f"{tenant_id}:{sha256}".encode())
+        return nonce + self._aead.encrypt(nonce, packet, _associated(tenant_id, sha256, purpose))
 
-    def open(self, tenant_id: str, sha256: str, blob: bytes) -> bytes:
-        """Decrypt a packet, failing loudly if it was altered or moved to another tenant."""
+    def open(self, tenant_id: str, sha256: str, blob: bytes, purpose: str = "") -> bytes:
+        """Decrypt, failing loudly if the blob was altered or moved to another tenant, packet or purpose."""
         try:
-            return self._aead.decrypt(blob[:12], blob[12:], f"{tenant_id}:{sha256}".encode())
+            return self._aead.decrypt(blob[:12], blob[12:], _associated(tenant_id, sha256, purpose))
         except InvalidTag as exc:
             raise InkwitnessError("stored signature does not decrypt (altered, or a different storage key)") from exc
+
+
+# Built once: the verification path runs these on every request.
+_IDENTICAL = (select(StoredSignature.id)
+              .where(StoredSignature.tenant_id == bindparam("tenant"), StoredSignature.subject_id == bindparam("subject"),
+                     StoredSignature.sha256 == bindparam("sha")).limit(1))
+_CANDIDATES = (select(StoredSignature.id, StoredSignature.sha256)
+               .where(StoredSignature.tenant_id == bindparam("tenant"),
+                      StoredSignature.subject_id == bindparam("subject"),
+                      StoredSignature.duration_ms.between(bindparam("low"), bindparam("high")))
+               .order_by(StoredSignature.created.desc()).limit(bindparam("limit")))
+_ACTIVE_ENROLMENT = (select(Enrolment.id)
+                     .where(Enrolment.tenant_id == bindparam("tenant"), Enrolment.subject_id == bindparam("subject"),
+                            Enrolment.active.is_(True))
+                     .order_by(Enrolment.created.desc()).limit(1))
+
+
+def _associated(tenant_id: str, sha256: str, purpose: str) -> bytes:
+    return f"{tenant_id}:{sha256}{':' + purpose if purpose else ''}".encode()
+
+
+#: A valid API key is re-read from the database after this long, so a key revoked in the
+#: database stops working within it in every worker process.
+KEY_CACHE_SECONDS = 5.0
+KEY_CACHE_SIZE = 1024
+#: Decrypted replay fingerprints kept per process (~2 kB each).
+FINGERPRINT_CACHE_SIZE = 4096
+
+#: Vault purpose of the replay fingerprint stored beside a packet.
+FINGERPRINT = "replay-fingerprint"
 
 
 class Repository:
@@ -68,6 +99,8 @@ class Repository:
         self.sessions = sessions
         self.vault = vault
         self._packets: OrderedDict[str, Signature] = OrderedDict()
+        self._keys: OrderedDict[str, tuple[float, tuple[str, set[str]]]] = OrderedDict()
+        self._fingerprints: OrderedDict[str, bytes] = OrderedDict()
         self._lock = Lock()
 
     # --- tenants and keys ---------------------------------------------------------------
@@ -103,7 +136,22 @@ class Repository:
             key = s.scalars(select(ApiKey).where(ApiKey.secret_sha256 == digest, ApiKey.revoked.is_(False))).first()
             if key is None or not secrets.compare_digest(key.secret_sha256, digest):
                 return None
-            return key.tenant_id, set(key.scopes.split(","))
+            found = key.tenant_id, set(key.scopes.split(","))
+        with self._lock:
+            self._keys[digest] = (time.monotonic() + KEY_CACHE_SECONDS, found)
+            self._keys.move_to_end(digest)
+            while len(self._keys) > KEY_CACHE_SIZE:
+                self._keys.popitem(last=False)
+        return found
+
+    def recent_key(self, secret: str) -> tuple[str, set[str]] | None:
+        """A key that :meth:`lookup_key` found valid in the last few seconds (no database access), else None."""
+        digest = hashlib.sha256(secret.encode()).hexdigest()
+        with self._lock:
+            cached = self._keys.get(digest)
+        if cached is None or cached[0] < time.monotonic():
+            return None
+        return cached[1]
 
     # --- subjects -------------------------------------------------------------------------
     def create_subject(self, tenant_id: str, external_ref: str | None, display_name: str | None) -> Subject:
@@ -133,15 +181,20 @@ class Repository:
             return subject
 
     # --- signatures -----------------------------------------------------------------------
-    def store_signature(self, s: Session, tenant_id: str, subject_id: str | None, sig: Signature, role: str
-                        ) -> StoredSignature:
+    def store_signature(self, s: Session, tenant_id: str, subject_id: str | None, sig: Signature, role: str,
+                        fingerprint: bytes | None = None) -> StoredSignature:
         """Add an encrypted signature to the session's transaction (ids are set here, so no flush is needed)."""
-        packet = sig.canonical_bytes()
-        row = StoredSignature(id=new_id(), tenant_id=tenant_id, subject_id=subject_id, sha256=sig.sha256, role=role,
-                              packet_encrypted=self.vault.seal(tenant_id, sig.sha256, packet),
-                              key_version=self.vault.version, points=len(sig), duration_ms=sig.duration_ms)
+        row = self._signature_row(tenant_id, subject_id, sig, role, fingerprint)
         s.add(row)
         return row
+
+    def _signature_row(self, tenant_id: str, subject_id: str | None, sig: Signature, role: str,
+                       fingerprint: bytes | None = None) -> StoredSignature:
+        sealed = None if fingerprint is None else self.vault.seal(tenant_id, sig.sha256, fingerprint, FINGERPRINT)
+        return StoredSignature(id=new_id(), tenant_id=tenant_id, subject_id=subject_id, sha256=sig.sha256, role=role,
+                               packet_encrypted=self.vault.seal(tenant_id, sig.sha256, sig.canonical_bytes()),
+                               key_version=self.vault.version, points=len(sig), duration_ms=sig.duration_ms,
+                               replay_fingerprint=sealed)
 
     def load_signature(self, row: StoredSignature) -> Signature:
         """Decrypt and parse a stored signature (cached by id)."""
@@ -156,18 +209,35 @@ class Repository:
                 self._packets.popitem(last=False)
         return sig
 
-    def subject_signature_ids(self, tenant_id: str, subject_id: str, limit: int = 200,
-                              duration_ms: tuple[float, float] | None = None) -> list[tuple[str, str]]:
-        """(id, sha256) of the subject's stored signatures, newest first, optionally within a duration range.
+    def replay_candidates(self, tenant_id: str, subject_id: str, sha256: str, limit: int,
+                          duration_ms: tuple[float, float]) -> tuple[bool, list[tuple[str, str, bytes | None]]]:
+        """Whether this packet is stored for the subject, and (id, sha256, replay fingerprint or None)
+        of the subject's newest samples of similar duration.
 
-        Only light columns are read; packets are fetched by id when a caller needs them.
+        Packets are not read: a caller fetches one by id only when its fingerprint is close.
+        Fingerprints never change, so decrypted ones are kept per process.
         """
-        query = select(StoredSignature.id, StoredSignature.sha256).where(
-            StoredSignature.tenant_id == tenant_id, StoredSignature.subject_id == subject_id)
-        if duration_ms is not None:
-            query = query.where(StoredSignature.duration_ms.between(*duration_ms))
         with self.sessions() as s:
-            return [(i, h) for i, h in s.execute(query.order_by(StoredSignature.created.desc()).limit(limit))]
+            identical = self._identical(s, tenant_id, subject_id, sha256)
+            rows = s.execute(_CANDIDATES, {"tenant": tenant_id, "subject": subject_id, "low": duration_ms[0],
+                                           "high": duration_ms[1], "limit": limit}).all()
+            with self._lock:
+                known = {i: self._fingerprints.get(i) for i, _ in rows}
+            missing = [i for i, fp in known.items() if fp is None]
+            sealed = dict(s.execute(select(StoredSignature.id, StoredSignature.replay_fingerprint)
+                                    .where(StoredSignature.id.in_(missing))).all()) if missing else {}
+        shas = dict(rows)
+        for i, blob in sealed.items():
+            if blob is not None:
+                known[i] = self.vault.open(tenant_id, shas[i], blob, FINGERPRINT)
+                self._remember_fingerprint(i, known[i])
+        return identical, [(i, h, known[i]) for i, h in rows]
+
+    def _remember_fingerprint(self, row_id: str, fingerprint: bytes) -> None:
+        with self._lock:
+            self._fingerprints[row_id] = fingerprint
+            while len(self._fingerprints) > FINGERPRINT_CACHE_SIZE:
+                self._fingerprints.popitem(last=False)
 
     def signature_row(self, signature_id: str) -> StoredSignature:
         """One stored signature row (with its encrypted packet)."""
@@ -180,17 +250,17 @@ class Repository:
     def has_identical(self, tenant_id: str, subject_id: str, sha256: str) -> bool:
         """Whether exactly this packet is already stored for the subject."""
         with self.sessions() as s:
-            return s.scalars(select(StoredSignature.id).where(
-                StoredSignature.tenant_id == tenant_id, StoredSignature.subject_id == subject_id,
-                StoredSignature.sha256 == sha256).limit(1)).first() is not None
+            return self._identical(s, tenant_id, subject_id, sha256)
+
+    @staticmethod
+    def _identical(s: Session, tenant_id: str, subject_id: str, sha256: str) -> bool:
+        return s.execute(_IDENTICAL, {"tenant": tenant_id, "subject": subject_id, "sha": sha256}).first() is not None
 
     # --- enrolments and verifications ---------------------------------------------------------
     def active_enrolment_id(self, tenant_id: str, subject_id: str) -> str:
         """Id of the subject's current enrolment (NotFound for unknown subjects or no enrolment)."""
         with self.sessions() as s:
-            found = s.scalars(select(Enrolment.id).where(
-                Enrolment.tenant_id == tenant_id, Enrolment.subject_id == subject_id, Enrolment.active.is_(True))
-                .order_by(Enrolment.created.desc()).limit(1)).first()
+            found = s.scalar(_ACTIVE_ENROLMENT, {"tenant": tenant_id, "subject": subject_id})
         if found is None:
             self.subject(tenant_id, subject_id)
             raise NotFound(f"subject {subject_id} is not enrolled")
@@ -208,10 +278,13 @@ class Repository:
                 StoredSignature.id.in_(enrolment.reference_ids)))}
             return enrolment, [rows[i] for i in enrolment.reference_ids]
 
-    def save_enrolment(self, tenant_id: str, subject_id: str, refs: list[Signature]) -> Enrolment:
+    def save_enrolment(self, tenant_id: str, subject_id: str, refs: list[Signature],
+                       fingerprints: list[bytes | None] | None = None) -> Enrolment:
         """Store references and a new active enrolment, retiring the old one."""
+        fingerprints = fingerprints or [None] * len(refs)
         with self.sessions.begin() as s:
-            rows = [self.store_signature(s, tenant_id, subject_id, sig, "reference") for sig in refs]
+            rows = [self.store_signature(s, tenant_id, subject_id, sig, "reference", fp)
+                    for sig, fp in zip(refs, fingerprints, strict=True)]
             s.execute(update(Enrolment).where(Enrolment.tenant_id == tenant_id, Enrolment.subject_id == subject_id)
                       .values(active=False))
             enrolment = Enrolment(id=new_id(), tenant_id=tenant_id, subject_id=subject_id,
@@ -220,18 +293,41 @@ class Repository:
         return enrolment
 
     def save_verification(self, tenant_id: str, subject_id: str, enrolment_id: str | None, sig: Signature,
-                          result: dict[str, Any], replay: bool, log: Any = None,
-                          event: dict[str, Any] | None = None) -> tuple[VerificationRecord, int | None]:
-        """Store the questioned signature and the outcome, with its log entry in the same commit."""
-        context = log.transaction() if log is not None else _plain(self.sessions)
-        with context as (s, append):
-            row = self.store_signature(s, tenant_id, subject_id, sig, "questioned")
-            record = VerificationRecord(id=new_id(), tenant_id=tenant_id, subject_id=subject_id,
+                          result: dict[str, Any], replay: bool, event: dict[str, Any] | None = None,
+                          commit: Callable[[Callable[[Session, Any], Any]], Any] | None = None,
+                          on_identical: Callable[[], None] | None = None,
+                          fingerprint: bytes | None = None) -> tuple[VerificationRecord, int | None]:
+        """Store the questioned signature and the outcome, with its log entry in the same commit.
+
+        ``commit`` runs the write inside a log transaction (a group committer's ``submit``);
+        without it the write is a plain transaction with no log entry. A packet identical to
+        one stored meanwhile (a concurrent submission) is caught inside the write transaction,
+        where writers are serialised: ``on_identical`` then turns the result into a replay.
+        """
+        # Encrypt and build the rows before taking the write lock.
+        row = self._signature_row(tenant_id, subject_id, sig, "questioned", fingerprint)
+        record_id = new_id()
+
+        def write(s: Session, append: Any) -> tuple[VerificationRecord, int | None]:
+            if not replay and on_identical is not None and self._identical(s, tenant_id, subject_id, sig.sha256):
+                on_identical()
+            record = VerificationRecord(id=record_id, tenant_id=tenant_id, subject_id=subject_id,
                                         enrolment_id=enrolment_id, signature_id=row.id, score=result["score"],
-                                        decision=result["decision"], replay=replay, result=result)
+                                        decision=result["decision"], replay=result["decision"] == "replay",
+                                        result=result)
+            s.add(row)
             s.add(record)
-            index = append({**(event or {}), "verification": record.id}).index if append else None
-        return record, index
+            entry = {**(event or {}), "decision": result["decision"], "verification": record_id}
+            return record, (append(entry).index if append else None)
+
+        if commit is not None:
+            saved = commit(write)
+        else:
+            with self.sessions.begin() as s:
+                saved = write(s, None)
+        if fingerprint is not None:
+            self._remember_fingerprint(row.id, fingerprint)
+        return saved
 
     def history(self, tenant_id: str, subject_id: str) -> dict[str, Any]:
         """Enrolments and verifications of a subject (no biometric data)."""
@@ -301,12 +397,6 @@ class Repository:
             state = "used" if row.used_at else "expired" if _aware(row.expires_at) < utcnow() else "open"
             return {"id": row.id, "subject_id": row.subject_id, "purpose": row.purpose, "state": state,
                     "expires_at": _aware(row.expires_at).isoformat(), "outcome": row.outcome}
-
-
-@contextlib.contextmanager
-def _plain(sessions: sessionmaker[Session]):  # noqa: ANN202
-    with sessions.begin() as s:
-        yield s, None
 
 
 def _aware(value: dt.datetime) -> dt.datetime:

@@ -67,6 +67,9 @@ class StoredSignature(Base):
     key_version: Mapped[str] = mapped_column(String(64))
     points: Mapped[int] = mapped_column(Integer)
     duration_ms: Mapped[float] = mapped_column(Float, default=0.0)
+    # A coarse copy of the time functions (encrypted like the packet): the replay check
+    # screens stored samples with it instead of decrypting and re-extracting each packet.
+    replay_fingerprint: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
     created: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
@@ -146,5 +149,6 @@ class Artifact(Base):
 
 
 Index("ix_signatures_tenant_subject_sha", StoredSignature.tenant_id, StoredSignature.subject_id, StoredSignature.sha256)
-# Replay checks read a subject's most recent samples.
-Index("ix_signatures_subject_created", StoredSignature.subject_id, StoredSignature.created)
+# The replay check filters a subject's newest samples by duration: with duration in the
+# index, SQLite need not walk past each packet (stored before that column) to read it.
+Index("ix_signatures_replay", StoredSignature.subject_id, StoredSignature.created, StoredSignature.duration_ms)
