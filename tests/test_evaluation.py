@@ -80,5 +80,5 @@ def test_svc2004_task2_accuracy_does_not_regress(data_root):
     assert not failures
     summary = summarise("svc2004-task2", rows)
     assert summary.counts == {"genuine": 600, "skilled": 800, "random": 1560}
-    assert summary.skilled_eer <= 0.125
-    assert summary.random_eer <= 0.01
+    assert summary.skilled_eer <= 0.11
+    assert summary.random_eer <= 0.005

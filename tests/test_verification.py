@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -116,6 +118,26 @@ def test_model_json_roundtrip():
     assert model.trained_on and "svc2004-task2" not in model.trained_on
 
 
+def test_reference_spread_is_shrunk_toward_the_population_prior():
+    refs = [synthetic_signature(seed) for seed in range(5)]
+    questioned = synthetic_signature(40)
+    base = default_model()
+    priors = {f"{v}:{p}": (0.6, 0.5) for v, _, _ in base.views for p in ("pressure", "no-pressure")}
+    plain = replace(base, spread_shrink=0.0)
+    shrunk = replace(base, spread_shrink=0.5, spread_prior=priors)
+    assert plain.prior_spread("all", True) == (0.0, 0.0) and shrunk.prior_spread("all", True) == (0.3, 0.25)
+    raw, _, _ = Verifier(plain).fit(refs).components(questioned)
+    got, _, _ = Verifier(shrunk).fit(refs).components(questioned)
+    template = Verifier(plain).fit(refs).template_
+    for view, funcs in plain.view_functions(True):
+        pair = template.pairwise(funcs, plain)[:, :, 0]
+        spread = pair[~np.eye(5, dtype=bool)].mean()
+        # Same distance, a denominator larger by exactly the scaled prior.
+        assert got[f"{view}_mean"] == pytest.approx(raw[f"{view}_mean"] * spread / (spread + 0.3))
+        assert got[f"{view}_tempo"] == raw[f"{view}_tempo"]
+    assert Model.from_json(shrunk.to_json()) == shrunk
+
+
 @pytest.mark.data
 def test_training_learns_a_complete_model_from_development_data(data_root):
     from inkwitness.training import train
@@ -124,4 +146,7 @@ def test_training_learns_a_complete_model_from_development_data(data_root):
     assert model.trained_on == ("mcyt100", "sigcomp2009-nfi")
     assert len(model.fusion_weights) == len(model.fusion_components) and model.global_features
     assert np.isfinite(model.threshold) and 0 <= model.notes["training_skilled_eer"] < 0.5
+    # Both datasets carry pressure: priors for every view with and without it, all positive.
+    assert set(model.spread_prior) == {f"{v}:{p}" for v, _, _ in model.views for p in ("pressure", "no-pressure")}
+    assert all(m > 0 and c > 0 for m, c in model.spread_prior.values())
     assert Model.from_json(model.to_json()) == model

@@ -42,12 +42,24 @@ class Model:
     population_std: tuple[float, ...] = tuple([1.0] * len(FEATURE_NAMES))
     global_floor: float = 0.3
     global_cap: float = 5.0
+    # Shrinkage of each person's reference spread toward the population's: with 3-5
+    # references the spread among them is a noisy estimate, and dividing by it alone makes
+    # people with unusually tight references look forged (see docs/accuracy.md).
+    spread_shrink: float = 0.0
+    spread_prior: dict[str, tuple[float, float]] = field(default_factory=dict)
     fusion_components: tuple[str, ...] = COMPONENTS
     fusion_weights: tuple[float, ...] = (0.0, 0.0, 0.0, -1.0, 0.0, 0.0, 0.0, 0.0)
     fusion_bias: float = 0.0
     threshold: float = 0.0
     trained_on: tuple[str, ...] = ()
     notes: dict[str, Any] = field(default_factory=dict)
+
+    def prior_spread(self, view: str, with_pressure: bool) -> tuple[float, float]:
+        """Population (mean, closest-reference) DTW spread of a view, scaled by the shrinkage; zeros if untrained."""
+        prior = self.spread_prior.get(f"{view}:{'pressure' if with_pressure else 'no-pressure'}")
+        if prior is None or not self.spread_shrink:
+            return 0.0, 0.0
+        return self.spread_shrink * prior[0], self.spread_shrink * prior[1]
 
     def view_functions(self, with_pressure: bool) -> list[tuple[str, tuple[str, ...]]]:
         """(view name, time functions) to compare, given whether both sides have pressure."""
@@ -84,6 +96,8 @@ class Model:
             raise InkwitnessError(f"model file is not {MODEL_FORMAT}")
         tuples = {k for k, v in asdict(cls()).items() if isinstance(v, tuple)}
         kwargs = {k: tuple(v) if k in tuples else v for k, v in data.items()}
+        if "spread_prior" in kwargs:
+            kwargs["spread_prior"] = {str(k): (float(v[0]), float(v[1])) for k, v in kwargs["spread_prior"].items()}
         if "views" in kwargs:
             kwargs["views"] = tuple((str(n), tuple(p), tuple(g)) for n, p, g in kwargs["views"])
         model = cls(**kwargs)

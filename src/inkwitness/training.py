@@ -27,6 +27,9 @@ from .verification import Prepared, Verifier
 TRAIN_RANDOM_PER_USER = 10
 #: How many global features the model keeps (ranked by writer-independent skilled EER).
 N_GLOBAL_FEATURES = 40
+#: Weight of the population prior added to each person's reference spread (chosen by
+#: leave-one-dataset-out over the training datasets; docs/accuracy.md).
+SPREAD_SHRINK = 0.5
 
 
 @dataclass
@@ -81,6 +84,33 @@ def collect(names: Sequence[str], root: Path | None, model: Model, workers: int,
     return comparisons, all_preps
 
 
+def _trial_spread(args: tuple) -> dict[str, tuple[float, float]]:
+    trial, preps, model = args
+    template = Verifier(model).fit([preps[s.path] for s in trial.references], check_consistency=False).template_
+    out = {}
+    for with_pressure in ((True, False) if template.has_pressure else (False,)):
+        for name, funcs in model.view_functions(with_pressure):
+            pair = template.pairwise(funcs, model)[:, :, 0]
+            k = pair.shape[0]
+            off = ~np.eye(k, dtype=bool)
+            out[f"{name}:{'pressure' if with_pressure else 'no-pressure'}"] = (
+                float(pair[off].mean()), float(np.mean([pair[i][off[i]].min() for i in range(k)])))
+    return out
+
+
+def spread_priors(names: Sequence[str], root: Path | None, model: Model, preps: dict[Path, Prepared],
+                  workers: int) -> dict[str, tuple[float, float]]:
+    """Median (mean, closest) DTW spread among each training person's references, per view and pressure use."""
+    jobs = [(t, {s.path: preps[s.path] for s in t.references}, model) for name in names
+            for t in ds.protocol(ds.catalogue(name, root)) if all(s.path in preps for s in t.references)]
+    per_key: dict[str, list[tuple[float, float]]] = {}
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        for found in pool.map(_trial_spread, jobs):
+            for key, value in found.items():
+                per_key.setdefault(key, []).append(value)
+    return {k: (float(np.median([m for m, _ in v])), float(np.median([c for _, c in v]))) for k, v in per_key.items()}
+
+
 def select_features(comparisons: Sequence[Comparison], k: int = N_GLOBAL_FEATURES) -> list[str]:
     """Global features ranked by their mean skilled-forgery EER across the training datasets."""
     names = sorted({c.dataset for c in comparisons})
@@ -109,7 +139,7 @@ def _design(comparisons: Sequence[Comparison], model: Model) -> np.ndarray:
 
 
 def train(names: Sequence[str], root: Path | None = None, workers: int | None = None,
-          progress: Callable[[str], None] | None = None) -> Model:
+          progress: Callable[[str], None] | None = None, spread_shrink: float = SPREAD_SHRINK) -> Model:
     """Learn a model from the named development datasets (writer-independent)."""
     workers = workers or workers_default()
     base = Model(trained_on=tuple(names))
@@ -124,6 +154,8 @@ def train(names: Sequence[str], root: Path | None = None, workers: int | None = 
         pop = np.nanstd(glob, axis=0)
     pop = np.where(np.isfinite(pop) & (pop > 0), pop, 1.0)
     base = replace(base, population_std=tuple(float(v) for v in pop))
+    base = replace(base, spread_shrink=spread_shrink,
+                   spread_prior=spread_priors(names, root, base, preps, workers) if spread_shrink else {})
     comparisons, _ = collect(names, root, base, workers, progress, prepared=preps)
     model = replace(base, global_features=tuple(select_features(comparisons)), fusion_components=COMPONENTS)
     x = _design(comparisons, model)

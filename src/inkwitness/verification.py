@@ -3,7 +3,8 @@
 The verifier follows scikit-learn conventions: parameters are set in ``__init__`` and only
 stored there, ``fit`` learns the template (``template_``), ``score`` uses it. Each
 component is a distance to the references divided by the references' own spread among
-themselves (user-specific normalisation), so one global threshold serves all users.
+themselves (user-specific normalisation), shrunk toward the population's spread because
+a handful of references estimate it poorly, so one global threshold serves all users.
 Components are fused by a logistic model trained writer-independently on development
 datasets (see :mod:`inkwitness.model` and ``docs/accuracy.md``); higher means more genuine.
 """
@@ -180,7 +181,7 @@ class Verifier:
                                  f"does not match the others: its distance to them is {ratio[worst]:.1f}x theirs")
 
     def components(self, questioned: Signature | Prepared) -> tuple[dict[str, float], tuple[str, ...], list[str]]:
-        """Normalised distance components (1 = as far as the references are from each other)."""
+        """Normalised distance components (1 = as far as this person's signatures are expected to be apart)."""
         template = self._template()
         model = self.model_
         q = questioned if isinstance(questioned, Prepared) else prepare(questioned, model)
@@ -191,8 +192,9 @@ class Verifier:
             pair = template.pairwise(funcs, model)
             k = pair.shape[0]
             off = ~np.eye(k, dtype=bool)
-            ref_mean = pair[:, :, 0][off].mean()
-            ref_min = np.mean([pair[i, :, 0][off[i]].min() for i in range(k)])
+            prior_mean, prior_min = model.prior_spread(name, use_pressure)
+            ref_mean = pair[:, :, 0][off].mean() + prior_mean
+            ref_min = np.mean([pair[i, :, 0][off[i]].min() for i in range(k)]) + prior_min
             ref_tempo = pair[:, :, 1][off].mean()
             qm = view_matrix(q, funcs)
             d = np.array([dtw_compare(qm, r, model.window_frac, model.min_window)
@@ -245,7 +247,7 @@ class Verifier:
         component_scores = {k: -math.log(max(v, 1e-9)) for k, v in comps.items()}
         if comps["all_min"] > 1.5:
             reasons.insert(0, f"trajectory and dynamics differ from the closest reference by "
-                              f"{comps['all_min']:.2f}x the spread among the references")
+                              f"{comps['all_min']:.2f}x the spread expected among this person's signatures")
         if comps["all_tempo"] > 1.5:
             reasons.insert(0, f"rhythm differs: aligning with the references needs {comps['all_tempo']:.1f}x "
                               "the time warping the references need among themselves")
