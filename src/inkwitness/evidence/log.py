@@ -23,7 +23,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
-from sqlalchemy import func, select, text
+from sqlalchemy import func, insert, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -176,8 +176,9 @@ class TransparencyLog:
                 grown = base.copy()
                 grown.append(leaf)
                 note = sign_checkpoint(Checkpoint(self.origin, index + 1, grown.root()), self.name, self.key)
-                session.add(LogEntry(index=index, data=data, leaf_hash=leaf.hex()))
-                session.add(LogCheckpoint(size=index + 1, root=grown.root().hex(), note=note))
+                session.execute(insert(LogEntry.__table__), {"index": index, "data": data, "leaf_hash": leaf.hex()})
+                session.execute(insert(LogCheckpoint.__table__),
+                                {"size": index + 1, "root": grown.root().hex(), "note": note})
                 pending.append((index, leaf, grown))
                 return AppendResult(index, leaf.hex(), note)
 
