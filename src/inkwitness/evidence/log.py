@@ -35,6 +35,10 @@ from .envelope import EvidenceError
 #: Advisory-lock key that serialises log appenders on PostgreSQL (any fixed 64-bit number).
 _ADVISORY_KEY = 0x696E6B77_6C6F6721
 
+_INSERT_ENTRY = insert(LogEntry.__table__)
+_INSERT_CHECKPOINT = insert(LogCheckpoint.__table__)
+_MAX_INDEX = select(func.max(LogEntry.index))
+
 EVENT_TYPES = ("capture", "enrolment", "verification", "signing", "key-rotation")
 
 
@@ -111,7 +115,7 @@ class TransparencyLog:
         does not grow with the log; proofs read the leaf hashes they need from the database.
         """
         # max(index) is an index lookup; count(*) would scan the table on every append.
-        top = session.scalar(select(func.max(LogEntry.index)))
+        top = session.connection().scalar(_MAX_INDEX)
         count = 0 if top is None else top + 1
         if count < self._size:
             self._size, self._range = 0, merkle.CompactRange()  # entries vanished: rebuild (verify() says why)
@@ -176,9 +180,10 @@ class TransparencyLog:
                 grown = base.copy()
                 grown.append(leaf)
                 note = sign_checkpoint(Checkpoint(self.origin, index + 1, grown.root()), self.name, self.key)
-                session.execute(insert(LogEntry.__table__), {"index": index, "data": data, "leaf_hash": leaf.hex()})
-                session.execute(insert(LogCheckpoint.__table__),
-                                {"size": index + 1, "root": grown.root().hex(), "note": note})
+                # Core inserts on the session's connection: the ORM layers cost more than the writes.
+                connection = session.connection()
+                connection.execute(_INSERT_ENTRY, {"index": index, "data": data, "leaf_hash": leaf.hex()})
+                connection.execute(_INSERT_CHECKPOINT, {"size": index + 1, "root": grown.root().hex(), "note": note})
                 pending.append((index, leaf, grown))
                 return AppendResult(index, leaf.hex(), note)
 

@@ -71,6 +71,8 @@ _CANDIDATES = (select(StoredSignature.id, StoredSignature.sha256)
                       StoredSignature.subject_id == bindparam("subject"),
                       StoredSignature.duration_ms.between(bindparam("low"), bindparam("high")))
                .order_by(StoredSignature.created.desc()).limit(bindparam("limit")))
+_INSERT_SIGNATURE = insert(StoredSignature.__table__)
+_INSERT_VERIFICATION = insert(VerificationRecord.__table__)
 _ACTIVE_ENROLMENT = (select(Enrolment.id)
                      .where(Enrolment.tenant_id == bindparam("tenant"), Enrolment.subject_id == bindparam("subject"),
                             Enrolment.active.is_(True))
@@ -219,7 +221,7 @@ class Repository:
         """
         with self.sessions() as s:
             identical = self._identical(s, tenant_id, subject_id, sha256)
-            rows = s.execute(_CANDIDATES, {"tenant": tenant_id, "subject": subject_id, "low": duration_ms[0],
+            rows = s.connection().execute(_CANDIDATES, {"tenant": tenant_id, "subject": subject_id, "low": duration_ms[0],
                                            "high": duration_ms[1], "limit": limit}).all()
             with self._lock:
                 known = {i: self._fingerprints.get(i) for i, _ in rows}
@@ -254,13 +256,15 @@ class Repository:
 
     @staticmethod
     def _identical(s: Session, tenant_id: str, subject_id: str, sha256: str) -> bool:
-        return s.execute(_IDENTICAL, {"tenant": tenant_id, "subject": subject_id, "sha": sha256}).first() is not None
+        # Core execution on the session's connection: the ORM layer adds nothing for a lookup.
+        return s.connection().execute(_IDENTICAL, {"tenant": tenant_id, "subject": subject_id,
+                                                   "sha": sha256}).first() is not None
 
     # --- enrolments and verifications ---------------------------------------------------------
     def active_enrolment_id(self, tenant_id: str, subject_id: str) -> str:
         """Id of the subject's current enrolment (NotFound for unknown subjects or no enrolment)."""
         with self.sessions() as s:
-            found = s.scalar(_ACTIVE_ENROLMENT, {"tenant": tenant_id, "subject": subject_id})
+            found = s.connection().scalar(_ACTIVE_ENROLMENT, {"tenant": tenant_id, "subject": subject_id})
         if found is None:
             self.subject(tenant_id, subject_id)
             raise NotFound(f"subject {subject_id} is not enrolled")
@@ -316,8 +320,9 @@ class Repository:
                                         decision=result["decision"], replay=result["decision"] == "replay",
                                         result=result)
             # Plain INSERTs: the ORM's unit of work costs more CPU than the writes themselves here.
-            s.execute(insert(StoredSignature.__table__), _values(row))
-            s.execute(insert(VerificationRecord.__table__), _values(record))
+            connection = s.connection()
+            connection.execute(_INSERT_SIGNATURE, _values(row))
+            connection.execute(_INSERT_VERIFICATION, _values(record))
             entry = {**(event or {}), "decision": result["decision"], "verification": record_id}
             return record, (append(entry).index if append else None)
 
