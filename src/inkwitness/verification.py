@@ -84,6 +84,7 @@ class Template:
     references: list[Prepared]
     _spread: dict[tuple[str, ...], np.ndarray] = field(default_factory=dict, repr=False)
     _mats: dict[tuple[str, ...], list[np.ndarray]] = field(default_factory=dict, repr=False)
+    _summary: dict[tuple[str, ...], tuple[float, float, float]] = field(default_factory=dict, repr=False)
 
     @property
     def has_pressure(self) -> bool:
@@ -106,6 +107,19 @@ class Template:
                 out[i, j] = out[j, i] = dtw_compare(mats[i], mats[j], model.window_frac, model.min_window)
             self._spread[functions] = out
         return self._spread[functions]
+
+
+    def spread(self, functions: tuple[str, ...], model: Model) -> tuple[float, float, float]:
+        """Mean DTW cost among the references, mean distance to each one's closest other, mean tempo."""
+        key = functions
+        if key not in self._summary:
+            pair = self.pairwise(functions, model)
+            k = pair.shape[0]
+            off = ~np.eye(k, dtype=bool)
+            self._summary[key] = (float(pair[:, :, 0][off].mean()),
+                                  float(np.mean([pair[i, :, 0][off[i]].min() for i in range(k)])),
+                                  float(pair[:, :, 1][off].mean()))
+        return self._summary[key]
 
 
 @dataclass(frozen=True)
@@ -189,13 +203,9 @@ class Verifier:
         comps: dict[str, float] = {}
         used: list[str] = []
         for name, funcs in model.view_functions(use_pressure):
-            pair = template.pairwise(funcs, model)
-            k = pair.shape[0]
-            off = ~np.eye(k, dtype=bool)
+            own_mean, own_min, ref_tempo = template.spread(funcs, model)
             prior_mean, prior_min = model.prior_spread(name, use_pressure)
-            ref_mean = pair[:, :, 0][off].mean() + prior_mean
-            ref_min = np.mean([pair[i, :, 0][off[i]].min() for i in range(k)]) + prior_min
-            ref_tempo = pair[:, :, 1][off].mean()
+            ref_mean, ref_min = own_mean + prior_mean, own_min + prior_min
             qm = view_matrix(q, funcs)
             d = np.array([dtw_compare(qm, r, model.window_frac, model.min_window)
                           for r in template.matrices(funcs)])
