@@ -71,6 +71,8 @@ _CANDIDATES = (select(StoredSignature.id, StoredSignature.sha256)
                       StoredSignature.subject_id == bindparam("subject"),
                       StoredSignature.duration_ms.between(bindparam("low"), bindparam("high")))
                .order_by(StoredSignature.created.desc()).limit(bindparam("limit")))
+_FINGERPRINTS = (select(StoredSignature.id, StoredSignature.replay_fingerprint)
+                 .where(StoredSignature.id.in_(bindparam("ids", expanding=True))))
 _INSERT_SIGNATURE = insert(StoredSignature.__table__)
 _INSERT_VERIFICATION = insert(VerificationRecord.__table__)
 _ACTIVE_ENROLMENT = (select(Enrolment.id)
@@ -226,8 +228,7 @@ class Repository:
             with self._lock:
                 known = {i: self._fingerprints.get(i) for i, _ in rows}
             missing = [i for i, fp in known.items() if fp is None]
-            sealed = dict(s.execute(select(StoredSignature.id, StoredSignature.replay_fingerprint)
-                                    .where(StoredSignature.id.in_(missing))).all()) if missing else {}
+            sealed = dict(s.connection().execute(_FINGERPRINTS, {"ids": missing}).all()) if missing else {}
         shas = dict(rows)
         for i, blob in sealed.items():
             if blob is not None:
