@@ -22,27 +22,36 @@ def _tenant_job(name: str, started: threading.Event | None = None, release: thre
     return job
 
 
-def test_waiting_writes_share_one_transaction_and_all_commit(tmp_path):
-    ctx = EvidenceContext(tmp_path)
-    committer = GroupCommitter(ctx.log.transaction)
+def _queued_behind_a_held_batch(committer, jobs):
+    """Submit ``t0`` and hold its batch open while ``jobs`` queue; results or exceptions by name."""
     started, release = threading.Event(), threading.Event()
-    results: dict[str, int] = {}
+    outcomes: dict[str, object] = {}
 
     def submit(name, job):
-        results[name] = committer.submit(job)
+        try:
+            outcomes[name] = committer.submit(job)
+        except ValueError as exc:
+            outcomes[name] = exc
 
     first = threading.Thread(target=submit, args=("t0", _tenant_job("t0", started, release)))
     first.start()
     assert started.wait(10)
-    # While the first batch holds the writer, ten more writes queue up ...
-    others = [threading.Thread(target=submit, args=(f"t{i}", _tenant_job(f"t{i}"))) for i in range(1, 11)]
-    for t in others:
+    queued = [threading.Thread(target=submit, args=item) for item in jobs]
+    for t in queued:
         t.start()
-    while committer._queue.qsize() < 10:
+    while committer._queue.qsize() < len(jobs):
         threading.Event().wait(0.01)
     release.set()
-    for t in [first, *others]:
+    for t in [first, *queued]:
         t.join(10)
+    return outcomes
+
+
+def test_waiting_writes_share_one_transaction_and_all_commit(tmp_path):
+    ctx = EvidenceContext(tmp_path)
+    committer = GroupCommitter(ctx.log.transaction)
+    # While the first batch holds the writer, ten more writes queue up ...
+    results = _queued_behind_a_held_batch(committer, [(f"t{i}", _tenant_job(f"t{i}")) for i in range(1, 11)])
     # ... and go out together in the next one.
     assert committer.jobs == 11 and committer.batches == 2
     assert sorted(results.values()) == list(range(11))
@@ -55,31 +64,13 @@ def test_waiting_writes_share_one_transaction_and_all_commit(tmp_path):
 def test_a_failing_write_fails_alone(tmp_path):
     ctx = EvidenceContext(tmp_path)
     committer = GroupCommitter(ctx.log.transaction)
-    started, release = threading.Event(), threading.Event()
-    outcomes: dict[str, object] = {}
 
     def bad(session, append):
         append({"type": "capture", "tenant": "bad"})
         raise ValueError("this write is faulty")
 
-    def submit(name, job):
-        try:
-            outcomes[name] = committer.submit(job)
-        except ValueError as exc:
-            outcomes[name] = exc
-
-    first = threading.Thread(target=submit, args=("t0", _tenant_job("t0", started, release)))
-    first.start()
-    assert started.wait(10)
-    queued = [threading.Thread(target=submit, args=(n, j)) for n, j in
-              [("t1", _tenant_job("t1")), ("bad", bad), ("t2", _tenant_job("t2"))]]
-    for t in queued:
-        t.start()
-    while committer._queue.qsize() < 3:
-        threading.Event().wait(0.01)
-    release.set()
-    for t in [first, *queued]:
-        t.join(10)
+    outcomes = _queued_behind_a_held_batch(committer, [("t1", _tenant_job("t1")), ("bad", bad),
+                                                       ("t2", _tenant_job("t2"))])
     assert isinstance(outcomes["bad"], ValueError)
     assert sorted(outcomes[n] for n in ("t0", "t1", "t2")) == [0, 1, 2]
     with ctx.sessions() as s:
