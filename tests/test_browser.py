@@ -7,6 +7,7 @@ import shutil
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from .service_fixtures import free_port, start_server
@@ -114,8 +115,13 @@ def test_every_injected_pen_sample_arrives_with_time_pressure_and_tilt(page):
     (stroke,) = packet["strokes"]
     pressed = [s for s in sent if s["kind"] != "mouseReleased"]
     assert len(stroke["t"]) >= len(pressed)
+    # Chromium maps each CDP wall-clock timestamp onto its monotonic clock when the event
+    # arrives, which jitters by tens of microseconds when the CPU is busy (seen in CI:
+    # 35 us once). Stamping at handler time instead would be off by milliseconds (CDP
+    # delivers the 7-ms-apart samples in a burst), so these bounds still tell them apart.
+    errors = np.abs(np.asarray(stroke["t"][:len(pressed)]) - np.array([s["t"] - sent[0]["t"] for s in pressed]))
+    assert errors.max() < 0.1 and np.mean(errors < 0.01) >= 0.95, errors
     for k, s in enumerate(pressed):
-        assert stroke["t"][k] == pytest.approx(s["t"] - sent[0]["t"], abs=0.01)
         assert stroke["pressure"][k] == pytest.approx(s["force"], abs=1e-3)
         assert stroke["tilt_x"][k] == s["tilt_x"] and stroke["tilt_y"][k] == s["tilt_y"]
         assert stroke["x"][k] == pytest.approx(s["x"], abs=0.6)
