@@ -206,16 +206,17 @@ def test_no_coordinates_reach_the_logs(service, caplog):
 
 
 def test_service_caches_stay_bounded(service, monkeypatch):
-    from inkwitness.service import operations
+    from inkwitness.service import operations, storage
 
     monkeypatch.setattr(operations, "PREPARED_CACHE", 4)
+    monkeypatch.setattr(storage, "FINGERPRINT_CACHE_SIZE", 4)
     svc = service
     sid = _enrolled(svc)
     for seed in range(60, 70):
         svc.client.post(f"/v1/subjects/{sid}/verifications", json={"signature": synthetic_signature(seed).to_dict()},
                         headers=svc.operator)
     ops = svc.client.app.state.ops
-    assert len(ops._prepared) <= 4 and len(ops._matrices) <= 4
+    assert len(ops._prepared) <= 4 and len(ops._matrices) <= 4 and len(ops.repo._fingerprints) <= 4
 
 
 def test_concurrent_identical_submissions_give_exactly_one_replay(service):

@@ -90,11 +90,8 @@ def _trial_spread(args: tuple) -> dict[str, tuple[float, float]]:
     out = {}
     for with_pressure in ((True, False) if template.has_pressure else (False,)):
         for name, funcs in model.view_functions(with_pressure):
-            pair = template.pairwise(funcs, model)[:, :, 0]
-            k = pair.shape[0]
-            off = ~np.eye(k, dtype=bool)
-            out[f"{name}:{'pressure' if with_pressure else 'no-pressure'}"] = (
-                float(pair[off].mean()), float(np.mean([pair[i][off[i]].min() for i in range(k)])))
+            mean, closest, _ = template.spread(funcs, model)
+            out[f"{name}:{'pressure' if with_pressure else 'no-pressure'}"] = (mean, closest)
     return out
 
 

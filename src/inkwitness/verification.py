@@ -108,18 +108,16 @@ class Template:
             self._spread[functions] = out
         return self._spread[functions]
 
-
     def spread(self, functions: tuple[str, ...], model: Model) -> tuple[float, float, float]:
         """Mean DTW cost among the references, mean distance to each one's closest other, mean tempo."""
-        key = functions
-        if key not in self._summary:
+        if functions not in self._summary:
             pair = self.pairwise(functions, model)
             k = pair.shape[0]
             off = ~np.eye(k, dtype=bool)
-            self._summary[key] = (float(pair[:, :, 0][off].mean()),
-                                  float(np.mean([pair[i, :, 0][off[i]].min() for i in range(k)])),
-                                  float(pair[:, :, 1][off].mean()))
-        return self._summary[key]
+            self._summary[functions] = (float(pair[:, :, 0][off].mean()),
+                                        float(np.mean([pair[i, :, 0][off[i]].min() for i in range(k)])),
+                                        float(pair[:, :, 1][off].mean()))
+        return self._summary[functions]
 
 
 @dataclass(frozen=True)

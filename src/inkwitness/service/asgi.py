@@ -21,8 +21,6 @@ def settings_to_env(settings: Settings) -> str:
 
 def app() -> FastAPI:
     """Factory used by ``uvicorn --factory``."""
-    import sys
-    sys.setswitchinterval(float(os.environ.get("SWI", "0.005")))
     raw = json.loads(os.environ.get(SETTINGS_ENV, "{}"))
     paths = {"data_dir", "storage_key_file", "escrow_public_key", "pki_dir"}
     kwargs = {k: (Path(v) if k in paths and v is not None else v) for k, v in raw.items()}

@@ -21,7 +21,7 @@ from ..signature import Signature
 from ..verification import Prepared, Verifier, dtw_compare, prepare, view_matrix
 from .committer import GroupCommitter
 from .settings import Settings
-from .storage import Repository
+from .storage import Repository, remember
 
 #: A questioned sample closer than this (in units of the references' mutual DTW distance)
 #: to a stored sample is a replay: genuine repetitions are never that alike.
@@ -104,16 +104,8 @@ class Operations:
         if cached is not None:
             return cached
         prep = prepare(self.repo.load_signature(row if row is not None else self.repo.signature_row(row_id)))
-        self._remember(self._prepared, row_id, prep, PREPARED_CACHE)
+        remember(self._prepared, self._lock, row_id, prep, PREPARED_CACHE)
         return prep
-
-    def _remember(self, cache: OrderedDict, key: Any, value: Any, cap: int) -> None:
-        """Insert into a bounded LRU cache (every insertion goes through here, so none grows unbounded)."""
-        with self._lock:
-            cache[key] = value
-            cache.move_to_end(key)
-            while len(cache) > cap:
-                cache.popitem(last=False)
 
     def _verifier(self, tenant_id: str, subject_id: str) -> tuple[str, Verifier]:
         enrolment_id = self.repo.active_enrolment_id(tenant_id, subject_id)
@@ -122,7 +114,7 @@ class Operations:
         if verifier is None:
             enrolment, refs = self.repo.active_enrolment(tenant_id, subject_id)
             verifier = Verifier().fit([self._prepared_of(r) for r in refs], check_consistency=False)
-            self._remember(self._templates, enrolment.id, verifier, TEMPLATE_CACHE)
+            remember(self._templates, self._lock, enrolment.id, verifier, TEMPLATE_CACHE)
             enrolment_id = enrolment.id
         return enrolment_id, verifier
 
@@ -151,9 +143,7 @@ class Operations:
             return "identical to a stored signature of this subject"
         model = verifier.model_
         funcs = replay_functions(model)
-        pair = verifier.template_.pairwise(funcs, model)[:, :, 0]
-        k = pair.shape[0]
-        scale = pair.sum() / (k * (k - 1))
+        scale, _, _ = verifier.template_.spread(funcs, model)
         for row_id, row_sha, blob in candidates:
             coarse_o = None if blob is None else unpack_fingerprint(blob, funcs)
             if coarse_o is None:  # stored before fingerprints, or under another model
@@ -185,7 +175,7 @@ class Operations:
                 return None
             full = view_matrix(other, funcs)
             cached = (full, np.ascontiguousarray(full[::4]))
-            self._remember(self._matrices, key, cached, PREPARED_CACHE)
+            remember(self._matrices, self._lock, key, cached, PREPARED_CACHE)
         return cached
 
     def verify(self, tenant_id: str, subject_id: str, sig: Signature) -> dict[str, Any]:

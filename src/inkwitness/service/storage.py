@@ -81,6 +81,15 @@ _ACTIVE_ENROLMENT = (select(Enrolment.id)
                      .order_by(Enrolment.created.desc()).limit(1))
 
 
+def remember(cache: OrderedDict, lock: Lock, key: Any, value: Any, cap: int) -> None:
+    """Insert into a bounded LRU cache under ``lock`` (every cache insertion goes through here)."""
+    with lock:
+        cache[key] = value
+        cache.move_to_end(key)
+        while len(cache) > cap:
+            cache.popitem(last=False)
+
+
 def _associated(tenant_id: str, sha256: str, purpose: str) -> bytes:
     return f"{tenant_id}:{sha256}{':' + purpose if purpose else ''}".encode()
 
@@ -89,6 +98,8 @@ def _associated(tenant_id: str, sha256: str, purpose: str) -> bytes:
 #: database stops working within it in every worker process.
 KEY_CACHE_SECONDS = 5.0
 KEY_CACHE_SIZE = 1024
+#: Decrypted packets kept per process.
+PACKET_CACHE_SIZE = 512
 #: Decrypted replay fingerprints kept per process (~2 kB each).
 FINGERPRINT_CACHE_SIZE = 4096
 
@@ -141,11 +152,7 @@ class Repository:
             if key is None or not secrets.compare_digest(key.secret_sha256, digest):
                 return None
             found = key.tenant_id, set(key.scopes.split(","))
-        with self._lock:
-            self._keys[digest] = (time.monotonic() + KEY_CACHE_SECONDS, found)
-            self._keys.move_to_end(digest)
-            while len(self._keys) > KEY_CACHE_SIZE:
-                self._keys.popitem(last=False)
+        remember(self._keys, self._lock, digest, (time.monotonic() + KEY_CACHE_SECONDS, found), KEY_CACHE_SIZE)
         return found
 
     def recent_key(self, secret: str) -> tuple[str, set[str]] | None:
@@ -207,10 +214,7 @@ class Repository:
                 self._packets.move_to_end(row.id)
                 return self._packets[row.id]
         sig = native.loads(self.vault.open(row.tenant_id, row.sha256, row.packet_encrypted))
-        with self._lock:
-            self._packets[row.id] = sig
-            while len(self._packets) > 512:
-                self._packets.popitem(last=False)
+        remember(self._packets, self._lock, row.id, sig, PACKET_CACHE_SIZE)
         return sig
 
     def replay_candidates(self, tenant_id: str, subject_id: str, sha256: str, limit: int,
@@ -233,14 +237,8 @@ class Repository:
         for i, blob in sealed.items():
             if blob is not None:
                 known[i] = self.vault.open(tenant_id, shas[i], blob, FINGERPRINT)
-                self._remember_fingerprint(i, known[i])
+                remember(self._fingerprints, self._lock, i, known[i], FINGERPRINT_CACHE_SIZE)
         return identical, [(i, h, known[i]) for i, h in rows]
-
-    def _remember_fingerprint(self, row_id: str, fingerprint: bytes) -> None:
-        with self._lock:
-            self._fingerprints[row_id] = fingerprint
-            while len(self._fingerprints) > FINGERPRINT_CACHE_SIZE:
-                self._fingerprints.popitem(last=False)
 
     def signature_row(self, signature_id: str) -> StoredSignature:
         """One stored signature row (with its encrypted packet)."""
@@ -333,7 +331,7 @@ class Repository:
             with self.sessions.begin() as s:
                 saved = write(s, None)
         if fingerprint is not None:
-            self._remember_fingerprint(row.id, fingerprint)
+            remember(self._fingerprints, self._lock, row.id, fingerprint, FINGERPRINT_CACHE_SIZE)
         return saved
 
     def history(self, tenant_id: str, subject_id: str) -> dict[str, Any]:
