@@ -26,6 +26,7 @@ import httpx
 import psutil
 
 sys.path.insert(0, str(Path(__file__).parent))
+from bench_verify import main as verify_bench  # noqa: E402
 from bench_verify import pseudo_signature  # noqa: E402
 
 LUA = """
@@ -73,8 +74,14 @@ def _serve(data: Path, workers: int) -> tuple[subprocess.Popen, str]:
     raise SystemExit("the server did not start")
 
 
-def _rss(proc: psutil.Process) -> float:
-    return sum(p.memory_info().rss for p in [proc, *proc.children(recursive=True)]) / 2**20
+def _rss(proc: psutil.Process) -> tuple[float, float]:
+    """Resident and anonymous (heap) MiB of the server and its workers.
+
+    Anonymous memory is what a leak would grow; the rest is file-backed pages (shared
+    libraries, numba's cache) that the kernel maps in as code paths are first used.
+    """
+    infos = [p.memory_info() for p in [proc, *proc.children(recursive=True)]]
+    return sum(i.rss for i in infos) / 2**20, sum(i.rss - i.shared for i in infos) / 2**20
 
 
 def main() -> None:
@@ -89,6 +96,8 @@ def main() -> None:
     wrk = shutil.which("wrk")
     if wrk is None:
         raise SystemExit("this benchmark needs wrk (apt-get install -y wrk)")
+    # The same machine's single-core scoring time makes figures from different machines comparable.
+    verify_ms = verify_bench()["verify_ms"]
     work = Path(tempfile.mkdtemp(prefix="inkwitness-bench-"))
     server, base = _serve(work / "data", args.workers)
     try:
@@ -136,11 +145,17 @@ def main() -> None:
     print(f"{n} verifications in {micros / 1e6:.1f} s, {args.connections} connections, {args.workers} workers: "
           f"{n / (micros / 1e6):.1f}/s, p50 {p50:.1f} ms, p90 {p90:.1f} ms, p99 {p99:.1f} ms, max {worst:.1f} ms, "
           f"errors {found[7]}")
-    print("server RSS (MiB) over time: " + ", ".join(f"{t}s {m:.0f}" for t, m in memory))
+    rate = n / (micros / 1e6)
+    capacity = 2 * 1000 / verify_ms
+    print(f"machine-relative: {rate:.1f}/s is {100 * rate / capacity:.0f} % of the {capacity:.0f}/s that two cores "
+          f"would reach doing nothing but scoring ({verify_ms:.2f} ms per verification on this machine)")
+    print("server RSS (MiB) over time: " + ", ".join(f"{t}s {m:.0f}" for t, (m, _) in memory))
+    print("  of which anonymous: " + ", ".join(f"{t}s {a:.0f}" for t, (_, a) in memory))
     if len(memory) > 3:
-        early = statistics.median(m for _, m in memory[1:len(memory) // 3 + 1])
-        late = statistics.median(m for _, m in memory[-(len(memory) // 3):])
-        print(f"memory drift: {late - early:+.1f} MiB from the first to the last third")
+        for i, label in ((0, "RSS"), (1, "anonymous")):
+            early = statistics.median(m[i] for _, m in memory[1:len(memory) // 3 + 1])
+            late = statistics.median(m[i] for _, m in memory[-(len(memory) // 3):])
+            print(f"{label} drift: {late - early:+.1f} MiB from the first to the last third")
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from inkwitness.matching.dtw import dtw, dtw_distance, dtw_pairs
+from inkwitness.matching.dtw import dtw, dtw_distance, dtw_pairs, dtw_path
 
 
 def brute_force(a: np.ndarray, b: np.ndarray, window: float, squared: bool) -> float:
@@ -44,6 +44,23 @@ def test_kernel_equals_brute_force_recurrence(pair, window, squared):
         assert np.isinf(got)
     else:
         assert got == pytest.approx(expected, rel=1e-9, abs=1e-9)
+
+
+# Integer-valued inputs make ties between steps common, which is where path lengths differ.
+tied = st.integers(1, 3).flatmap(lambda d: st.tuples(
+    arrays(np.float64, st.tuples(st.integers(1, 40), st.just(d)), elements=st.integers(-3, 3).map(float)),
+    arrays(np.float64, st.tuples(st.integers(1, 40), st.just(d)), elements=st.integers(-3, 3).map(float))))
+
+
+@settings(max_examples=200, deadline=None)
+@given(tied, st.integers(0, 15))
+def test_path_length_equals_the_explained_paths_length(pair, window):
+    a, b = pair
+    got = dtw(a, b, window=window)
+    if got.path_length:
+        pairs, local = dtw_path(a, b, window=window)
+        assert got.path_length == len(pairs)
+        assert got.cost == pytest.approx(float(local.sum()), rel=1e-9, abs=1e-9)
 
 
 @settings(max_examples=60, deadline=None)
