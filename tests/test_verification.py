@@ -10,7 +10,7 @@ import pytest
 from inkwitness.errors import EnrolmentError
 from inkwitness.features.globalfeatures import FEATURE_NAMES, FEATURES, feature_table_markdown, global_features
 from inkwitness.formats import read_signature
-from inkwitness.model import Model, default_model
+from inkwitness.model import Model, default_model, spread_key
 from inkwitness.signature import Device, make_signature
 from inkwitness.verification import Verifier, prepare
 
@@ -122,7 +122,7 @@ def test_reference_spread_is_shrunk_toward_the_population_prior():
     refs = [synthetic_signature(seed) for seed in range(5)]
     questioned = synthetic_signature(40)
     base = default_model()
-    priors = {f"{v}:{p}": (0.6, 0.5) for v, _, _ in base.views for p in ("pressure", "no-pressure")}
+    priors = {spread_key(v, p): (0.6, 0.5) for v, _, _ in base.views for p in (True, False)}
     plain = replace(base, spread_shrink=0.0)
     shrunk = replace(base, spread_shrink=0.5, spread_prior=priors)
     assert plain.prior_spread("all", True) == (0.0, 0.0) and shrunk.prior_spread("all", True) == (0.3, 0.25)
@@ -147,6 +147,6 @@ def test_training_learns_a_complete_model_from_development_data(data_root):
     assert len(model.fusion_weights) == len(model.fusion_components) and model.global_features
     assert np.isfinite(model.threshold) and 0 <= model.notes["training_skilled_eer"] < 0.5
     # Both datasets carry pressure: priors for every view with and without it, all positive.
-    assert set(model.spread_prior) == {f"{v}:{p}" for v, _, _ in model.views for p in ("pressure", "no-pressure")}
+    assert set(model.spread_prior) == {spread_key(v, p) for v, _, _ in model.views for p in (True, False)}
     assert all(m > 0 and c > 0 for m, c in model.spread_prior.values())
     assert Model.from_json(model.to_json()) == model

@@ -31,6 +31,11 @@ VIEWS: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (
 COMPONENTS = ("all_mean", "all_min", "all_tempo", "dyn_mean", "dyn_min", "dir_mean", "dir_min", "global")
 
 
+def spread_key(view: str, with_pressure: bool) -> str:
+    """Key of a view's population spread prior in ``Model.spread_prior``."""
+    return f"{view}:{'pressure' if with_pressure else 'no-pressure'}"
+
+
 @dataclass(frozen=True)
 class Model:
     """Verifier parameters; see ``docs/accuracy.md`` for how the shipped values were chosen."""
@@ -56,7 +61,7 @@ class Model:
 
     def prior_spread(self, view: str, with_pressure: bool) -> tuple[float, float]:
         """Population (mean, closest-reference) DTW spread of a view, scaled by the shrinkage; zeros if untrained."""
-        prior = self.spread_prior.get(f"{view}:{'pressure' if with_pressure else 'no-pressure'}")
+        prior = self.spread_prior.get(spread_key(view, with_pressure))
         if prior is None or not self.spread_shrink:
             return 0.0, 0.0
         return self.spread_shrink * prior[0], self.spread_shrink * prior[1]

@@ -435,7 +435,7 @@ def _is_number(value: Any) -> bool:
 
 
 def _is_number_type(t: type) -> bool:
-    return t in (int, float) or (issubclass(t, (np.integer, np.floating)) and t is not bool)
+    return t in (int, float) or issubclass(t, (np.integer, np.floating))
 
 
 def _plain_numbers(arr: np.ndarray) -> list[int | float]:

@@ -20,7 +20,7 @@ from . import datasets as ds
 from .calibration import ScoreSet
 from .evaluation import eer, prepare_all, workers_default
 from .features.globalfeatures import FEATURE_NAMES
-from .model import COMPONENTS, Model
+from .model import COMPONENTS, Model, spread_key
 from .verification import Prepared, Verifier
 
 #: Impostor comparisons per user drawn from other users' genuine samples during training.
@@ -91,7 +91,7 @@ def _trial_spread(args: tuple) -> dict[str, tuple[float, float]]:
     for with_pressure in ((True, False) if template.has_pressure else (False,)):
         for name, funcs in model.view_functions(with_pressure):
             mean, closest, _ = template.spread(funcs, model)
-            out[f"{name}:{'pressure' if with_pressure else 'no-pressure'}"] = (mean, closest)
+            out[spread_key(name, with_pressure)] = (mean, closest)
     return out
 
 

@@ -227,12 +227,13 @@ class Repository:
         """
         with self.sessions() as s:
             identical = self._identical(s, tenant_id, subject_id, sha256)
-            rows = s.connection().execute(_CANDIDATES, {"tenant": tenant_id, "subject": subject_id, "low": duration_ms[0],
-                                           "high": duration_ms[1], "limit": limit}).all()
+            connection = s.connection()
+            rows = connection.execute(_CANDIDATES, {"tenant": tenant_id, "subject": subject_id, "low": duration_ms[0],
+                                                    "high": duration_ms[1], "limit": limit}).all()
             with self._lock:
                 known = {i: self._fingerprints.get(i) for i, _ in rows}
             missing = [i for i, fp in known.items() if fp is None]
-            sealed = dict(s.connection().execute(_FINGERPRINTS, {"ids": missing}).all()) if missing else {}
+            sealed = dict(connection.execute(_FINGERPRINTS, {"ids": missing}).all()) if missing else {}
         shas = dict(rows)
         for i, blob in sealed.items():
             if blob is not None:
