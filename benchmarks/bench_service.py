@@ -3,7 +3,8 @@
 Starts ``inkwitness serve`` (SQLite, ``--workers`` processes), enrols ``--subjects``
 subjects, then drives it with wrk (C, Debian package ``wrk``) so that the load generator
 takes little of the two cores. Every request is a distinct 300-point signature for one
-of the subjects: (subject, body) pairs never repeat within a run, so no request is an
+of the subjects. Consecutive requests go to different subjects, as at a busy counter; the
+(subject, body) pairs repeat only after subjects x bodies requests, so no request is an
 identical replay that the service could answer cheaply. Server RSS (all processes) is
 sampled every 10 s to show whether memory stays flat.
 """
@@ -42,8 +43,8 @@ end
 function request()
   local k = counter
   counter = counter + stride
-  local body = bodies[(k % #bodies) + 1]
-  local subject = subjects[(math.floor(k / #bodies) % #subjects) + 1]
+  local subject = subjects[(k % #subjects) + 1]
+  local body = bodies[(math.floor(k / #subjects) % #bodies) + 1]
   return wrk.format("POST", "/v1/subjects/" .. subject .. "/verifications",
     {["Content-Type"] = "application/json", ["Authorization"] = "Bearer " .. key}, body)
 end
@@ -145,6 +146,9 @@ def main() -> None:
     print(f"{n} verifications in {micros / 1e6:.1f} s, {args.connections} connections, {args.workers} workers: "
           f"{n / (micros / 1e6):.1f}/s, p50 {p50:.1f} ms, p90 {p90:.1f} ms, p99 {p99:.1f} ms, max {worst:.1f} ms, "
           f"errors {found[7]}")
+    if n > args.subjects * args.bodies:
+        print(f"warning: {n} requests exceed {args.subjects} x {args.bodies} distinct (subject, body) pairs; "
+              "the rest were identical replays (raise --bodies)")
     rate = n / (micros / 1e6)
     capacity = 2 * 1000 / verify_ms
     print(f"machine-relative: {rate:.1f}/s is {100 * rate / capacity:.0f} % of the {capacity:.0f}/s that two cores "

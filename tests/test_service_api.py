@@ -208,15 +208,23 @@ def test_no_coordinates_reach_the_logs(service, caplog):
 def test_service_caches_stay_bounded(service, monkeypatch):
     from inkwitness.service import operations, storage
 
-    monkeypatch.setattr(operations, "PREPARED_CACHE", 4)
+    monkeypatch.setattr(operations, "MATRIX_CACHE", 3)
     monkeypatch.setattr(storage, "FINGERPRINT_CACHE_SIZE", 4)
     svc = service
     sid = _enrolled(svc)
+    ops = svc.client.app.state.ops
+    # Without fingerprints every stored sample of similar duration goes through the full replay matrices.
     for seed in range(60, 70):
+        with ops.repo.sessions.begin() as s:
+            s.execute(update(StoredSignature).where(StoredSignature.subject_id == sid).values(replay_fingerprint=None))
+        ops.repo._fingerprints.clear()
         svc.client.post(f"/v1/subjects/{sid}/verifications", json={"signature": synthetic_signature(seed).to_dict()},
                         headers=svc.operator)
-    ops = svc.client.app.state.ops
-    assert len(ops._prepared) <= 4 and len(ops._matrices) <= 4 and len(ops.repo._fingerprints) <= 4
+    assert len(ops._matrices) <= 3 and len(ops.repo._fingerprints) <= 4
+    # Stored questioned samples went through the full replay check but never enter the
+    # (larger) cache of prepared references.
+    references = {r.id for r in ops.repo.active_enrolment(ops.repo.tenant_of_subject(sid), sid)[1]}
+    assert set(ops._prepared) == references and set(ops.repo._packets) == references
 
 
 def test_concurrent_identical_submissions_give_exactly_one_replay(service):

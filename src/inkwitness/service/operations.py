@@ -28,9 +28,13 @@ from .storage import Repository, remember
 REPLAY_RATIO = 0.15
 #: How many of the subject's most recent stored samples the near-replay check compares with.
 REPLAY_HISTORY = 50
-#: Bounds of the per-process caches (a prepared 300-point signature is ~40 kB).
+#: Bounds of the per-process caches. A prepared 300-point reference is ~40 kB and a template
+#: with its references ~0.4 MB, so a worker's caches stay below ~0.25 GB however long it runs.
 PREPARED_CACHE = 1024
 TEMPLATE_CACHE = 512
+#: Full replay matrices of stored questioned samples that passed the coarse screen (~10 kB
+#: each; a few in a thousand verifications need one).
+MATRIX_CACHE = 64
 #: A replay keeps its duration; only stored samples this close in duration are compared.
 REPLAY_DURATION_TOLERANCE = 0.03
 
@@ -96,15 +100,12 @@ class Operations:
         return self.evidence.log.append({"time": entry_time(), **event}).index
 
     def _prepared_of(self, row: Any) -> Prepared:
-        return self._prepared_by_id(row.id, row)
-
-    def _prepared_by_id(self, row_id: str, row: Any = None) -> Prepared:
         with self._lock:
-            cached = self._prepared.get(row_id)
+            cached = self._prepared.get(row.id)
         if cached is not None:
             return cached
-        prep = prepare(self.repo.load_signature(row if row is not None else self.repo.signature_row(row_id)))
-        remember(self._prepared, self._lock, row_id, prep, PREPARED_CACHE)
+        prep = prepare(self.repo.load_signature(row))
+        remember(self._prepared, self._lock, row.id, prep, PREPARED_CACHE)
         return prep
 
     def _verifier(self, tenant_id: str, subject_id: str) -> tuple[str, Verifier]:
@@ -170,12 +171,17 @@ class Operations:
         with self._lock:
             cached = self._matrices.get(key)
         if cached is None:
-            other = self._prepared_by_id(row_id)
+            with self._lock:
+                other = self._prepared.get(row_id)
+            if other is None:
+                # A stored questioned sample: keep only its matrices. Caching its packet and whole
+                # preparation (4x the size) filled the caches slowly with samples rarely needed again.
+                other = prepare(self.repo.load_signature(self.repo.signature_row(row_id), keep=False))
             if "pressure" in funcs and not other.has_pressure:
                 return None
             full = view_matrix(other, funcs)
             cached = (full, np.ascontiguousarray(full[::4]))
-            remember(self._matrices, self._lock, key, cached, PREPARED_CACHE)
+            remember(self._matrices, self._lock, key, cached, MATRIX_CACHE)
         return cached
 
     def verify(self, tenant_id: str, subject_id: str, sig: Signature) -> dict[str, Any]:

@@ -207,14 +207,15 @@ class Repository:
                                key_version=self.vault.version, points=len(sig), duration_ms=sig.duration_ms,
                                replay_fingerprint=sealed)
 
-    def load_signature(self, row: StoredSignature) -> Signature:
-        """Decrypt and parse a stored signature (cached by id)."""
+    def load_signature(self, row: StoredSignature, keep: bool = True) -> Signature:
+        """Decrypt and parse a stored signature (cached by id unless ``keep`` is false)."""
         with self._lock:
             if row.id in self._packets:
                 self._packets.move_to_end(row.id)
                 return self._packets[row.id]
         sig = native.loads(self.vault.open(row.tenant_id, row.sha256, row.packet_encrypted))
-        remember(self._packets, self._lock, row.id, sig, PACKET_CACHE_SIZE)
+        if keep:
+            remember(self._packets, self._lock, row.id, sig, PACKET_CACHE_SIZE)
         return sig
 
     def replay_candidates(self, tenant_id: str, subject_id: str, sha256: str, limit: int,
