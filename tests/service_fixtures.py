@@ -118,7 +118,8 @@ def postgres_url(postgres_server) -> Iterator[str]:
 
 @dataclass
 class Service:
-    """A running app with an admin, operator and capture key in tenant A and an operator in tenant B."""
+    """A running app with an admin, operator and capture key in tenant A, an operator and an admin in
+    tenant B, and a platform-operator key."""
 
     client: TestClient
     settings: Settings
@@ -126,6 +127,10 @@ class Service:
     operator: dict[str, str]
     capture: dict[str, str]
     other: dict[str, str]
+    other_admin: dict[str, str]
+    platform: dict[str, str]
+    tenant_a: str
+    tenant_b: str
 
 
 def _auth(key: str) -> dict[str, str]:
@@ -145,4 +150,6 @@ def service(request, tmp_path) -> Iterator[Service]:
         yield Service(client, settings, _auth(repo.create_api_key(tenant_a, "admin", ["admin"])),
                       _auth(repo.create_api_key(tenant_a, "clerk", ["operator"])),
                       _auth(repo.create_api_key(tenant_a, "pad", ["capture"])),
-                      _auth(repo.create_api_key(tenant_b, "clerk", ["operator"])))
+                      _auth(repo.create_api_key(tenant_b, "clerk", ["operator"])),
+                      _auth(repo.create_api_key(tenant_b, "admin", ["admin"])),
+                      _auth(repo.create_api_key(None, "platform", ["platform"])), tenant_a, tenant_b)

@@ -60,12 +60,7 @@ def serve(host: Annotated[str, typer.Option(help="interface to listen on")] = "1
                               "keeps the private key and the service gets only --escrow-pub")
     settings.tsa_url, settings.escrow_public_key = tsa_url, escrow_pub
     if not repo.any_api_key():
-        tenant = repo.ensure_tenant("default")
-        key = repo.create_api_key(tenant, "bootstrap admin", ["admin"])
-        path = data_dir / "bootstrap-admin-key.txt"
-        path.write_text(key + "\n")
-        path.chmod(0o600)
-        console.print(f"bootstrap admin API key (also in {path}): {key}", highlight=False)
+        _bootstrap(repo, data_dir)
     os.environ[SETTINGS_ENV] = settings_to_env(settings)
     console.print(f"inkwitness listening on http://{host}:{port} (API docs at /docs)", highlight=False)
     try:
@@ -75,6 +70,26 @@ def serve(host: Annotated[str, typer.Option(help="interface to listen on")] = "1
     finally:
         if tsa is not None:
             tsa.stop()
+
+
+def _write_secret(path: Path, text: str) -> None:
+    """Write a secret file readable by its owner only (created 0600, never world-readable for an instant)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text + "\n")
+    path.chmod(0o600)
+
+
+def _bootstrap(repo, data_dir: Path) -> None:  # noqa: ANN001
+    """First start: a platform-operator key (creates tenants) and an admin key of the tenant "default"."""
+    platform = repo.create_api_key(None, "bootstrap platform", ["platform"])
+    admin = repo.create_api_key(repo.ensure_tenant("default"), "bootstrap admin", ["admin"])
+    for name, key, what in (("platform-key.txt", platform, "platform-operator"),
+                            ("bootstrap-admin-key.txt", admin, 'admin (tenant "default")')):
+        path = data_dir / name
+        _write_secret(path, key)
+        console.print(f"bootstrap {what} API key (also in {path}; move it to a secret store): {key}",
+                      highlight=False)
 
 
 def keys_create(tenant: Annotated[str, typer.Option(help="tenant name (created if needed)")],

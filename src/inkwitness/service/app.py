@@ -16,6 +16,7 @@ from ..errors import (DatasetError, EnrolmentError, IncompatibleSignatures, Inkw
 from ..evidence.context import EvidenceContext
 from ..evidence.envelope import EvidenceError
 from .operations import Operations, SealingSetup
+from .policy import Forbidden
 from .settings import Settings
 from .storage import Conflict, Gone, NotFound, Repository, Vault
 
@@ -77,7 +78,7 @@ async def _json(send: Send, status: int, detail: str) -> None:
 
 
 _STATUS: list[tuple[type[Exception], int]] = [
-    (NotFound, 404), (Gone, 410), (Conflict, 409), (InvalidSignature, 422), (UnsupportedFormat, 415),
+    (Forbidden, 403), (NotFound, 404), (Gone, 410), (Conflict, 409), (InvalidSignature, 422), (UnsupportedFormat, 415),
     (EnrolmentError, 422), (IncompatibleSignatures, 422), (EvidenceError, 422), (DatasetError, 422),
     (InkwitnessError, 422),
 ]

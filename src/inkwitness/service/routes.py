@@ -13,19 +13,13 @@ from pydantic import BaseModel, Field
 
 from ..errors import InvalidSignature
 from ..signature import Signature
+from . import policy
 from .operations import Operations
+from .policy import Caller
 
 router = APIRouter()
-SCOPES = ("admin", "operator", "capture")
 Id = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9-]+$")]
 Token = Annotated[str, Path(min_length=16, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
-
-
-class Caller(BaseModel):
-    """Who is calling: tenant and scopes."""
-
-    tenant_id: str
-    scopes: set[str]
 
 
 def ops_of(request: Request) -> Operations:
@@ -45,21 +39,20 @@ async def caller(request: Request, authorization: Annotated[str | None, Header()
     found = repo.recent_key(secret) or await run(repo.lookup_key, secret)
     if found is None:
         raise HTTPException(401, "unknown or revoked API key", headers={"WWW-Authenticate": "Bearer"})
-    return Caller(tenant_id=found[0], scopes=found[1])
+    return Caller(key_id=found[0], tenant_id=found[1], scopes=found[2])
 
 
-def need(*scopes: str):  # noqa: ANN201
-    """A dependency that requires one of ``scopes`` (admin implies every scope)."""
+def may(action: str):  # noqa: ANN201
+    """A dependency: the caller, if the policy lets it take ``action`` (else 403)."""
     async def check(who: Annotated[Caller, Depends(caller)]) -> Caller:
-        if "admin" in who.scopes or who.scopes & set(scopes):
-            return who
-        raise HTTPException(403, f"this key lacks the scope needed here ({' or '.join(scopes)})")
+        return policy.authorize(who, action)
     return check
 
 
-Admin = Annotated[Caller, Depends(need("admin"))]
-Operator = Annotated[Caller, Depends(need("operator"))]
-Capturer = Annotated[Caller, Depends(need("operator", "capture"))]
+def tenant_of(who: Caller) -> str:
+    """The caller's tenant (routes behind a tenant action only ever see tenant keys)."""
+    assert who.tenant_id is not None
+    return who.tenant_id
 
 
 def packet(data: dict[str, Any], what: str = "signature") -> Signature:
@@ -73,6 +66,18 @@ def packet(data: dict[str, Any], what: str = "signature") -> Signature:
 async def run(fn, *args):  # noqa: ANN001, ANN201
     """Run blocking work (numba, database, crypto) off the event loop."""
     return await anyio.to_thread.run_sync(fn, *args)
+
+
+KeyAdmin = Annotated[Caller, Depends(may("key.manage"))]
+SubjectAdmin = Annotated[Caller, Depends(may("subject.manage"))]
+Enroller = Annotated[Caller, Depends(may("subject.enrol"))]
+Verifier = Annotated[Caller, Depends(may("subject.verify"))]
+HistoryReader = Annotated[Caller, Depends(may("subject.history"))]
+Reporter = Annotated[Caller, Depends(may("subject.report"))]
+SessionAdmin = Annotated[Caller, Depends(may("session.manage"))]
+DocumentAdmin = Annotated[Caller, Depends(may("document.manage"))]
+EvidenceReader = Annotated[Caller, Depends(may("evidence.read"))]
+LogReader = Annotated[Caller, Depends(may("log.read"))]
 
 
 # --- models -------------------------------------------------------------------------------
@@ -145,59 +150,61 @@ async def health() -> dict[str, str]:
 
 # --- administration ---------------------------------------------------------------------------
 @router.post("/v1/tenants", status_code=201)
-async def create_tenant(body: TenantIn, who: Admin, request: Request) -> dict[str, str]:
-    """Create (or find) a tenant."""
-    return {"id": await run(ops_of(request).repo.ensure_tenant, body.name), "name": body.name}
+async def create_tenant(body: TenantIn, who: Annotated[Caller, Depends(may("tenant.create"))],
+                        request: Request) -> dict[str, str]:
+    """Create a tenant (platform key only); an existing name is a conflict."""
+    return {"id": await run(ops_of(request).repo.create_tenant, body.name), "name": body.name}
 
 
 @router.post("/v1/api-keys", status_code=201)
-async def create_key(body: ApiKeyIn, who: Admin, request: Request) -> dict[str, Any]:
-    """Create an API key; the secret is shown only in this response."""
-    tenant = body.tenant_id or who.tenant_id
+async def create_key(body: ApiKeyIn, who: KeyAdmin, request: Request) -> dict[str, Any]:
+    """Create an API key for the caller's tenant (a platform key names the tenant); the secret is shown once."""
+    tenant = policy.key_tenant(who, body.tenant_id)
+    policy.may_grant(who, list(body.scopes))
     key = await run(ops_of(request).repo.create_api_key, tenant, body.name, list(body.scopes))
     return {"key": key, "tenant_id": tenant, "scopes": sorted(body.scopes)}
 
 
 # --- subjects, enrolment, verification ------------------------------------------------------------
 @router.post("/v1/subjects", status_code=201)
-async def create_subject(body: SubjectIn, who: Operator, request: Request) -> dict[str, Any]:
+async def create_subject(body: SubjectIn, who: SubjectAdmin, request: Request) -> dict[str, Any]:
     """Register a person who signs."""
-    subject = await run(ops_of(request).repo.create_subject, who.tenant_id, body.external_ref, body.display_name)
+    subject = await run(ops_of(request).repo.create_subject, tenant_of(who), body.external_ref, body.display_name)
     return {"id": subject.id, "external_ref": subject.external_ref, "display_name": subject.display_name}
 
 
 @router.get("/v1/subjects/{subject_id}")
-async def get_subject(subject_id: Id, who: Operator, request: Request) -> dict[str, Any]:
+async def get_subject(subject_id: Id, who: SubjectAdmin, request: Request) -> dict[str, Any]:
     """A subject."""
-    subject = await run(ops_of(request).repo.subject, who.tenant_id, subject_id)
+    subject = await run(ops_of(request).repo.subject, tenant_of(who), subject_id)
     return {"id": subject.id, "external_ref": subject.external_ref, "display_name": subject.display_name}
 
 
 @router.post("/v1/subjects/{subject_id}/enrolments", status_code=201)
-async def enrol(subject_id: Id, body: EnrolIn, who: Capturer, request: Request) -> dict[str, Any]:
+async def enrol(subject_id: Id, body: EnrolIn, who: Verifier, request: Request) -> dict[str, Any]:
     """Enrol k references; an inconsistent enrolment is refused with the reference named."""
     refs = [packet(r, f"reference {i}") for i, r in enumerate(body.references, 1)]
-    return await run(ops_of(request).enrol, who.tenant_id, subject_id, refs)
+    return await run(ops_of(request).enrol, tenant_of(who), subject_id, refs)
 
 
 @router.post("/v1/subjects/{subject_id}/verifications", status_code=201)
-async def verify(subject_id: Id, body: VerifyIn, who: Capturer, request: Request) -> JSONResponse:
+async def verify(subject_id: Id, body: VerifyIn, who: Verifier, request: Request) -> JSONResponse:
     """Verify a questioned signature: score, decision, components, reasons, replay flag."""
     # The hottest route: its plain-JSON result goes out as is, without response-model validation.
-    outcome = await run(ops_of(request).verify, who.tenant_id, subject_id, packet(body.signature))
+    outcome = await run(ops_of(request).verify, tenant_of(who), subject_id, packet(body.signature))
     return JSONResponse(outcome, status_code=201)
 
 
 @router.get("/v1/subjects/{subject_id}/history")
-async def history(subject_id: Id, who: Operator, request: Request) -> dict[str, Any]:
+async def history(subject_id: Id, who: HistoryReader, request: Request) -> dict[str, Any]:
     """Enrolments and verifications of a subject."""
-    return await run(ops_of(request).repo.history, who.tenant_id, subject_id)
+    return await run(ops_of(request).repo.history, tenant_of(who), subject_id)
 
 
 @router.post("/v1/subjects/{subject_id}/reports", response_model=None)
-async def report(subject_id: Id, body: ReportIn, who: Operator, request: Request) -> Response | dict[str, Any]:
+async def report(subject_id: Id, body: ReportIn, who: Reporter, request: Request) -> Response | dict[str, Any]:
     """Forensic comparison report (PDF, or its numbers as JSON) against the subject's references."""
-    data, pdf = await run(ops_of(request).report, who.tenant_id, subject_id, packet(body.signature), body.case_id,
+    data, pdf = await run(ops_of(request).report, tenant_of(who), subject_id, packet(body.signature), body.case_id,
                           body.examiner, body.lang)
     if body.format == "json":
         return data
@@ -206,14 +213,14 @@ async def report(subject_id: Id, body: ReportIn, who: Operator, request: Request
 
 # --- cross-device signing sessions --------------------------------------------------------------
 @router.post("/v1/signing-sessions", status_code=201)
-async def create_session(body: SessionIn, who: Operator, request: Request) -> dict[str, Any]:
+async def create_session(body: SessionIn, who: SessionAdmin, request: Request) -> dict[str, Any]:
     """A single-use, expiring link (and QR code) for signing on another device."""
     import qrcode
     import qrcode.image.svg
 
     ops = ops_of(request)
     ttl = body.ttl_seconds or ops.settings.session_ttl_seconds
-    session_id, token, expires = await run(ops.repo.create_session, who.tenant_id, body.subject_id, body.purpose, ttl)
+    session_id, token, expires = await run(ops.repo.create_session, tenant_of(who), body.subject_id, body.purpose, ttl)
     url = f"{ops.settings.public_url.rstrip('/')}/s/{token}"
     svg = io.BytesIO()
     qrcode.make(url, image_factory=qrcode.image.svg.SvgPathImage).save(svg)
@@ -222,9 +229,9 @@ async def create_session(body: SessionIn, who: Operator, request: Request) -> di
 
 
 @router.get("/v1/signing-sessions/{session_id}")
-async def session_status(session_id: Id, who: Operator, request: Request) -> dict[str, Any]:
+async def session_status(session_id: Id, who: SessionAdmin, request: Request) -> dict[str, Any]:
     """Whether the customer has signed yet, and the outcome."""
-    return await run(ops_of(request).repo.session_status, who.tenant_id, session_id)
+    return await run(ops_of(request).repo.session_status, tenant_of(who), session_id)
 
 
 @router.get("/v1/capture/{token}")
@@ -255,7 +262,7 @@ async def capture_submit(token: Token, body: CaptureIn, request: Request) -> dic
 
 # --- documents and evidence ------------------------------------------------------------------------
 @router.post("/v1/documents/sign", response_class=Response)
-async def sign_document(who: Operator, request: Request, file: Annotated[UploadFile, File()],
+async def sign_document(who: DocumentAdmin, request: Request, file: Annotated[UploadFile, File()],
                         signature: Annotated[str, Form(max_length=4_000_000)], page: Annotated[int, Form(ge=1)],
                         box: Annotated[str, Form(max_length=100)],
                         signer_name: Annotated[str | None, Form(max_length=200)] = None,
@@ -272,28 +279,28 @@ async def sign_document(who: Operator, request: Request, file: Annotated[UploadF
     if not isinstance(packet_data, dict):
         raise InvalidSignature("signature must be a JSON object")
     pdf = await file.read()
-    sealed, info = await run(ops_of(request).sign_document, who.tenant_id, pdf, packet(packet_data), page,
+    sealed, info = await run(ops_of(request).sign_document, tenant_of(who), pdf, packet(packet_data), page,
                              parse_box(box), signer_name, subject_id)
     return Response(sealed, media_type="application/pdf", headers={"X-Inkwitness-Log-Index": str(info["log_index"])})
 
 
 @router.post("/v1/documents/verify")
-async def verify_document(who: Operator, request: Request, file: Annotated[UploadFile, File()]) -> JSONResponse:
+async def verify_document(who: DocumentAdmin, request: Request, file: Annotated[UploadFile, File()]) -> JSONResponse:
     """verify-pdf: each signature's validity, time-stamp, later changes and biometric binding."""
     checks = await run(ops_of(request).verify_document, await file.read())
     return JSONResponse({"signatures": checks, "ok": all(c["ok"] for c in checks)})
 
 
 @router.get("/v1/log/checkpoint")
-async def checkpoint(who: Annotated[Caller, Depends(caller)], request: Request) -> dict[str, Any]:
+async def checkpoint(who: LogReader, request: Request) -> dict[str, Any]:
     """The newest signed checkpoint and the key to verify it."""
     log = ops_of(request).evidence.log
     return {"checkpoint": await run(log.latest_checkpoint), "verifier_key": log.verifier_key}
 
 
 @router.get("/v1/evidence/{index}", response_class=Response)
-async def evidence_bundle(index: Annotated[int, Path(ge=0, le=2**62)], who: Operator, request: Request) -> Response:
+async def evidence_bundle(index: Annotated[int, Path(ge=0, le=2**62)], who: EvidenceReader, request: Request) -> Response:
     """The offline evidence bundle of one of this tenant's log entries."""
-    data = await run(ops_of(request).bundle, who.tenant_id, index)
+    data = await run(ops_of(request).bundle, tenant_of(who), index)
     return Response(data, media_type="application/zip",
                     headers={"Content-Disposition": f'attachment; filename="evidence-{index}.zip"'})

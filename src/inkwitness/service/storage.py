@@ -94,6 +94,9 @@ def _associated(tenant_id: str, sha256: str, purpose: str) -> bytes:
     return f"{tenant_id}:{sha256}{':' + purpose if purpose else ''}".encode()
 
 
+#: What a key lookup finds: key id, tenant id (None for a platform key) and scopes.
+KeyFound = tuple[str, str | None, frozenset[str]]
+
 #: A valid API key is re-read from the database after this long, so a key revoked in the
 #: database stops working within it in every worker process.
 KEY_CACHE_SECONDS = 5.0
@@ -114,13 +117,25 @@ class Repository:
         self.sessions = sessions
         self.vault = vault
         self._packets: OrderedDict[str, Signature] = OrderedDict()
-        self._keys: OrderedDict[str, tuple[float, tuple[str, set[str]]]] = OrderedDict()
+        self._keys: OrderedDict[str, tuple[float, KeyFound]] = OrderedDict()
         self._fingerprints: OrderedDict[str, bytes] = OrderedDict()
         self._lock = Lock()
 
     # --- tenants and keys ---------------------------------------------------------------
+    def create_tenant(self, name: str) -> str:
+        """Create a tenant; an existing name is a conflict (its id is never disclosed)."""
+        try:
+            with self.sessions.begin() as s:
+                if s.scalars(select(Tenant.id).where(Tenant.name == name)).first() is not None:
+                    raise Conflict("a tenant with this name already exists")
+                tenant = Tenant(id=new_id(), name=name)
+                s.add(tenant)
+        except IntegrityError as exc:
+            raise Conflict("a tenant with this name already exists") from exc
+        return tenant.id
+
     def ensure_tenant(self, name: str) -> str:
-        """Id of the named tenant, created if needed."""
+        """Id of the named tenant, created if needed (command line and tests only, never over HTTP)."""
         with self.sessions.begin() as s:
             tenant = s.scalars(select(Tenant).where(Tenant.name == name)).first()
             if tenant is None:
@@ -128,12 +143,12 @@ class Repository:
                 s.add(tenant)
             return tenant.id
 
-    def create_api_key(self, tenant_id: str, name: str, scopes: list[str]) -> str:
-        """Create a key; the secret is returned once and only its hash is stored."""
+    def create_api_key(self, tenant_id: str | None, name: str, scopes: list[str]) -> str:
+        """Create a key (tenant None: a platform key); the secret is returned once and only its hash is stored."""
         key_id = secrets.token_hex(4)
         secret = f"iwk_{key_id}_{secrets.token_urlsafe(24)}"
         with self.sessions.begin() as s:
-            if s.get(Tenant, tenant_id) is None:
+            if tenant_id is not None and s.get(Tenant, tenant_id) is None:
                 raise NotFound(f"tenant {tenant_id} not found")
             s.add(ApiKey(id=new_id(), tenant_id=tenant_id, name=name, prefix=key_id,
                          secret_sha256=hashlib.sha256(secret.encode()).hexdigest(), scopes=",".join(sorted(scopes))))
@@ -144,18 +159,18 @@ class Repository:
         with self.sessions() as s:
             return s.scalars(select(ApiKey.id).limit(1)).first() is not None
 
-    def lookup_key(self, secret: str) -> tuple[str, set[str]] | None:
-        """(tenant id, scopes) of a valid key, or None."""
+    def lookup_key(self, secret: str) -> KeyFound | None:
+        """(key id, tenant id or None, scopes) of a valid key, or None."""
         digest = hashlib.sha256(secret.encode()).hexdigest()
         with self.sessions() as s:
             key = s.scalars(select(ApiKey).where(ApiKey.secret_sha256 == digest, ApiKey.revoked.is_(False))).first()
             if key is None or not secrets.compare_digest(key.secret_sha256, digest):
                 return None
-            found = key.tenant_id, set(key.scopes.split(","))
+            found = key.id, key.tenant_id, frozenset(key.scopes.split(","))
         remember(self._keys, self._lock, digest, (time.monotonic() + KEY_CACHE_SECONDS, found), KEY_CACHE_SIZE)
         return found
 
-    def recent_key(self, secret: str) -> tuple[str, set[str]] | None:
+    def recent_key(self, secret: str) -> KeyFound | None:
         """A key that :meth:`lookup_key` found valid in the last few seconds (no database access), else None."""
         digest = hashlib.sha256(secret.encode()).hexdigest()
         with self._lock:

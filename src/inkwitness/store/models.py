@@ -29,11 +29,14 @@ class Tenant(Base):
 
 
 class ApiKey(Base):
-    """An API key: only its SHA-256 is stored; the prefix identifies it in listings."""
+    """An API key: only its SHA-256 is stored; the prefix identifies it in listings.
+
+    A key without a tenant is a platform-operator key (scope ``platform``).
+    """
 
     __tablename__ = "api_keys"
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"), index=True)
+    tenant_id: Mapped[str | None] = mapped_column(ForeignKey("tenants.id"), index=True, nullable=True)
     name: Mapped[str] = mapped_column(String(200))
     prefix: Mapped[str] = mapped_column(String(16), index=True)
     secret_sha256: Mapped[str] = mapped_column(String(64), unique=True)
