@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import struct
+
 import numpy as np
 import pytest
 
@@ -142,6 +144,30 @@ def test_mcyt_fpg_with_inconsistent_sizes_is_rejected(data_root):
     data[6] = 9
     with pytest.raises(UnsupportedFormat, match="sample format 9"):
         read_signature(bytes(data))
+
+
+def test_mcyt_fpg_azimuth_beyond_360_is_wrapped_and_recorded(data_root, tmp_path):
+    # PROVENANCE: the MCYT tablet does not wrap azimuth; real files reach 389 and -360 degrees.
+    original = data_root / "format-samples/mcyt100/0000/0000v00.fpg"
+    data = bytearray(original.read_bytes())
+    header, n_channels = 60, 5
+    patched = {3: 389.0, 4: 360.0, 7: -350.0}
+    for sample, value in patched.items():
+        struct.pack_into("<f", data, header + (sample * n_channels + 3) * 4, value)
+    path = tmp_path / "0000v00.fpg"
+    path.write_bytes(bytes(data))
+    sig = read_signature(path)
+    before = read_signature(original)
+    azimuth = sig.channels["azimuth"]
+    assert (azimuth[3], azimuth[4], azimuth[7]) == (29.0, 0.0, 10.0)
+    assert ((0 <= azimuth) & (azimuth < 360)).all()
+    untouched = np.setdiff1d(np.arange(len(sig)), list(patched))
+    np.testing.assert_array_equal(azimuth[untouched], before.channels["azimuth"][untouched])
+    np.testing.assert_array_equal(sig.channels["altitude"], before.channels["altitude"])
+    assert "3 azimuth value(s) outside 0..360 degrees (-350..389) wrapped mod 360" in sig.repairs
+    assert not any("wrapped" in r for r in before.repairs)
+    # The repair travels with the packet, so the evidence shows what was changed.
+    assert "3 azimuth value(s) outside 0..360 degrees (-350..389) wrapped mod 360" in sig.to_dict()["repairs"]
 
 
 def test_scut_mmsig_modalities(data_root):

@@ -151,7 +151,8 @@ def evaluate(dataset: Annotated[str, typer.Option(help=f"one of: {', '.join(ds.S
              det: Annotated[Optional[Path], typer.Option(help="DET plot to write (PNG)")] = None,
              model: Annotated[Optional[Path], typer.Option(help="model file (default: shipped model)")] = None,
              workers: Annotated[Optional[int], typer.Option(min=1, help="processes (default: every core)")] = None,
-             dask: Annotated[Optional[str], typer.Option(help="Dask scheduler address, to run on a cluster")] = None
+             dask: Annotated[Optional[str], typer.Option(help="Dask scheduler address, to run on a cluster")] = None,
+             strict: Annotated[bool, typer.Option(help="fail (exit 2) if any file is skipped")] = False
              ) -> None:
     """Run a dataset's fixed protocol: EERs (global and per-user thresholds), FNMR at FMR, counts."""
     from .evaluation import evaluate as run_evaluation
@@ -161,6 +162,10 @@ def evaluate(dataset: Annotated[str, typer.Option(help=f"one of: {', '.join(ds.S
     if dataset not in ds.SPECS:
         raise CliError(f"unknown dataset {dataset!r}; known: {', '.join(ds.SPECS)}")
     root = _data_root(data)
+    # Files whose names do not follow the naming never reach the protocol: count them as skipped.
+    misnamed = [p for p in ds.catalogue(dataset, root).problems if p.endswith(f"does not follow the {dataset} naming")]
+    if strict and misnamed:
+        raise CliError(f"--strict: {len(misnamed)} file(s) skipped, e.g. {misnamed[0]}")
     chosen = Model.load(model) if model else None
     with progress_bar() as bar:
         tasks: dict[str, int] = {}
@@ -178,11 +183,15 @@ def evaluate(dataset: Annotated[str, typer.Option(help=f"one of: {', '.join(ds.S
                                                 client.get_executor())
         else:
             rows, failures = run_evaluation(dataset, root, references, chosen, workers, advance)
+    if strict and failures:
+        raise CliError(f"--strict: {len(failures)} unreadable file(s) skipped, e.g. {failures[0]}")
     for failure in failures:
         err_console.print(f"skipped unreadable sample {failure}", markup=False)
     summary = summarise(dataset, rows)
     for line in summary.lines():
         console.print(line, highlight=False)
+    console.print(f"skipped {len(failures) + len(misnamed)} file(s): {len(failures)} unreadable, "
+                  f"{len(misnamed)} not following the {dataset} naming", highlight=False)
     if scores:
         write_scores(rows, scores)
         console.print(f"wrote {scores}")

@@ -148,8 +148,10 @@ def _mcyt(path: Path, m: re.Match[str]) -> Sample:
 
 
 def _nfi(path: Path, m: re.Match[str]) -> Sample:
-    owner, k, writer = m.group(1), _int(m.group(2)), m.group(3)
-    return Sample(path, owner, GENUINE if writer == owner else SKILLED, (k, int(writer)), writer=writer)
+    # SigComp2009 NFI-WWWSSOOO: WWW wrote sample SS of owner OOO's signature, so a forgery
+    # (WWW != OOO) belongs to the owner OOO, not to the forger.
+    writer, k, owner = m.group(1), _int(m.group(2)), m.group(3)
+    return Sample(path, owner, GENUINE if writer == owner else SKILLED, (int(writer), k), writer=writer)
 
 
 def _nisdcc(path: Path, m: re.Match[str]) -> Sample:
@@ -189,15 +191,32 @@ def available(root: Path | None = None) -> list[str]:
     return [name for name, spec in SPECS.items() if (root / spec.folder).is_dir()]
 
 
+def dataset_folder(spec: DatasetSpec, root: Path) -> Path:
+    """The folder holding a dataset: under a data root, or the dataset's own folder given directly."""
+    parts = Path(spec.folder).parts
+    # A data root laid out like ../shared/data, or a parent such as .../svc2004 or .../sigcomp2009
+    # (whose sibling subsets share a naming pattern and must not be mixed).
+    for i in range(len(parts)):
+        folder = root.joinpath(*parts[i:])
+        if folder.is_dir():
+            return folder
+    # The dataset's own folder (e.g. MCYT-100 with its .fpg files directly or in user subfolders),
+    # unless root is a data root that lacks this dataset but holds others.
+    pattern = re.compile(spec.pattern)
+    holds_others = any((root / other.folder).is_dir() for other in SPECS.values())
+    if root.is_dir() and not holds_others and any(p.is_file() and pattern.search(p.name) for p in root.rglob("*")):
+        return root
+    raise DatasetError(f"dataset {spec.name} not found: {root / spec.folder} is not a folder and {root} holds no "
+                       f"{spec.name} files (set {DATA_ENV} or --data)")
+
+
 def catalogue(name: str, root: Path | None = None) -> Catalogue:
     """Build the catalogue of one dataset from its file names, dropping byte-identical duplicates."""
     if name not in SPECS:
         raise DatasetError(f"unknown dataset {name!r}; known: {', '.join(SPECS)}")
     spec = SPECS[name]
     root = root or default_data_root()
-    folder = root / spec.folder
-    if not folder.is_dir():
-        raise DatasetError(f"dataset {name} not found: {folder} is not a folder (set {DATA_ENV} or --data)")
+    folder = dataset_folder(spec, root)
     pattern = re.compile(spec.pattern)
     samples: list[Sample] = []
     problems: list[str] = []
