@@ -52,7 +52,7 @@ def test_enrol_verify_and_history(service):
     svc = service
     sid = _enrolled(svc)
     r = svc.client.post(f"/v1/subjects/{sid}/verifications", json={"signature": synthetic_signature(11).to_dict()},
-                        headers=svc.capture)
+                        headers=svc.operator)
     assert r.status_code == 201, r.text
     body = r.json()
     assert {"score", "decision", "components", "reasons", "threshold", "replay", "log_index"} <= set(body)
@@ -162,7 +162,8 @@ def test_signing_session_is_single_use_and_expires(service):
     status = svc.client.get(f"/v1/signing-sessions/{session['id']}", headers=svc.operator).json()
     assert status["state"] == "used" and status["outcome"]["decision"] in ("genuine", "forgery")
     assert svc.client.get(f"/v1/signing-sessions/{session['id']}", headers=svc.other).status_code == 404
-    r = svc.client.post("/v1/signing-sessions", json={"subject_id": sid, "purpose": "enrol"}, headers=svc.operator)
+    r = svc.client.post("/v1/signing-sessions", json={"subject_id": sid, "purpose": "enrol", "replace": True},
+                        headers=svc.operator)
     token = r.json()["token"]
     with svc.client.app.state.ops.repo.sessions.begin() as s:
         s.execute(update(SigningSession).values(expires_at=dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)))

@@ -67,3 +67,57 @@ def test_the_platform_key_onboards_tenants_but_reads_no_tenant_data(service):
     for headers in (svc.operator, svc.capture):
         r = svc.client.post("/v1/api-keys", json={"name": "x", "scopes": ["capture"]}, headers=headers)
         assert r.status_code == 403
+
+
+# --- 2. least privilege: enrolment, re-enrolment, what capture keys learn -----------------------
+def test_a_capture_key_cannot_enrol_or_re_enrol(service):
+    svc = service
+    sid = _subject(svc)
+    r = svc.client.post(f"/v1/subjects/{sid}/enrolments", json={"references": REFS}, headers=svc.capture)
+    assert r.status_code == 403
+    sid = _enrolled(svc)
+    impostor = [synthetic_signature(seed).to_dict() for seed in range(100, 105)]
+    r = svc.client.post(f"/v1/subjects/{sid}/enrolments", json={"references": impostor, "replace": True},
+                        headers=svc.capture)
+    assert r.status_code == 403
+    assert len(svc.client.get(f"/v1/subjects/{sid}/history", headers=svc.operator).json()["enrolments"]) == 1
+
+
+def test_re_enrolment_must_be_explicit_and_is_audited(service):
+    svc = service
+    sid = _enrolled(svc)
+    newer = [synthetic_signature(seed).to_dict() for seed in range(200, 205)]
+    r = svc.client.post(f"/v1/subjects/{sid}/enrolments", json={"references": newer}, headers=svc.operator)
+    assert r.status_code == 409 and "replace" in r.json()["error"]
+    first = svc.client.get(f"/v1/subjects/{sid}/history", headers=svc.operator).json()["enrolments"][0]["id"]
+    r = svc.client.post(f"/v1/subjects/{sid}/enrolments", json={"references": newer, "replace": True},
+                        headers=svc.operator)
+    assert r.status_code == 201 and r.json()["replaced"] == first
+    audit = svc.client.get(f"/v1/subjects/{sid}/history", headers=svc.operator).json()["audit"]
+    assert [a["action"] for a in audit] == ["enrolment.create", "enrolment.replace"]
+    assert audit[1]["replaces"] == first and audit[1]["actor"].startswith("key:") and audit[1]["created"]
+    log = svc.client.app.state.ops.evidence.log
+    import json
+
+    last = json.loads(log.entry(log.size() - 1)[0])
+    assert last["type"] == "enrolment" and last["replaces"] == first and last["by"] == audit[1]["actor"]
+    # An enrol link for an enrolled subject needs the same explicit consent.
+    r = svc.client.post("/v1/signing-sessions", json={"subject_id": sid, "purpose": "enrol"}, headers=svc.operator)
+    assert r.status_code == 409
+    r = svc.client.post("/v1/signing-sessions", json={"subject_id": sid, "purpose": "enrol", "replace": True},
+                        headers=svc.operator)
+    assert r.status_code == 201
+
+
+def test_capture_keys_learn_only_the_decision(service):
+    svc = service
+    sid = _enrolled(svc)
+    for packet in (synthetic_signature(11).to_dict(), REFS[2]):  # a fresh sample, then a replay
+        r = svc.client.post(f"/v1/subjects/{sid}/verifications", json={"signature": packet}, headers=svc.capture)
+        assert r.status_code == 201, r.text
+        body = r.json()
+        assert set(body) == {"id", "decision", "request_id"} and body["decision"] in ("genuine", "forgery")
+        assert body["request_id"] == r.headers["x-request-id"]
+    assert body["decision"] == "forgery"
+    r = svc.client.post(f"/v1/subjects/{sid}/verifications", json={"signature": REFS[3]}, headers=svc.operator)
+    assert {"score", "components", "reasons"} <= set(r.json())

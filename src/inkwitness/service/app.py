@@ -16,6 +16,7 @@ from ..errors import (DatasetError, EnrolmentError, IncompatibleSignatures, Inkw
 from ..evidence.context import EvidenceContext
 from ..evidence.envelope import EvidenceError
 from .operations import Operations, SealingSetup
+from .middleware import RequestContext
 from .policy import Forbidden
 from .settings import Settings
 from .storage import Conflict, Gone, NotFound, Repository, Vault
@@ -123,4 +124,6 @@ def create_app(settings: Settings) -> FastAPI:
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes, document_limit=settings.max_document_bytes)
+    # Added last, so outermost: even a refused body gets a request id.
+    app.add_middleware(RequestContext)
     return app

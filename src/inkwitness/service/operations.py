@@ -120,9 +120,18 @@ class Operations:
         return enrolment_id, verifier
 
     # --- enrolment ------------------------------------------------------------------------
-    def enrol(self, tenant_id: str, subject_id: str, references: list[Signature]) -> dict[str, Any]:
-        """Build and store a template; refuse too few, duplicate or inconsistent references."""
+    def enrol(self, tenant_id: str, subject_id: str, references: list[Signature], actor: str = "system",
+              replace: bool = False) -> dict[str, Any]:
+        """Build and store a template; refuse too few, duplicate or inconsistent references.
+
+        Replacing an active enrolment needs ``replace`` (else Conflict); who did it is audited and logged.
+        """
+        from .storage import Conflict
+
         self.repo.subject(tenant_id, subject_id)
+        if not replace and self.repo.is_enrolled(tenant_id, subject_id):
+            raise Conflict(f"subject {subject_id} is already enrolled; re-enrolment must be asked for "
+                           "explicitly (replace: true)")
         for i, sig in enumerate(references, 1):
             if self.repo.has_identical(tenant_id, subject_id, sig.sha256):
                 raise EnrolmentError(f"reference {i} is identical to a signature already stored for this subject")
@@ -130,10 +139,15 @@ class Operations:
         funcs = replay_functions(verifier.model_)
         fingerprints = [pack_fingerprint(funcs, replay_matrices(p, verifier.model_)[1])
                         for p in verifier.template_.references]
-        enrolment = self.repo.save_enrolment(tenant_id, subject_id, references, fingerprints)
-        index = self._log({"type": "enrolment", "tenant": tenant_id, "subject": subject_id,
-                           "enrolment": enrolment.id, "references": [s.sha256 for s in references]})
-        return {"id": enrolment.id, "subject_id": subject_id, "references": len(references), "log_index": index}
+        enrolment, previous = self.repo.save_enrolment(tenant_id, subject_id, references, fingerprints, actor,
+                                                       replace)
+        event = {"type": "enrolment", "tenant": tenant_id, "subject": subject_id, "enrolment": enrolment.id,
+                 "references": [s.sha256 for s in references], "by": actor}
+        if previous:
+            event["replaces"] = previous
+        index = self._log(event)
+        return {"id": enrolment.id, "subject_id": subject_id, "references": len(references), "log_index": index,
+                "replaced": previous}
 
     # --- verification ---------------------------------------------------------------------
     def _replay_of(self, tenant_id: str, subject_id: str, sig: Signature, qm: np.ndarray, coarse_q: np.ndarray,

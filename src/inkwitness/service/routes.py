@@ -49,6 +49,11 @@ def may(action: str):  # noqa: ANN201
     return check
 
 
+def request_id(request: Request) -> str:
+    """The id of this request (also in the X-Request-ID response header)."""
+    return request.scope.get("state", {}).get("request_id", "")
+
+
 def tenant_of(who: Caller) -> str:
     """The caller's tenant (routes behind a tenant action only ever see tenant keys)."""
     assert who.tenant_id is not None
@@ -98,6 +103,7 @@ class SubjectIn(BaseModel):
 
 class EnrolIn(BaseModel):
     references: list[dict[str, Any]] = Field(min_length=3, max_length=20)
+    replace: bool = Field(default=False, description="replace an existing enrolment (audited); else 409")
 
 
 class VerifyIn(BaseModel):
@@ -115,6 +121,7 @@ class ReportIn(BaseModel):
 class SessionIn(BaseModel):
     subject_id: str = Field(min_length=1, max_length=64)
     purpose: Literal["enrol", "verify"] = "verify"
+    replace: bool = Field(default=False, description="an enrol link may replace an existing enrolment")
     ttl_seconds: int | None = Field(default=None, ge=30, le=24 * 3600)
 
 
@@ -181,17 +188,27 @@ async def get_subject(subject_id: Id, who: SubjectAdmin, request: Request) -> di
 
 
 @router.post("/v1/subjects/{subject_id}/enrolments", status_code=201)
-async def enrol(subject_id: Id, body: EnrolIn, who: Verifier, request: Request) -> dict[str, Any]:
-    """Enrol k references; an inconsistent enrolment is refused with the reference named."""
+async def enrol(subject_id: Id, body: EnrolIn, who: Enroller, request: Request) -> dict[str, Any]:
+    """Enrol k references; an inconsistent enrolment is refused with the reference named.
+
+    Re-enrolling an enrolled subject needs ``replace: true`` (else 409) and is audited.
+    """
     refs = [packet(r, f"reference {i}") for i, r in enumerate(body.references, 1)]
-    return await run(ops_of(request).enrol, tenant_of(who), subject_id, refs)
+    return await run(ops_of(request).enrol, tenant_of(who), subject_id, refs, f"key:{who.key_id}", body.replace)
 
 
 @router.post("/v1/subjects/{subject_id}/verifications", status_code=201)
 async def verify(subject_id: Id, body: VerifyIn, who: Verifier, request: Request) -> JSONResponse:
-    """Verify a questioned signature: score, decision, components, reasons, replay flag."""
+    """Verify a questioned signature: score, decision, components, reasons, replay flag.
+
+    A capture-only key learns just the decision (genuine or forgery) and ids, never scores or
+    reasons: they would let a forger tune attempts against the model.
+    """
     # The hottest route: its plain-JSON result goes out as is, without response-model validation.
     outcome = await run(ops_of(request).verify, tenant_of(who), subject_id, packet(body.signature))
+    if not policy.sees_details(who):
+        outcome = {"id": outcome["id"], "decision": "genuine" if outcome["decision"] == "genuine" else "forgery",
+                   "request_id": request_id(request)}
     return JSONResponse(outcome, status_code=201)
 
 
@@ -220,7 +237,8 @@ async def create_session(body: SessionIn, who: SessionAdmin, request: Request) -
 
     ops = ops_of(request)
     ttl = body.ttl_seconds or ops.settings.session_ttl_seconds
-    session_id, token, expires = await run(ops.repo.create_session, tenant_of(who), body.subject_id, body.purpose, ttl)
+    session_id, token, expires = await run(ops.repo.create_session, tenant_of(who), body.subject_id, body.purpose, ttl,
+                                           body.replace, who.key_id)
     url = f"{ops.settings.public_url.rstrip('/')}/s/{token}"
     svg = io.BytesIO()
     qrcode.make(url, image_factory=qrcode.image.svg.SvgPathImage).save(svg)
@@ -250,7 +268,7 @@ async def capture_submit(token: Token, body: CaptureIn, request: Request) -> dic
     sigs = [packet(s, f"signature {i}") for i, s in enumerate(body.signatures, 1)]
     row = await run(ops.repo.consume_session, token)
     if row.purpose == "enrol":
-        outcome = await run(ops.enrol, row.tenant_id, row.subject_id, sigs)
+        outcome = await run(ops.enrol, row.tenant_id, row.subject_id, sigs, f"session:{row.id}", row.replace)
         shown = {"enrolled": True, "references": outcome["references"]}
     else:
         outcome = await run(ops.verify, row.tenant_id, row.subject_id, sigs[0])

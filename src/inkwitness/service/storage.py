@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from ..errors import InkwitnessError
 from ..formats import native
 from ..signature import Signature
-from ..store.models import (ApiKey, Enrolment, SigningSession, StoredSignature, Subject, Tenant,
+from ..store.models import (ApiKey, AuditEvent, Enrolment, SigningSession, StoredSignature, Subject, Tenant,
                             VerificationRecord, utcnow)
 
 
@@ -299,10 +299,18 @@ class Repository:
             return enrolment, [rows[i] for i in enrolment.reference_ids]
 
     def save_enrolment(self, tenant_id: str, subject_id: str, refs: list[Signature],
-                       fingerprints: list[bytes | None] | None = None) -> Enrolment:
-        """Store references and a new active enrolment, retiring the old one."""
+                       fingerprints: list[bytes | None] | None = None, actor: str = "system",
+                       replace: bool = False) -> tuple[Enrolment, str | None]:
+        """Store references and a new active enrolment; replacing one needs ``replace`` and is audited.
+
+        Returns the enrolment and the id of the one it replaced (None for a first enrolment).
+        """
         fingerprints = fingerprints or [None] * len(refs)
         with self.sessions.begin() as s:
+            previous = s.connection().scalar(_ACTIVE_ENROLMENT, {"tenant": tenant_id, "subject": subject_id})
+            if previous is not None and not replace:
+                raise Conflict(f"subject {subject_id} is already enrolled; re-enrolment must be asked for "
+                               "explicitly (replace: true)")
             rows = [self.store_signature(s, tenant_id, subject_id, sig, "reference", fp)
                     for sig, fp in zip(refs, fingerprints, strict=True)]
             s.execute(update(Enrolment).where(Enrolment.tenant_id == tenant_id, Enrolment.subject_id == subject_id)
@@ -310,7 +318,21 @@ class Repository:
             enrolment = Enrolment(id=new_id(), tenant_id=tenant_id, subject_id=subject_id,
                                   reference_ids=[r.id for r in rows], active=True)
             s.add(enrolment)
-        return enrolment
+            self.audit(s, tenant_id, actor, "enrolment.replace" if previous else "enrolment.create", subject_id,
+                       {"enrolment": enrolment.id, "replaces": previous, "references": len(refs)})
+        return enrolment, previous
+
+    def is_enrolled(self, tenant_id: str, subject_id: str) -> bool:
+        """Whether the subject (of this tenant) has an active enrolment."""
+        with self.sessions() as s:
+            return s.connection().scalar(_ACTIVE_ENROLMENT, {"tenant": tenant_id, "subject": subject_id}) is not None
+
+    @staticmethod
+    def audit(s: Session, tenant_id: str | None, actor: str, action: str, target: str | None,
+              detail: dict[str, Any]) -> None:
+        """Add an audit event to the session's transaction (it commits with the change it describes)."""
+        s.add(AuditEvent(id=new_id(), tenant_id=tenant_id, actor=actor, action=action, target=target,
+                         detail=detail))
 
     def save_verification(self, tenant_id: str, subject_id: str, enrolment_id: str | None, sig: Signature,
                           result: dict[str, Any], replay: bool, event: dict[str, Any] | None = None,
@@ -361,7 +383,12 @@ class Repository:
             verifications = s.scalars(select(VerificationRecord).where(
                 VerificationRecord.tenant_id == tenant_id, VerificationRecord.subject_id == subject_id)
                 .order_by(VerificationRecord.created)).all()
+            audit = s.scalars(select(AuditEvent).where(AuditEvent.tenant_id == tenant_id,
+                                                       AuditEvent.target == subject_id)
+                              .order_by(AuditEvent.created)).all()
             return {
+                "audit": [{"action": a.action, "actor": a.actor, "created": _aware(a.created).isoformat(),
+                           **a.detail} for a in audit],
                 "enrolments": [{"id": e.id, "created": e.created.isoformat(), "active": e.active,
                                 "references": len(e.reference_ids)} for e in enrolments],
                 "verifications": [{"id": v.id, "created": v.created.isoformat(), "score": v.score,
@@ -369,16 +396,20 @@ class Repository:
             }
 
     # --- signing sessions ----------------------------------------------------------------------
-    def create_session(self, tenant_id: str, subject_id: str, purpose: str, ttl_seconds: int) -> tuple[str, str,
-                                                                                                          dt.datetime]:
+    def create_session(self, tenant_id: str, subject_id: str, purpose: str, ttl_seconds: int,
+                       replace: bool = False, created_by: str | None = None) -> tuple[str, str, dt.datetime]:
         """Create a single-use session; returns (id, token, expiry). Only the token's hash is stored."""
         self.subject(tenant_id, subject_id)
+        if purpose == "enrol" and not replace and self.is_enrolled(tenant_id, subject_id):
+            raise Conflict(f"subject {subject_id} is already enrolled; an enrol link that replaces the "
+                           "enrolment must be asked for explicitly (replace: true)")
         token = secrets.token_urlsafe(24)
         expires = utcnow() + dt.timedelta(seconds=ttl_seconds)
         session_id = new_id()
         with self.sessions.begin() as s:
             s.add(SigningSession(id=session_id, tenant_id=tenant_id, subject_id=subject_id, purpose=purpose,
-                                 token_sha256=hashlib.sha256(token.encode()).hexdigest(), expires_at=expires))
+                                 token_sha256=hashlib.sha256(token.encode()).hexdigest(), expires_at=expires,
+                                 replace=replace, created_by=created_by))
         return session_id, token, expires
 
     def peek_session(self, token: str) -> SigningSession:

@@ -113,9 +113,25 @@ class SigningSession(Base):
     subject_id: Mapped[str] = mapped_column(ForeignKey("subjects.id"), index=True)
     purpose: Mapped[str] = mapped_column(String(20))  # enrol | verify
     token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    # An enrol link for an already enrolled subject replaces the enrolment only if the clerk said so.
+    replace: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_by: Mapped[str | None] = mapped_column(String(36), nullable=True)
     expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     used_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     outcome: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    created: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class AuditEvent(Base):
+    """Who changed what and when, e.g. an enrolment replaced or a key revoked (no biometric data)."""
+
+    __tablename__ = "audit_events"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    tenant_id: Mapped[str | None] = mapped_column(ForeignKey("tenants.id"), index=True, nullable=True)
+    actor: Mapped[str] = mapped_column(String(80))  # "key:<id>" or "session:<id>"
+    action: Mapped[str] = mapped_column(String(40))
+    target: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    detail: Mapped[dict] = mapped_column(JSON)
     created: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
