@@ -212,13 +212,43 @@ def sign_pdf_command(
     console.print(f"wrote {output}; log entry {entry.index}; signature {sig.sha256}")
 
 
-def _reverify(data: bytes, subject: str, escrow_keys: list[Path], data_dir: Path | None,
-              database_url: str | None, passphrase_env: str | None) -> dict[str, dict]:
-    """Decrypt each signature's container and score it against the subject's enrolment, by field."""
+def _existing_context(data_dir: Path | None, database_url: str | None):  # noqa: ANN202
+    """The evidence context when its database exists; None otherwise (a check must not create one)."""
+    from .evidence.context import DATA_DIR_ENV, DATABASE_URL_ENV, DEFAULT_DATA_DIR
+
+    folder = data_dir or Path(os.environ.get(DATA_DIR_ENV) or DEFAULT_DATA_DIR)
+    if not (database_url or os.environ.get(DATABASE_URL_ENV)) and not (folder / "inkwitness.db").exists():
+        return None
+    return _context(folder, database_url)
+
+
+def _subject_map(values: list[str], fields: list[str]) -> dict[str, str]:
+    """``FIELD=ID`` pairs by field; a bare ``ID`` only when the PDF has exactly one signature."""
+    out: dict[str, str] = {}
+    for value in values:
+        field, sep, subject = value.partition("=")
+        if not sep:
+            if len(fields) != 1:
+                raise CliError(f"the PDF has {len(fields)} signatures; name the field: --subject FIELD=ID "
+                               f"(fields: {', '.join(fields)})")
+            field, subject = fields[0], value
+        if field not in fields:
+            raise CliError(f"--subject {value}: the PDF has no signature field {field!r} "
+                           f"(fields: {', '.join(fields)})")
+        if not subject or field in out:
+            raise CliError(f"--subject {value}: expected FIELD=ID, each field once")
+        out[field] = subject
+    return out
+
+
+def _reverify(data: bytes, subjects: dict[str, str], escrow_keys: list[Path], ctx,  # noqa: ANN001
+              passphrase_env: str | None) -> dict[str, dict]:
+    """Decrypt each named field's container and score it against that field's subject."""
     import io
 
     from pyhanko.pdf_utils.reader import PdfFileReader
 
+    from .errors import InkwitnessError
     from .evidence.envelope import find_key, load_private_key, open_container
     from .evidence.pdf import evidence_of
     from .formats import native
@@ -226,38 +256,64 @@ def _reverify(data: bytes, subject: str, escrow_keys: list[Path], data_dir: Path
     from .service.storage import Repository, Vault
     from .verification import Verifier
 
-    ctx = _context(data_dir, database_url)
     repo = Repository(ctx.sessions, Vault(Settings(data_dir=ctx.data_dir).storage_key()))
-    tenant = repo.tenant_of_subject(subject)
-    _, rows = repo.active_enrolment(tenant, subject)
-    verifier = Verifier().fit([repo.load_signature(r) for r in rows], check_consistency=False)
     keys = [load_private_key(k, _passphrase(passphrase_env)) for k in escrow_keys]
+    verifiers: dict[str, Verifier] = {}
     out = {}
     for emb in PdfFileReader(io.BytesIO(data), strict=False).embedded_signatures:
+        field = str(emb.field_name)
+        subject = subjects.get(field)
+        if subject is None:
+            continue
         container, problem = evidence_of(emb)
         if container is None:
-            out[str(emb.field_name)] = {"error": problem}
+            out[field] = {"error": problem}
             continue
-        length = container.header.get("extra", {}).get("document_length")
-        bound = hashlib.sha256(data[:length]).hexdigest() if isinstance(length, int) else None
-        sig = native.loads(open_container(container, find_key(container, keys), bound))
-        result = verifier.score(sig)
-        out[str(emb.field_name)] = {"score": result.score, "decision": result.decision, "reasons": result.reasons}
+        try:
+            if subject not in verifiers:
+                _, rows = repo.active_enrolment(repo.tenant_of_subject(subject), subject)
+                verifiers[subject] = Verifier().fit([repo.load_signature(r) for r in rows], check_consistency=False)
+            length = container.header.get("extra", {}).get("document_length")
+            bound = hashlib.sha256(data[:length]).hexdigest() if isinstance(length, int) else None
+            sig = native.loads(open_container(container, find_key(container, keys), bound))
+        except InkwitnessError as exc:
+            out[field] = {"error": str(exc)}
+            continue
+        result = verifiers[subject].score(sig)
+        out[field] = {"score": result.score, "decision": result.decision, "reasons": result.reasons}
+    return out
+
+
+def _recorded_subjects(checks: list, ctx) -> dict[str, str]:  # noqa: ANN001
+    """The subject each signature was sealed for, from the log's signing event of its container."""
+    out = {}
+    for c in checks:
+        digest = c.biometric.get("container_sha256")
+        if ctx is None or not digest:
+            continue
+        subjects = {e.get("subject") for _, e in ctx.log.find(container_sha256=digest, type="signing")}
+        subjects.discard(None)
+        if len(subjects) == 1:
+            out[c.field] = subjects.pop()
     return out
 
 
 def verify_pdf_command(
         pdf: Annotated[Path, typer.Argument(help="sealed PDF")],
         trust: Annotated[Optional[list[Path]], typer.Option(help="trusted root certificate(s)")] = None,
-        subject: Annotated[Optional[str], typer.Option(help="re-verify the handwriting against this subject")] = None,
-        escrow_key: Annotated[Optional[list[Path]], typer.Option(help="escrow private key(s), for --subject")] = None,
+        subject: Annotated[Optional[list[str]], typer.Option(
+            help="FIELD=ID: re-verify that field's handwriting against subject ID (repeatable; a bare ID "
+                 "for a one-signature PDF); default: the subject recorded at sealing")] = None,
+        escrow_key: Annotated[Optional[list[Path]], typer.Option(help="escrow private key(s), to re-verify")] = None,
         passphrase_env: Annotated[Optional[str], typer.Option(help="env var with the escrow key passphrase")] = None,
         data_dir: DataDir = None, database_url: DbUrl = None,
         as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False) -> None:
     """Report each signature: PAdES validity, time-stamp, later changes, biometric binding. Exit 1 if any fails.
 
-    With ``--subject`` (and the escrow key: only the escrow holder can read the handwriting),
-    each signature is also re-verified against the subject's enrolled template.
+    With the escrow key (only the escrow holder can read the handwriting) each signature is
+    also re-verified against its subject's enrolled template: the one named with
+    ``--subject FIELD=ID``, else the one recorded in the log when it was sealed. A
+    re-verification that does not say genuine fails the signature.
     """
     from .evidence.context import DEFAULT_DATA_DIR
     from .evidence.pdf import verify_pdf
@@ -270,10 +326,19 @@ def verify_pdf_command(
         raise CliError("--subject needs --escrow-key: the handwriting is readable only with the escrow key")
     raw = pdf.read_bytes()
     checks = verify_pdf(raw, roots)
-    biometric = _reverify(raw, subject, escrow_key or [], data_dir, database_url, passphrase_env) if subject else {}
-    for c in checks:
-        if c.field in biometric:
-            c.biometric["reverification"] = biometric[c.field]
+    ctx = _existing_context(data_dir, database_url)
+    subjects: dict[str, str] = {}
+    if escrow_key:
+        if ctx is None:
+            raise CliError("re-verification needs the enrolments: no database found (pass --data-dir)")
+        subjects = {**_recorded_subjects(checks, ctx), **_subject_map(subject or [], [c.field for c in checks])}
+        outcomes = _reverify(raw, subjects, escrow_key, ctx, passphrase_env)
+        for c in checks:
+            if c.field in outcomes:
+                c.record_reverification(subjects[c.field], outcomes[c.field])
+            else:
+                c.biometric["reverification"] = {"skipped": "no subject recorded at sealing; pass --subject "
+                                                            f"{c.field}=ID"}
     if as_json:
         console.print_json(json.dumps([c.to_dict() for c in checks]))
     else:
@@ -287,9 +352,11 @@ def verify_pdf_command(
             console.print(f"  biometric container: present {c.biometric.get('present')}, bound to this document "
                           f"{c.biometric.get('bound')}, signature sha256 {c.biometric.get('signature_sha256')}",
                           highlight=False)
-            if "reverification" in c.biometric:
-                rv = c.biometric["reverification"]
-                console.print(f"  re-verification against subject {subject}: "
+            rv = c.biometric.get("reverification")
+            if rv and "skipped" in rv:
+                console.print(f"  re-verification: not done ({rv['skipped']})", highlight=False)
+            elif rv:
+                console.print(f"  re-verification against subject {rv['subject']}: "
                               + (f"{rv['decision']} (score {rv['score']:+.2f})" if "score" in rv else rv["error"]),
                               highlight=False)
             for problem in c.problems:
@@ -354,13 +421,23 @@ def evidence_export(index: Annotated[int, typer.Argument(min=0, help="log entry 
 @evidence_app.command("verify")
 def evidence_verify(bundle: Annotated[Path, typer.Argument()],
                     trust: Annotated[Optional[list[Path]], typer.Option(help="pinned trust root(s) for the PDF")] = None,
-                    log_key: Annotated[Optional[str], typer.Option(help="pinned log verifier key")] = None) -> None:
-    """Check a bundle offline (no database, no network). Exit 1 if anything fails."""
+                    log_key: Annotated[Optional[str], typer.Option(help="pinned log verifier key")] = None,
+                    trust_bundle_keys: Annotated[bool, typer.Option(
+                        "--trust-bundle-keys", help="accept the log key and CA the bundle carries itself")] = False
+                    ) -> None:
+    """Check a bundle offline (no database, no network). Exit 1 if anything fails.
+
+    Keys taken from the bundle itself are reported as UNTRUSTED and fail the check unless
+    ``--trust-bundle-keys`` is given: pin ``--log-key`` and ``--trust`` from an independent source.
+    """
     from .evidence.bundle import verify_bundle
 
-    report = verify_bundle(bundle.read_bytes(), trust, log_key)
+    report = verify_bundle(bundle.read_bytes(), trust, log_key, trust_bundle_keys=trust_bundle_keys)
     for what, ok, detail in report.checks:
         console.print(f"{'ok  ' if ok else 'FAIL'} {what}: {detail}", highlight=False, markup=False)
+    for what, detail in report.untrusted:
+        label = "accepted (--trust-bundle-keys)" if trust_bundle_keys else "not accepted"
+        console.print(f"UNTRUSTED {what}: {detail} [{label}]", highlight=False, markup=False)
     if not report.ok:
         raise typer.Exit(1)
 

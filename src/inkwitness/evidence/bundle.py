@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature as _BadSignature
+from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from . import merkle
 from .checkpoint import open_checkpoint, parse_verifier_key
@@ -52,9 +53,10 @@ This bundle lets an examiner check one recorded event without any database or ne
 4. `signed.pdf`, for signing events, is the sealed document. Validate its PAdES signatures
    with the certificates in `trust/` or, better, with the trust anchor you hold yourself.
 
-`inkwitness evidence verify bundle.zip [--trust ca.pem] [--log-key KEY]` does all of this.
-Pin the trust anchor and the log key from an independent source: trust taken from the
-bundle itself only proves consistency, not origin.
+`inkwitness evidence verify bundle.zip --trust ca.pem --log-key KEY` does all of this.
+Pin the trust anchor and the log key from an independent source: keys taken from the
+bundle itself only prove consistency, not origin, so without them the check reports
+UNTRUSTED and fails unless you pass `--trust-bundle-keys`.
 """
 
 
@@ -92,23 +94,37 @@ def build_bundle(entry_index: int, event: bytes, proof: list[str], checkpoint: s
 
 @dataclass
 class BundleReport:
-    """Outcome of an offline bundle check."""
+    """Outcome of an offline bundle check.
+
+    ``untrusted`` lists keys and anchors taken from the bundle itself: they show the bundle
+    is self-consistent, not who made it, so they fail the report unless the caller opted in.
+    """
 
     checks: list[tuple[str, bool, str]] = field(default_factory=list)
+    untrusted: list[tuple[str, str]] = field(default_factory=list)
+    accept_bundle_keys: bool = False
 
     def add(self, what: str, ok: bool, detail: str = "") -> None:
         """Record one check."""
         self.checks.append((what, ok, detail))
 
+    def add_untrusted(self, what: str, detail: str) -> None:
+        """Record a key or anchor that came from the bundle rather than from the caller."""
+        self.untrusted.append((what, detail))
+
     @property
     def ok(self) -> bool:
-        """Every check passed."""
-        return bool(self.checks) and all(ok for _, ok, _ in self.checks)
+        """Every check passed, and nothing rests on bundle keys unless the caller accepted that."""
+        return (bool(self.checks) and all(ok for _, ok, _ in self.checks)
+                and (self.accept_bundle_keys or not self.untrusted))
 
     @property
     def problems(self) -> list[str]:
-        """The failed checks, as sentences."""
-        return [f"{what}: {detail}" for what, ok, detail in self.checks if not ok]
+        """The failed checks (and unaccepted bundle keys), as sentences."""
+        failed = [f"{what}: {detail}" for what, ok, detail in self.checks if not ok]
+        if not self.accept_bundle_keys:
+            failed += [f"{what}: UNTRUSTED, {detail}" for what, detail in self.untrusted]
+        return failed
 
 
 def _read_members(data: bytes, report: BundleReport) -> dict[str, bytes] | None:
@@ -136,27 +152,48 @@ def _read_members(data: bytes, report: BundleReport) -> dict[str, bytes] | None:
     return members
 
 
-def verify_bundle(data: bytes, trust: list[Path] | None = None, log_key: str | None = None) -> BundleReport:
-    """Check a bundle offline: manifest, log key, checkpoint, inclusion, container, PDF."""
-    report = BundleReport()
+def _key_name(text: str) -> str:
+    # The name and key hash identify a verifier key without its 44 base64 characters.
+    return "+".join(text.strip().split("+")[:2])
+
+
+def verify_bundle(data: bytes, trust: list[Path] | None = None, log_key: str | None = None,
+                  trust_bundle_keys: bool = False) -> BundleReport:
+    """Check a bundle offline: manifest, log key, checkpoint, inclusion, container, PDF.
+
+    Without a pinned ``log_key`` and ``trust`` roots the bundle's own are used, reported as
+    UNTRUSTED, and the report fails unless ``trust_bundle_keys`` is set.
+    """
+    report = BundleReport(accept_bundle_keys=trust_bundle_keys)
     members = _read_members(data, report)
     if members is None:
         return report
     pinned = log_key is not None
-    key_text = log_key or members.get("log-key.txt", b"").decode("utf-8", "replace").strip()
+    bundle_key = members.get("log-key.txt", b"").decode("utf-8", "replace").strip()
+    key_text = log_key.strip() if log_key is not None else bundle_key
     try:
         name, public = parse_verifier_key(key_text)
     except EvidenceError as exc:
-        report.add("log key", False, str(exc))
+        report.add("pinned log key" if pinned else "log key", False, str(exc))
         return report
-    report.add("log key", True, "pinned by the caller" if pinned else "taken from the bundle (pin it with --log-key)")
+    if pinned:
+        report.add("log key", True, f"pinned by the caller ({_key_name(key_text)})")
+    else:
+        report.add_untrusted("log key", f"taken from the bundle itself ({_key_name(key_text)}); pin it with "
+                                        "--log-key, or accept it with --trust-bundle-keys")
+    other_key = _other_signer(bundle_key, key_text) if pinned else None
     manifest_raw = members.get("MANIFEST.json")
     try:
         sig = base64.b64decode(members.get("MANIFEST.sig", b""), validate=True)
         public.verify(sig, manifest_raw or b"")
         report.add("MANIFEST.sig", True, "manifest signed by the log key")
     except (ValueError, _BadSignature):
-        report.add("MANIFEST.json / MANIFEST.sig", False, "manifest signature does not verify (manifest altered)")
+        if other_key is not None and _verifies(other_key, members.get("MANIFEST.sig", b""), manifest_raw or b""):
+            report.add("MANIFEST.sig", False, f"manifest signed by log key {_key_name(bundle_key)} (the bundle's "
+                       f"log-key.txt), but the pinned key is {_key_name(key_text)}: a different log signed it")
+        else:
+            report.add("MANIFEST.json / MANIFEST.sig", False,
+                       "manifest signature does not verify (manifest altered)")
     try:
         manifest = json.loads(manifest_raw or b"")
         files = manifest["files"]
@@ -175,7 +212,15 @@ def verify_bundle(data: bytes, trust: list[Path] | None = None, log_key: str | N
         cp = open_checkpoint(members["checkpoint.txt"].decode(), key_text)
         report.add("checkpoint.txt", True, f"signed tree of {cp.size} entries")
     except (EvidenceError, KeyError, UnicodeDecodeError) as exc:
-        report.add("checkpoint.txt", False, str(exc))
+        detail = str(exc)
+        if other_key is not None and "checkpoint.txt" in members:
+            try:
+                open_checkpoint(members["checkpoint.txt"].decode(), bundle_key)
+                detail = (f"signed by log key {_key_name(bundle_key)}, expected the pinned key "
+                          f"{_key_name(key_text)}")
+            except (EvidenceError, UnicodeDecodeError):
+                pass
+        report.add("checkpoint.txt", False, detail)
         return report
     try:
         entry = json.loads(members["entry.json"])
@@ -204,7 +249,28 @@ def verify_bundle(data: bytes, trust: list[Path] | None = None, log_key: str | N
             report.add("container.json", False, str(exc))
     if "signed.pdf" in members:
         _check_pdf(members, event, trust, report)
+    if "signed.pdf" in members and not trust:
+        report.add_untrusted("trust anchors", "the PDF was validated against CA certificates taken from the "
+                                              "bundle itself; pin yours with --trust, or accept them with "
+                                              "--trust-bundle-keys")
     return report
+
+
+def _other_signer(bundle_key: str, pinned: str) -> ed25519.Ed25519PublicKey | None:
+    """The bundle's own log key when it parses and differs from the pinned one."""
+    try:
+        _, public = parse_verifier_key(bundle_key)
+    except EvidenceError:
+        return None
+    return public if bundle_key.strip() != pinned.strip() else None
+
+
+def _verifies(public: ed25519.Ed25519PublicKey, sig_b64: bytes, message: bytes) -> bool:
+    try:
+        public.verify(base64.b64decode(sig_b64, validate=True), message)
+    except (ValueError, _BadSignature):
+        return False
+    return True
 
 
 def _check_pdf(members: dict[str, bytes], event: dict[str, Any], trust: list[Path] | None,

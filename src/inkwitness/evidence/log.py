@@ -227,6 +227,41 @@ class TransparencyLog:
                 raise EvidenceError("log is empty")
             return row.note
 
+    def find(self, session: Session | None = None, **match: str) -> list[tuple[int, dict[str, Any]]]:
+        """Entries whose event has every given field equal to the given string, in log order.
+
+        A substring search on the canonical JSON narrows the scan in the database (canonical
+        events have no spaces, so ``"key":"value"`` appears verbatim); the JSON is then
+        compared exactly.
+        """
+        if not match:
+            raise EvidenceError("find needs at least one field to match")
+        key, value = next(iter(match.items()))
+        needle = json.dumps({key: value}, separators=(",", ":"), ensure_ascii=False)[1:-1].encode("utf-8")
+
+        def run(s: Session) -> list[Any]:
+            # SQLite's LIKE does not match BLOBs, but instr() does; PostgreSQL's bytea LIKE does.
+            if s.get_bind().dialect.name == "sqlite":
+                where = func.instr(LogEntry.data, needle) > 0
+            else:
+                where = LogEntry.data.like(b"%" + needle + b"%")
+            return s.execute(select(LogEntry.index, LogEntry.data).where(where).order_by(LogEntry.index)).all()
+
+        if session is None:
+            with self.sessions() as own:
+                rows = run(own)
+        else:
+            rows = run(session)
+        out = []
+        for index, data in rows:
+            try:
+                event = json.loads(data)
+            except ValueError:
+                continue  # a damaged entry: verify() names it
+            if isinstance(event, dict) and all(event.get(k) == v for k, v in match.items()):
+                out.append((index, event))
+        return out
+
     def inclusion_proof(self, index: int, size: int | None = None) -> list[str]:
         """Audit path of entry ``index`` in the tree of ``size`` entries (default: all)."""
         leaves = self._all_leaves()

@@ -215,6 +215,16 @@ class SignatureCheck:
     biometric: dict[str, Any] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
 
+    def record_reverification(self, subject: str, outcome: dict[str, Any]) -> None:
+        """Attach a handwriting re-verification; any verdict but genuine makes this signature fail."""
+        self.biometric["reverification"] = {"subject": subject, **outcome}
+        if "error" in outcome:
+            self.problems.append(f"handwriting could not be re-verified against subject {subject}: "
+                                 f"{outcome['error']}")
+        elif outcome.get("decision") != "genuine":
+            self.problems.append(f"handwriting re-verification against subject {subject} says "
+                                 f"{outcome.get('decision')} (score {outcome.get('score', float('nan')):+.2f})")
+
     @property
     def ok(self) -> bool:
         """Cryptographically valid, trusted, time-stamped, biometric container bound, nothing disallowed after."""
