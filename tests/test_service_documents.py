@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 
@@ -72,3 +73,11 @@ def test_report_numbers_equal_the_api(sealing_app, data_root, tmp_path):
     text = subprocess.run(["pdftotext", "-layout", str(tmp_path / "r.pdf"), "-"], capture_output=True,
                           text=True).stdout
     assert f"{numbers['lr']:.3g}" in text and f"{numbers['score']:+.3f}" in text and numbers["log10_lr"] < 0
+
+
+@pytest.mark.parametrize("box", ["-1e308,-1e308,1e308,1e308", "0,0,1e308,50", "10,10,10,10"])
+def test_absurd_signature_boxes_are_a_422(sealing_app, box):
+    client, auth, _ = sealing_app
+    r = client.post("/v1/documents/sign", headers=auth, files={"file": ("doc.pdf", blank_pdf(), "application/pdf")},
+                    data={"signature": json.dumps(synthetic_signature(9).to_dict()), "page": "1", "box": box})
+    assert r.status_code == 422 and "box" in r.json()["error"]

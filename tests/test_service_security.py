@@ -121,3 +121,88 @@ def test_capture_keys_learn_only_the_decision(service):
     assert body["decision"] == "forgery"
     r = svc.client.post(f"/v1/subjects/{sid}/verifications", json={"signature": REFS[3]}, headers=svc.operator)
     assert {"score", "components", "reasons"} <= set(r.json())
+
+
+# --- 3. bad input is a 4xx on both backends; faults are JSON with a request id -------------------
+def test_huge_integers_in_a_packet_are_a_422(service):
+    svc = service
+    sid = _enrolled(svc)
+    import json
+
+    body = json.dumps({"signature": REFS[0]}).replace('"x": [', '"x": [1' + "0" * 400 + ", ", 1)
+    r = svc.client.post(f"/v1/subjects/{sid}/verifications", content=body,
+                        headers={**svc.operator, "content-type": "application/json"})
+    assert r.status_code == 422 and "too large" in r.json()["error"]
+
+
+def test_nul_bytes_and_control_characters_in_names_are_a_422(service):
+    svc = service
+    cases = [("/v1/subjects", {"external_ref": "a\x00b"}, svc.operator),
+             ("/v1/subjects", {"display_name": "x\x00"}, svc.operator),
+             ("/v1/subjects", {"display_name": "line\nbreak"}, svc.operator),
+             ("/v1/api-keys", {"name": "k\x00", "scopes": ["capture"]}, svc.admin),
+             ("/v1/api-keys", {"name": "k", "scopes": ["capture"], "tenant_id": "a\x00"}, svc.platform),
+             ("/v1/tenants", {"name": "t\x00"}, svc.platform),
+             ("/v1/signing-sessions", {"subject_id": "a\x00b"}, svc.operator)]
+    for path, body, headers in cases:
+        r = svc.client.post(path, json=body, headers=headers)
+        assert r.status_code == 422, (path, body, r.status_code, r.text)
+        assert "error" in r.json()
+
+
+def test_report_fields_with_markup_are_a_422(service):
+    svc = service
+    sid = _enrolled(svc)
+    for field in ("case_id", "examiner"):
+        r = svc.client.post(f"/v1/subjects/{sid}/reports", headers=svc.operator,
+                            json={"signature": synthetic_signature(9).to_dict(), field: "<b>x</i>&", "format": "pdf"})
+        assert r.status_code == 422, r.text
+    r = svc.client.post(f"/v1/subjects/{sid}/reports", headers=svc.operator,
+                        json={"signature": synthetic_signature(9).to_dict(), "case_id": "CASE-2026/17", "format": "json"})
+    assert r.status_code == 200
+
+
+def test_unexpected_errors_are_json_with_a_request_id(service, monkeypatch):
+    svc = service
+    sid = _enrolled(svc)
+
+    def broken(*_a, **_k):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(svc.client.app.state.ops, "verify", broken)
+    r = svc.client.post(f"/v1/subjects/{sid}/verifications", json={"signature": REFS[0]}, headers=svc.operator)
+    assert r.status_code == 500 and r.headers["content-type"] == "application/json"
+    assert r.json()["request_id"] == r.headers["x-request-id"] and "boom" not in r.text
+
+
+def test_infrastructure_faults_are_503_with_retry_after(service, monkeypatch):
+    import sqlite3
+
+    from sqlalchemy.exc import OperationalError
+
+    svc = service
+    sid = _enrolled(svc)
+    for exc in (OperationalError("INSERT", {}, sqlite3.OperationalError("database is locked")),
+                OperationalError("INSERT", {}, sqlite3.OperationalError("database or disk is full")),
+                OSError(28, "No space left on device")):
+        def broken(*_a, exc=exc, **_k):
+            raise exc
+
+        monkeypatch.setattr(svc.client.app.state.ops, "verify", broken)
+        r = svc.client.post(f"/v1/subjects/{sid}/verifications", json={"signature": REFS[0]}, headers=svc.operator)
+        assert r.status_code == 503 and int(r.headers["retry-after"]) > 0
+        assert r.json()["request_id"] == r.headers["x-request-id"]
+
+
+def test_healthz_reports_an_unreachable_database(service, monkeypatch):
+    from sqlalchemy.exc import OperationalError
+
+    svc = service
+    assert svc.client.get("/healthz").json() == {"status": "ok"}
+
+    def down():
+        raise OperationalError("SELECT 1", {}, Exception("database is locked"))
+
+    monkeypatch.setattr(svc.client.app.state.ops.repo, "ping", down)
+    r = svc.client.get("/healthz")
+    assert r.status_code == 503 and "retry-after" in r.headers

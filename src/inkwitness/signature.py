@@ -462,7 +462,10 @@ def _number_array(values: Any, what: str) -> np.ndarray:
     # Checking each distinct type once (not each element) keeps packet parsing cheap.
     if not isinstance(values, list) or not all(_is_number_type(t) for t in set(map(type, values))):
         raise InvalidSignature(f"{what} must be a list of numbers")
-    return np.asarray(values, dtype=np.float64)
+    try:
+        return np.asarray(values, dtype=np.float64)
+    except OverflowError as exc:  # an integer literal beyond float range, e.g. 10**400
+        raise InvalidSignature(f"{what} holds a number too large to represent") from exc
 
 
 def _bool_array(values: Any, name: str, n: int) -> np.ndarray:

@@ -12,11 +12,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..errors import (DatasetError, EnrolmentError, IncompatibleSignatures, InkwitnessError, InvalidSignature,
-                      UnsupportedFormat)
+                      StorageError, UnsupportedFormat)
 from ..evidence.context import EvidenceContext
 from ..evidence.envelope import EvidenceError
 from .operations import Operations, SealingSetup
-from .middleware import RequestContext
+from .middleware import RETRY_AFTER_SECONDS, RequestContext
 from .policy import Forbidden
 from .settings import Settings
 from .storage import Conflict, Gone, NotFound, Repository, Vault
@@ -79,7 +79,7 @@ async def _json(send: Send, status: int, detail: str) -> None:
 
 
 _STATUS: list[tuple[type[Exception], int]] = [
-    (Forbidden, 403), (NotFound, 404), (Gone, 410), (Conflict, 409), (InvalidSignature, 422), (UnsupportedFormat, 415),
+    (StorageError, 503), (Forbidden, 403), (NotFound, 404), (Gone, 410), (Conflict, 409), (InvalidSignature, 422), (UnsupportedFormat, 415),
     (EnrolmentError, 422), (IncompatibleSignatures, 422), (EvidenceError, 422), (DatasetError, 422),
     (InkwitnessError, 422),
 ]
@@ -111,7 +111,8 @@ def create_app(settings: Settings) -> FastAPI:
     @app.exception_handler(InkwitnessError)
     async def _domain(_: Request, exc: InkwitnessError) -> JSONResponse:
         status = next(code for cls, code in _STATUS if isinstance(exc, cls))
-        return JSONResponse({"error": str(exc), "type": type(exc).__name__}, status_code=status)
+        headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if status == 503 else None
+        return JSONResponse({"error": str(exc), "type": type(exc).__name__}, status_code=status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -16,6 +16,7 @@ from ..signature import Signature
 from . import policy
 from .operations import Operations
 from .policy import Caller
+from .validation import Name, ReportText, Text, check_box
 
 router = APIRouter()
 Id = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9-]+$")]
@@ -87,18 +88,18 @@ LogReader = Annotated[Caller, Depends(may("log.read"))]
 
 # --- models -------------------------------------------------------------------------------
 class TenantIn(BaseModel):
-    name: str = Field(min_length=1, max_length=200)
+    name: Name
 
 
 class ApiKeyIn(BaseModel):
-    name: str = Field(min_length=1, max_length=200)
+    name: Name
     scopes: list[Literal["admin", "operator", "capture"]] = Field(min_length=1, max_length=3)
-    tenant_id: str | None = Field(default=None, max_length=64)
+    tenant_id: str | None = Field(default=None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9-]+$")
 
 
 class SubjectIn(BaseModel):
-    external_ref: str | None = Field(default=None, max_length=200)
-    display_name: str | None = Field(default=None, max_length=200)
+    external_ref: Text | None = None
+    display_name: Text | None = None
 
 
 class EnrolIn(BaseModel):
@@ -112,14 +113,14 @@ class VerifyIn(BaseModel):
 
 class ReportIn(BaseModel):
     signature: dict[str, Any]
-    case_id: str | None = Field(default=None, max_length=200)
-    examiner: str | None = Field(default=None, max_length=200)
+    case_id: ReportText | None = None
+    examiner: ReportText | None = None
     lang: Literal["en", "zh"] = "en"
     format: Literal["pdf", "json"] = "pdf"
 
 
 class SessionIn(BaseModel):
-    subject_id: str = Field(min_length=1, max_length=64)
+    subject_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9-]+$")
     purpose: Literal["enrol", "verify"] = "verify"
     replace: bool = Field(default=False, description="an enrol link may replace an existing enrolment")
     ttl_seconds: int | None = Field(default=None, ge=30, le=24 * 3600)
@@ -150,8 +151,9 @@ async def session_page(token: Token) -> FileResponse:
 
 
 @router.get("/healthz")
-async def health() -> dict[str, str]:
-    """Liveness."""
+async def health(request: Request) -> dict[str, str]:
+    """Liveness and readiness: the database answers (else 503 with Retry-After)."""
+    await run(ops_of(request).repo.ping)
     return {"status": "ok"}
 
 
@@ -281,10 +283,11 @@ async def capture_submit(token: Token, body: CaptureIn, request: Request) -> dic
 # --- documents and evidence ------------------------------------------------------------------------
 @router.post("/v1/documents/sign", response_class=Response)
 async def sign_document(who: DocumentAdmin, request: Request, file: Annotated[UploadFile, File()],
-                        signature: Annotated[str, Form(max_length=4_000_000)], page: Annotated[int, Form(ge=1)],
+                        signature: Annotated[str, Form(max_length=4_000_000)], page: Annotated[int, Form(ge=1, le=100_000)],
                         box: Annotated[str, Form(max_length=100)],
-                        signer_name: Annotated[str | None, Form(max_length=200)] = None,
-                        subject_id: Annotated[str | None, Form(max_length=64)] = None) -> Response:
+                        signer_name: Annotated[ReportText | None, Form()] = None,
+                        subject_id: Annotated[str | None, Form(max_length=64, pattern=r"^[A-Za-z0-9-]+$")] = None
+                        ) -> Response:
     """Seal a handwritten signature into a PDF (PAdES B-T, escrow container, log entry)."""
     import json
 
@@ -298,7 +301,7 @@ async def sign_document(who: DocumentAdmin, request: Request, file: Annotated[Up
         raise InvalidSignature("signature must be a JSON object")
     pdf = await file.read()
     sealed, info = await run(ops_of(request).sign_document, tenant_of(who), pdf, packet(packet_data), page,
-                             parse_box(box), signer_name, subject_id)
+                             check_box(parse_box(box)), signer_name, subject_id)
     return Response(sealed, media_type="application/pdf", headers={"X-Inkwitness-Log-Index": str(info["log_index"])})
 
 

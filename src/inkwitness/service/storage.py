@@ -121,6 +121,11 @@ class Repository:
         self._fingerprints: OrderedDict[str, bytes] = OrderedDict()
         self._lock = Lock()
 
+    def ping(self) -> None:
+        """A round trip to the database (raises when it is unreachable, locked or broken)."""
+        with self.sessions() as s:
+            s.execute(select(1))
+
     # --- tenants and keys ---------------------------------------------------------------
     def create_tenant(self, name: str) -> str:
         """Create a tenant; an existing name is a conflict (its id is never disclosed)."""

@@ -1,0 +1,55 @@
+"""The service's input validation: text fields every backend stores and every renderer accepts.
+
+Pydantic models and form fields use these types, so bad input is a 422 before any handler runs.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Annotated
+
+from pydantic import AfterValidator, Field
+
+from ..errors import InvalidSignature
+
+# NUL is refused by PostgreSQL text columns; other control characters have no place in names
+# and would garble logs, reports and listings.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# Characters that are markup in reports (reportlab paragraphs) and in the HTML of any consumer.
+_MARKUP = re.compile(r"[<>&]")
+#: Largest coordinate of a signature box in PDF points (PDF's own limit for a page side).
+MAX_BOX_POINTS = 14_400.0
+
+
+def plain_text(value: str) -> str:
+    """Refuse control characters (NUL included) in a text field."""
+    if _CONTROL.search(value):
+        raise ValueError("must not contain control characters")
+    return value
+
+
+def report_text(value: str) -> str:
+    """Refuse control characters and markup characters (< > &) in text printed in reports."""
+    plain_text(value)
+    if _MARKUP.search(value):
+        raise ValueError("must not contain the characters < > &")
+    return value
+
+
+#: A name or reference of at most 200 characters, without control characters.
+Text = Annotated[str, Field(max_length=200), AfterValidator(plain_text)]
+#: A non-empty name.
+Name = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(plain_text)]
+#: Text that appears in a forensic report.
+ReportText = Annotated[str, Field(max_length=200), AfterValidator(report_text)]
+
+
+def check_box(box: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
+    """A signature box inside PDF's coordinate range, with an area (else InvalidSignature, 422)."""
+    x1, y1, x2, y2 = box
+    if not all(math.isfinite(v) and abs(v) <= MAX_BOX_POINTS for v in box):
+        raise InvalidSignature(f"box coordinates must be finite and within +-{MAX_BOX_POINTS:g} points")
+    if abs(x2 - x1) < 1 or abs(y2 - y1) < 1:
+        raise InvalidSignature("box must be at least 1 point wide and high")
+    return box
