@@ -206,3 +206,28 @@ def test_healthz_reports_an_unreachable_database(service, monkeypatch):
     monkeypatch.setattr(svc.client.app.state.ops.repo, "ping", down)
     r = svc.client.get("/healthz")
     assert r.status_code == 503 and "retry-after" in r.headers
+
+
+# --- 4. bounded work -------------------------------------------------------------------------------
+def test_long_or_huge_packets_are_refused_before_any_comparison(service, monkeypatch):
+    from inkwitness.service import operations
+    from inkwitness.service.validation import MAX_SERVICE_DURATION_MS, MAX_SERVICE_POINTS
+
+    svc = service
+    sid = _enrolled(svc)
+    calls = []
+    monkeypatch.setattr(operations, "prepare", lambda *a, **k: calls.append(1))
+    slow = {"format": "inkwitness.signature/1",
+            "strokes": [{"t": [i * 599_000 / 9 for i in range(10)], "x": [i * 300 for i in range(10)],
+                         "y": [(i % 3) * 200 for i in range(10)]}]}
+    r = svc.client.post(f"/v1/subjects/{sid}/verifications", json={"signature": slow}, headers=svc.operator)
+    assert r.status_code == 422 and f"at most {MAX_SERVICE_DURATION_MS / 1000:.0f} s" in r.json()["error"]
+    n = MAX_SERVICE_POINTS + 1
+    many = {"format": "inkwitness.signature/1",
+            "strokes": [{"t": [i * 2.0 for i in range(n)], "x": [i % 500 for i in range(n)],
+                         "y": [i % 300 for i in range(n)]}]}
+    r = svc.client.post(f"/v1/subjects/{sid}/verifications", json={"signature": many}, headers=svc.operator)
+    assert r.status_code == 422 and f"at most {MAX_SERVICE_POINTS}" in r.json()["error"]
+    r = svc.client.post(f"/v1/subjects/{sid}/enrolments", json={"references": [slow] * 5, "replace": True},
+                        headers=svc.operator)
+    assert r.status_code == 422 and not calls

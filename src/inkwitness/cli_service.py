@@ -21,7 +21,9 @@ def serve(host: Annotated[str, typer.Option(help="interface to listen on")] = "1
           escrow_pub: Annotated[Optional[Path], typer.Option(help="escrow public key (default: a demo key pair)")]
           = None,
           workers: Annotated[int, typer.Option(min=1, max=64, help="worker processes")] = 1,
-          max_body: Annotated[int, typer.Option(help="largest request body in bytes")] = 2 * 1024 * 1024) -> None:
+          max_body: Annotated[int, typer.Option(help="largest request body in bytes")] = 2 * 1024 * 1024,
+          shutdown_timeout: Annotated[int, typer.Option(min=1, max=3600, help="seconds in-flight requests get to "
+                                                        "finish on shutdown")] = 30) -> None:
     """Run the HTTP service (OpenAPI docs at /docs). Migrations run on start-up."""
     import uvicorn
 
@@ -66,7 +68,7 @@ def serve(host: Annotated[str, typer.Option(help="interface to listen on")] = "1
     try:
         # No access log: paths of signing links carry their tokens.
         uvicorn.run("inkwitness.service.asgi:app", factory=True, host=host, port=port, workers=workers,
-                    access_log=False, log_level="warning")
+                    access_log=False, log_level="warning", timeout_graceful_shutdown=shutdown_timeout)
     finally:
         if tsa is not None:
             tsa.stop()

@@ -16,7 +16,7 @@ from ..signature import Signature
 from . import policy
 from .operations import Operations
 from .policy import Caller
-from .validation import Name, ReportText, Text, check_box
+from .validation import Name, ReportText, Text, check_box, check_workload
 
 router = APIRouter()
 Id = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9-]+$")]
@@ -62,9 +62,9 @@ def tenant_of(who: Caller) -> str:
 
 
 def packet(data: dict[str, Any], what: str = "signature") -> Signature:
-    """Validate a native packet from a request body."""
+    """Validate a native packet from a request body, within the service's duration and point caps."""
     try:
-        return Signature.from_dict(data)
+        return check_workload(Signature.from_dict(data))
     except InvalidSignature as exc:
         raise InvalidSignature(f"{what}: {exc}") from exc
 

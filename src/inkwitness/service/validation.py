@@ -12,6 +12,7 @@ from typing import Annotated
 from pydantic import AfterValidator, Field
 
 from ..errors import InvalidSignature
+from ..signature import Signature
 
 # NUL is refused by PostgreSQL text columns; other control characters have no place in names
 # and would garble logs, reports and listings.
@@ -43,6 +44,25 @@ Text = Annotated[str, Field(max_length=200), AfterValidator(plain_text)]
 Name = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(plain_text)]
 #: Text that appears in a forensic report.
 ReportText = Annotated[str, Field(max_length=200), AfterValidator(report_text)]
+
+
+#: Longest signature the service accepts. Comparison work grows with duration, not with the
+#: number of points sent: every packet is resampled to 100 Hz, so a 10-point packet spanning
+#: ten minutes became 60,000 points (0.65 s of CPU per verification). 30 s bounds a
+#: comparison at 3,000 resampled points; real signatures take 1-15 s.
+MAX_SERVICE_DURATION_MS = 30_000.0
+#: Most points per packet the service accepts (a 30 s signature at 240 Hz has 7,200).
+MAX_SERVICE_POINTS = 10_000
+
+
+def check_workload(sig: Signature, what: str = "signature") -> Signature:
+    """Refuse packets whose comparison would cost more than a bounded amount of CPU (422)."""
+    if sig.duration_ms > MAX_SERVICE_DURATION_MS:
+        raise InvalidSignature(f"{what} lasts {sig.duration_ms / 1000:.1f} s; this service accepts at most "
+                               f"{MAX_SERVICE_DURATION_MS / 1000:.0f} s")
+    if len(sig) > MAX_SERVICE_POINTS:
+        raise InvalidSignature(f"{what} has {len(sig)} points; this service accepts at most {MAX_SERVICE_POINTS}")
+    return sig
 
 
 def check_box(box: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
