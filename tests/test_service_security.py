@@ -231,3 +231,81 @@ def test_long_or_huge_packets_are_refused_before_any_comparison(service, monkeyp
     r = svc.client.post(f"/v1/subjects/{sid}/enrolments", json={"references": [slow] * 5, "replace": True},
                         headers=svc.operator)
     assert r.status_code == 422 and not calls
+
+
+# --- 5. storage key custody --------------------------------------------------------------------
+def _start(settings):
+    from inkwitness.service.app import create_app
+
+    return create_app(settings)
+
+
+def _sqlite_with_data(tmp_path):
+    from inkwitness.service.settings import Settings
+
+    settings = Settings(data_dir=tmp_path / "data")
+    app = _start(settings)
+    repo = app.state.ops.repo
+    tenant = repo.ensure_tenant("t")
+    subject = repo.create_subject(tenant, None, None)
+    app.state.ops.enrol(tenant, subject.id, [synthetic_signature(s) for s in range(5)])
+    app.state.ops.repo.sessions.kw["bind"].dispose()
+    return settings
+
+
+def test_a_missing_storage_key_is_never_silently_replaced(tmp_path, monkeypatch):
+    import pytest
+
+    from inkwitness.errors import StorageError
+
+    monkeypatch.delenv("INKWITNESS_STORAGE_KEY", raising=False)
+    settings = _sqlite_with_data(tmp_path)
+    key = settings.data_dir / "storage.key"
+    key.unlink()
+    with pytest.raises(StorageError, match="missing but the database holds data"):
+        _start(settings)
+    assert not key.exists()
+
+
+def test_a_different_or_corrupt_storage_key_refuses_to_start(tmp_path, monkeypatch):
+    import base64
+    import os
+
+    import pytest
+
+    from inkwitness.errors import StorageError
+
+    monkeypatch.delenv("INKWITNESS_STORAGE_KEY", raising=False)
+    settings = _sqlite_with_data(tmp_path)
+    key = settings.data_dir / "storage.key"
+    original = key.read_bytes()
+    key.write_bytes(base64.b64encode(os.urandom(32)) + b"\n")
+    with pytest.raises(StorageError, match="not the one the database"):
+        _start(settings)
+    for corrupt in (b"%%% not base64 %%%\n", base64.b64encode(b"short") + b"\n"):
+        key.write_bytes(corrupt)
+        with pytest.raises(StorageError, match="corrupt"):
+            _start(settings)
+    key.write_bytes(original)
+    _start(settings)
+
+
+def test_the_key_and_database_files_are_private(tmp_path, monkeypatch):
+    monkeypatch.delenv("INKWITNESS_STORAGE_KEY", raising=False)
+    settings = _sqlite_with_data(tmp_path)
+    for name in ("storage.key", "inkwitness.db"):
+        assert (settings.data_dir / name).stat().st_mode & 0o777 == 0o600, name
+
+
+def test_serve_reports_a_missing_key_in_one_line(tmp_path, monkeypatch):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    monkeypatch.delenv("INKWITNESS_STORAGE_KEY", raising=False)
+    settings = _sqlite_with_data(tmp_path)
+    (settings.data_dir / "storage.key").unlink()
+    out = subprocess.run([str(Path(sys.executable).parent / "inkwitness"), "serve", "--data-dir",
+                          str(settings.data_dir), "--port", "1"], capture_output=True, text=True, timeout=120)
+    assert out.returncode != 0 and "Traceback" not in out.stderr and "missing" in out.stderr
+    assert len(out.stderr.strip().splitlines()) <= 3, out.stderr

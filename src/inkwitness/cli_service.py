@@ -30,14 +30,16 @@ def serve(host: Annotated[str, typer.Option(help="interface to listen on")] = "1
     from .evidence.context import EvidenceContext
     from .evidence.pki import create_pki
     from .service.asgi import SETTINGS_ENV, settings_to_env
+    from .service.custody import open_vault
     from .service.settings import Settings
-    from .service.storage import Repository, Vault
+    from .service.storage import Repository
 
     data_dir.mkdir(parents=True, exist_ok=True)
     settings = Settings(data_dir=data_dir, database_url=database_url, max_body_bytes=max_body,
                         public_url=public_url or f"http://{host}:{port}")
     evidence = EvidenceContext(data_dir, database_url)
-    repo = Repository(evidence.sessions, Vault(settings.storage_key()))  # migrates before workers start
+    # Migrates, and checks the storage key against the database, before workers start.
+    repo = Repository(evidence.sessions, open_vault(settings, evidence.sessions))
     if not (evidence.pki_dir / "ca.cert.pem").exists():
         create_pki(evidence.pki_dir)
         err_console.print(f"created a private sealing PKI in {evidence.pki_dir} (configure your own for production)")
@@ -101,15 +103,16 @@ def keys_create(tenant: Annotated[str, typer.Option(help="tenant name (created i
                 database_url: Annotated[Optional[str], typer.Option()] = None) -> None:
     """Create an API key (printed once; only its hash is stored)."""
     from .evidence.context import EvidenceContext
+    from .service.custody import open_vault
     from .service.settings import Settings
-    from .service.storage import Repository, Vault
+    from .service.storage import Repository
 
     chosen = [s.strip() for s in scopes.split(",") if s.strip()]
     bad = [s for s in chosen if s not in ("admin", "operator", "capture")]
     if bad or not chosen:
         raise CliError(f"unknown scope(s): {', '.join(bad) or '(none)'}")
     evidence = EvidenceContext(data_dir, database_url)
-    repo = Repository(evidence.sessions, Vault(Settings(data_dir=data_dir).storage_key()))
+    repo = Repository(evidence.sessions, open_vault(Settings(data_dir=data_dir), evidence.sessions))
     console.print(repo.create_api_key(repo.ensure_tenant(tenant), name, chosen), highlight=False)
 
 

@@ -19,7 +19,8 @@ from .operations import Operations, SealingSetup
 from .middleware import RETRY_AFTER_SECONDS, RequestContext
 from .policy import Forbidden
 from .settings import Settings
-from .storage import Conflict, Gone, NotFound, Repository, Vault
+from .custody import open_vault
+from .storage import Conflict, Gone, NotFound, Repository
 
 STATIC = Path(__file__).parent / "static"
 log = logging.getLogger("inkwitness.service")
@@ -100,7 +101,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     evidence = EvidenceContext(settings.data_dir, settings.database_url, settings.origin)
-    repo = Repository(evidence.sessions, Vault(settings.storage_key()))
+    repo = Repository(evidence.sessions, open_vault(settings, evidence.sessions))
     ops = Operations(repo, evidence, settings, _sealing(settings, evidence))
     app = FastAPI(title="inkwitness", version="0.1.0",
                   description="Handwritten e-signatures: capture, verification, sealed evidence and reports.")

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import base64
 import os
 from dataclasses import dataclass
 from pathlib import Path
-
-from ..errors import InkwitnessError
 
 STORAGE_KEY_ENV = "INKWITNESS_STORAGE_KEY"
 
@@ -29,20 +26,17 @@ class Settings:
     origin: str = "inkwitness.local/log"
 
     def storage_key(self) -> bytes:
-        """The AES-256 key for biometric data at rest: env, key file, or a new key file (0600)."""
+        """The AES-256 key for biometric data at rest: env, key file, or a new key file (0600).
+
+        The service itself opens its key through :func:`custody.open_vault`, which also refuses a
+        missing key when the database holds data, and a key the data is not sealed under.
+        """
+        from .custody import _decode, key_path, write_new_key
+
         env = os.environ.get(STORAGE_KEY_ENV)
         if env:
-            try:
-                key = base64.b64decode(env, validate=True)
-            except ValueError as exc:
-                raise InkwitnessError(f"{STORAGE_KEY_ENV} is not base64") from exc
-        else:
-            path = self.storage_key_file or self.data_dir / "storage.key"
-            if not path.exists():
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_bytes(base64.b64encode(os.urandom(32)) + b"\n")
-                path.chmod(0o600)
-            key = base64.b64decode(path.read_bytes().strip())
-        if len(key) != 32:
-            raise InkwitnessError("the storage key must be 32 bytes (AES-256), base64-encoded")
-        return key
+            return _decode(env.encode(), STORAGE_KEY_ENV)
+        path = key_path(self)
+        if not path.exists():
+            return write_new_key(path)
+        return _decode(path.read_bytes(), str(path))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from alembic import command
@@ -28,10 +29,24 @@ def sqlite_url(data_dir: Path) -> str:
     return f"sqlite:///{(data_dir / 'inkwitness.db').resolve()}"
 
 
+def _create_private(database: str | None) -> None:
+    """Create a new SQLite file readable by its owner only (SQLite gives its -wal and -shm files the same mode)."""
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    path = Path(database)
+    if path.exists() or not path.parent.is_dir():
+        return
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:  # another process created it meanwhile
+        pass
+
+
 def make_engine(url: str) -> Engine:
     """An engine with the settings each backend needs for durable, concurrent use."""
     url = normalise_url(url)
     if url.startswith("sqlite"):
+        _create_private(make_url(url).database)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 
         @event.listens_for(engine, "connect")

@@ -122,6 +122,15 @@ class SigningSession(Base):
     created: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+class ServiceState(Base):
+    """Installation-wide values: the storage key version the data is sealed under, the key revocation counter."""
+
+    __tablename__ = "service_state"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(200))
+    updated: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
 class AuditEvent(Base):
     """Who changed what and when, e.g. an enrolment replaced or a key revoked (no biometric data)."""
 
