@@ -36,17 +36,24 @@ class ScoreSet:
     name: str
     scores: np.ndarray
     labels: np.ndarray
+    #: Who and what the comparisons come from (writers, devices, forgery type); optional, and
+    #: written to the file only when set so older files and readers stay valid.
+    population: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
-        return {"name": self.name, "scores": [round(float(s), 6) for s in self.scores],
-                "labels": [int(v) for v in self.labels]}
+        out: dict[str, Any] = {"name": self.name, "scores": [round(float(s), 6) for s in self.scores],
+                               "labels": [int(v) for v in self.labels]}
+        if self.population:
+            out["population"] = self.population
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ScoreSet:
         """Parse the JSON form."""
+        population = data.get("population")
         return cls(str(data["name"]), np.asarray(data["scores"], dtype=np.float64),
-                   np.asarray(data["labels"], dtype=np.int64))
+                   np.asarray(data["labels"], dtype=np.int64), str(population) if population else None)
 
 
 class Calibration:
@@ -76,6 +83,22 @@ class Calibration:
         data = LLRData(features=llrs, labels=scores.labels)
         return {"cllr": cllr(data), "cllr_min": cllr_min(data), "n_same": int(scores.labels.sum()),
                 "n_different": int((1 - scores.labels).sum())}
+
+    def misleading_rates(self, scores: ScoreSet) -> dict[str, float]:
+        """Rates of misleading evidence of the calibrated LRs on a score set.
+
+        For H2-true comparisons (skilled forgeries) the share with LR > 1, > 10 and > 100; for
+        H1-true comparisons (genuine) the share with LR < 1, < 0.1 and < 0.01.
+        """
+        llrs = np.asarray(self.log10_lr(scores.scores), dtype=np.float64)
+        same, different = llrs[scores.labels == 1], llrs[scores.labels == 0]
+
+        def share(values: np.ndarray) -> float:
+            return float(values.mean()) if values.size else float("nan")
+
+        return {"h2_lr_above_1": share(different > 0), "h2_lr_above_10": share(different > 1),
+                "h2_lr_above_100": share(different > 2), "h1_lr_below_1": share(same < 0),
+                "h1_lr_below_0.1": share(same < -1), "h1_lr_below_0.01": share(same < -2)}
 
     @cached_property
     def summary(self) -> dict[str, Any]:
@@ -110,7 +133,7 @@ def default_calibration() -> Calibration:
 # --- verbal scales ------------------------------------------------------------------------
 
 # ENFSI Guideline for Evaluative Reporting in Forensic Science (2015), verbal equivalents.
-_ENFSI = [(1, {"en": "no support for either proposition", "zh": "对任一假设均无支持"}),
+_ENFSI = [(1, {"en": "no support for either proposition", "zh": "不支持任一假设"}),
           (2, {"en": "weak support", "zh": "弱支持"}),
           (3, {"en": "moderate support", "zh": "中等支持"}),
           (4, {"en": "moderately strong support", "zh": "中等偏强支持"}),
@@ -129,9 +152,19 @@ def enfsi_verbal(log10_lr: float, lang: str = "en") -> str:
     edges = [1, 2, 3, 4, 6]
     level = 1 + sum(magnitude > e for e in edges)
     term = _ENFSI[level][1][lang]
+    # The propositions are worded as in the report's propositions section, and "support" is said once.
     if lang == "zh":
-        return f"{term}（支持{'H1：为参考书写人所写' if log10_lr > 0 else 'H2：为他人所写'}）"
-    return f"{term} for {'H1 (written by the reference writer)' if log10_lr > 0 else 'H2 (written by someone else)'}"
+        return f"{term}H1（{PROPOSITIONS['zh']['h1']}）" if log10_lr > 0 else f"{term}H2（{PROPOSITIONS['zh']['h2']}）"
+    return (f"{term} for H1 ({PROPOSITIONS['en']['h1']})" if log10_lr > 0
+            else f"{term} for H2 ({PROPOSITIONS['en']['h2']})")
+
+
+#: The propositions at source level, as every report and verbal equivalent words them.
+PROPOSITIONS = {
+    "en": {"h1": "the questioned signature was written by the writer of the reference signatures",
+           "h2": "the questioned signature was written by someone else"},
+    "zh": {"h1": "检材签名为样本签名的书写人所写", "h2": "检材签名为他人所写"},
+}
 
 
 # Conclusion tiers (by |log10 LR|) shared by the SWGDOC nine-level scale and GB/T 37239-2018.
@@ -139,8 +172,8 @@ _TIERS = (6.0, 4.0, 2.0, 1.0)
 _SWGDOC = ["identification", "strong probability the writer did", "probable the writer did",
            "indications the writer did", "no conclusion", "indications the writer did not",
            "probable the writer did not", "strong probability the writer did not", "elimination"]
-_GBT = ["肯定是同一人书写", "极可能是同一人书写", "很可能是同一人书写", "可能是同一人书写", "无法判断",
-        "可能不是同一人书写", "很可能不是同一人书写", "极可能不是同一人书写", "否定是同一人书写"]
+_GBT = ["肯定是同一人书写", "极可能是同一人书写", "很可能是同一人书写", "倾向认定是同一人书写", "无法判断",
+        "倾向否定是同一人书写", "很可能不是同一人书写", "极可能不是同一人书写", "否定是同一人书写"]
 
 
 def _tier(log10_lr: float) -> int:
@@ -153,6 +186,9 @@ def _tier(log10_lr: float) -> int:
     return 4
 
 
+# These terms state how probable a proposition is; reading them off an LR without prior odds
+# transposes the conditional. The report no longer derives them: only an examiner, who
+# supplies the prior judgement, may state one. Kept for callers of the old API.
 def swgdoc_term(log10_lr: float) -> str:
     """SWGDOC / ASTM E1658 nine-level conclusion term (a convention, see docs)."""
     return _SWGDOC[_tier(log10_lr)]

@@ -224,16 +224,32 @@ def report(references: Annotated[list[Path], typer.Option("--references", help="
            output: Annotated[Path, typer.Option("-o", "--output", help="PDF to write")],
            case_id: Annotated[Optional[str], typer.Option(help="case identifier")] = None,
            examiner: Annotated[Optional[str], typer.Option(help="examiner's name")] = None,
+           qualification: Annotated[Optional[str], typer.Option(help="examiner's qualification")] = None,
+           circumstances: Annotated[Optional[str], typer.Option(help="case circumstances")] = None,
+           question: Annotated[Optional[str], typer.Option(help="the question put to the examiner")] = None,
+           conclusion: Annotated[Optional[str], typer.Option(
+               help="the examiner's own conclusion (e.g. a SWGDOC or GB/T 37239-2018 term), which needs their "
+                    "prior judgement; shown apart from the LR")] = None,
+           date: Annotated[Optional[str], typer.Option(
+               help="report date, ISO 8601 (default: SOURCE_DATE_EPOCH if set, else now)")] = None,
            lang: Annotated[str, typer.Option(help="zh or en")] = "en",
            json_out: Annotated[Optional[Path], typer.Option("--json", help="also write the numbers as JSON")] = None
            ) -> None:
-    """Forensic comparison report (PDF) with a calibrated likelihood ratio."""
-    from .report import build_report
+    """Dynamic signature comparison analysis report (PDF) with a calibrated likelihood ratio."""
+    from .report import Submitted, build_report, resolve_date
 
     if lang not in ("en", "zh"):
         raise CliError(f"--lang must be zh or en, got {lang!r}")
+    try:
+        report_date = resolve_date(date)
+    except ValueError as exc:
+        raise CliError(f"--date must be an ISO 8601 date or time, got {date!r}") from exc
     refs = [read_signature(p) for p in references]
-    data, pdf = build_report(refs, read_signature(questioned), case_id=case_id, examiner=examiner, lang=lang)
+    # The files are hashed as submitted, byte for byte, besides the packets compared.
+    submitted = [Submitted.from_path(p) for p in [*references, questioned]]
+    data, pdf = build_report(refs, read_signature(questioned), case_id=case_id, examiner=examiner, lang=lang,
+                             qualification=qualification, circumstances=circumstances, question=question,
+                             conclusion=conclusion, report_date=report_date, submitted=submitted)
     output.write_bytes(pdf)
     if json_out:
         json_out.write_text(json.dumps(data.to_dict(), ensure_ascii=False, indent=1))

@@ -15,7 +15,7 @@ from .features.timefunctions import pen_down_segments, speed  # noqa: E402
 from .signature import Signature  # noqa: E402
 
 
-def draw_trajectory(ax: plt.Axes, sig: Signature, title: str = "") -> None:
+def draw_trajectory(ax: plt.Axes, sig: Signature, title: str = "", colorbar_label: str = "pressure (0..1)") -> None:
     """Pen-down strokes coloured by pressure (grey when the device has none), y downwards."""
     segments, colours = [], []
     for a, b in pen_down_segments(sig):
@@ -42,7 +42,7 @@ def draw_trajectory(ax: plt.Axes, sig: Signature, title: str = "") -> None:
     if title:
         ax.set_title(title, fontsize=9)
     if colours:
-        plt.colorbar(lc, ax=ax, fraction=0.03, pad=0.01, label="pressure (0..1)")
+        plt.colorbar(lc, ax=ax, fraction=0.03, pad=0.01, label=colorbar_label)
 
 
 def plot_signature(sig: Signature, path: str | Path, title: str = "") -> None:

@@ -18,6 +18,7 @@ from ..matching.dtw import dtw_path  # noqa: E402
 from ..signature import Signature  # noqa: E402
 from .analysis import ReportData  # noqa: E402
 from .fonts import matplotlib_font_family  # noqa: E402
+from .text import dataset_label  # noqa: E402
 
 LABELS = {
     "en": {"questioned": "questioned", "reference": "reference", "speed": "speed (height units/s)",
@@ -25,21 +26,24 @@ LABELS = {
            "overlay": "overlay after alignment (grey: reference)", "deviating": "most deviating segments",
            "timing": "pen-down intervals", "tippett": "Tippett plot", "det": "DET curve",
            "same": "same writer (H1)", "different": "skilled forgery (H2)", "llr": "log10 LR",
-           "fmr": "FMR (%)", "fnmr": "FNMR (%)", "share": "proportion with log10 LR > x", "this": "this case"},
+           "fmr": "FMR (%)", "fnmr": "FNMR (%)", "share": "proportion with log10 LR > x", "this": "this case",
+           "colorbar": "pressure (0..1)"},
     "zh": {"questioned": "检材", "reference": "样本", "speed": "速度（字高单位/秒）", "pressure": "压力",
            "time": "时间（毫秒）", "aligned": "最接近的样本（DTW对齐）", "overlay": "对齐后叠加（灰色为样本）",
            "deviating": "差异最大的片段", "timing": "落笔时段", "tippett": "Tippett图", "det": "DET曲线",
            "same": "同一人（H1）", "different": "摹仿伪造（H2）", "llr": "log10 似然比", "fmr": "错误接受率（%）",
-           "fnmr": "错误拒绝率（%）", "share": "log10 LR > x 的比例", "this": "本案"},
+           "fnmr": "错误拒绝率（%）", "share": "log10 LR > x 的比例", "this": "本案", "colorbar": "压力（0..1）"},
 }
 
 
 def _labels(lang: str) -> dict[str, str]:
-    if lang == "zh" and matplotlib_font_family():
-        plt.rcParams["font.family"] = [matplotlib_font_family(), "DejaVu Sans"]
-        return LABELS["zh"]
-    plt.rcParams["font.family"] = ["DejaVu Sans"]
-    return LABELS["en"]
+    # The CJK font comes first for Chinese so that every label renders; matplotlib falls back
+    # to DejaVu Sans per glyph for what it lacks. English figures need no CJK glyph.
+    family = matplotlib_font_family() if lang == "zh" else None
+    plt.rcParams["font.family"] = [family, "DejaVu Sans"] if family else ["DejaVu Sans"]
+    # A true minus sign is missing from some CJK fonts; an ASCII hyphen-minus renders everywhere.
+    plt.rcParams["axes.unicode_minus"] = not family
+    return LABELS["zh" if lang == "zh" else "en"]
 
 
 def _png(fig: plt.Figure) -> bytes:
@@ -57,9 +61,9 @@ def trajectories(refs: list[Signature], questioned: Signature, lang: str) -> byt
     rows = int(np.ceil(n / cols))
     fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.0 * rows))
     axes = np.atleast_1d(axes).ravel()
-    draw_trajectory(axes[0], questioned, lab["questioned"])
+    draw_trajectory(axes[0], questioned, lab["questioned"], lab["colorbar"])
     for i, ref in enumerate(refs, 1):
-        draw_trajectory(axes[i], ref, f"{lab['reference']} {i}")
+        draw_trajectory(axes[i], ref, f"{lab['reference']} {i}", lab["colorbar"])
     for ax in axes[n:]:
         ax.axis("off")
     fig.tight_layout()
@@ -158,7 +162,8 @@ def tippett(calibration: Calibration, log10_lr: float, lang: str) -> bytes:
         grid = np.linspace(calibration.lower - 0.5, calibration.upper + 0.5, 300)
         for label, style, name in ((1, "-", lab["same"]), (0, "--", lab["different"])):
             values = llrs[v.labels == label]
-            ax.plot(grid, [(values > g).mean() for g in grid], style, label=f"{name} ({v.name})")
+            ax.plot(grid, [(values > g).mean() for g in grid], style,
+                    label=f"{name} ({dataset_label(v.name, lang)})")
     ax.axvline(log10_lr, color="tab:red", lw=1, label=lab["this"])
     ax.set_xlabel(lab["llr"], fontsize=8)
     ax.set_ylabel(lab["share"], fontsize=8)
@@ -174,7 +179,7 @@ def det(calibration: Calibration, lang: str) -> bytes:
     fig, ax = plt.subplots(figsize=(3.4, 3.0))
     for v in calibration.validation:
         fmr, fnmr = det_points(v.scores[v.labels == 1], v.scores[v.labels == 0])
-        det_curve(ax, fmr, fnmr, 5e-3, label=v.name)
+        det_curve(ax, fmr, fnmr, 5e-3, label=dataset_label(v.name, lang))
     det_axes(ax, np.array([0.01, 0.02, 0.05, 0.1, 0.2, 0.4]), 5e-3, fontsize=7)
     ax.set_xlabel(lab["fmr"], fontsize=8)
     ax.set_ylabel(lab["fnmr"], fontsize=8)
