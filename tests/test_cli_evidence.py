@@ -173,3 +173,80 @@ def test_wrong_pinned_log_key_names_both_keys(workspace, tmp_path):
     signer, expected = "+".join(actual.split("+")[:2]), "+".join(other.split("+")[:2])
     assert f"signed by log key {signer}" in out.stdout and f"pinned key is {expected}" in out.stdout
     assert "manifest altered" not in out.stdout
+
+
+def _bound_packet(seed: int, **binding):
+    """A synthetic packet whose capture context binds it to a document and/or nonce."""
+    from inkwitness.formats import native
+
+    packet = json.loads(synthetic_signature(seed).canonical_bytes())
+    packet["capture"] = {"extra": {"binding": binding}}
+    return native.loads(json.dumps(packet).encode())
+
+
+def test_the_same_handwriting_cannot_be_sealed_into_another_document(workspace, tmp_path):
+    import shutil
+
+    root = workspace
+    data = tmp_path / "data"
+    shutil.copytree(root / "data", data)
+    other = tmp_path / "other.pdf"
+    other.write_bytes(blank_pdf("Guarantee. Signed below."))
+    out = run("sign-pdf", str(other), "--signature", str(root / "sig.json"), "--page", "1", "--box", "1,1,90,40",
+              "-o", str(tmp_path / "o.pdf"), "--tsa-url", "http://127.0.0.1:9/tsa", "--escrow-pub",
+              str(root / "notary.pub.pem"), "--data-dir", str(data))
+    assert out.returncode == 2 and "already sealed into another document (log entry 0" in out.stderr, out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1 and not (tmp_path / "o.pdf").exists()
+
+
+def test_log_verify_and_verify_pdf_flag_a_packet_logged_for_two_documents(workspace, tmp_path):
+    import shutil
+
+    from inkwitness.evidence.context import EvidenceContext
+
+    data = tmp_path / "data"
+    shutil.copytree(workspace / "data", data)
+    # A sealing that bypassed the check (an older version, or a direct database write).
+    EvidenceContext.resolve(data).log.append({"type": "signing", "signature_sha256": synthetic_signature(4).sha256,
+                                              "document_sha256": "ab" * 32})
+    out = run("log", "verify", "--data-dir", str(data))
+    assert out.returncode == 1 and "entries 0 and 1: the same handwriting" in out.stderr, out.stderr
+    out = run("verify-pdf", str(workspace / "signed.pdf"), "--data-dir", str(data))
+    assert out.returncode == 1 and "also logged as sealed into another document (log entry 1)" in out.stdout
+
+
+def test_capture_binding_refuses_another_document_or_nonce(workspace, tmp_path):
+    import hashlib
+
+    from inkwitness.evidence.binding import BindingError, check_binding
+
+    doc = blank_pdf()
+    sha = hashlib.sha256(doc).hexdigest()
+    bound = _bound_packet(11, document_sha256=sha, nonce="n-1")
+    check_binding(bound, sha, "n-1")
+    with pytest.raises(BindingError, match="captured for document"):
+        check_binding(bound, "cd" * 32, "n-1")
+    with pytest.raises(BindingError, match="nonce mismatch"):
+        check_binding(bound, sha, "n-2")
+    with pytest.raises(BindingError, match="pass the nonce"):
+        check_binding(bound, sha, None, require_nonce_check=True)
+    check_binding(synthetic_signature(11), sha)  # no binding: nothing to check
+    # Through the CLI: a packet bound to doc.pdf is refused for another document.
+    packet = tmp_path / "bound.json"
+    packet.write_bytes(_bound_packet(12, document_sha256=sha).canonical_bytes())
+    other = tmp_path / "other.pdf"
+    other.write_bytes(blank_pdf("Guarantee. Signed below."))
+    out = run("sign-pdf", str(other), "--signature", str(packet), "--page", "1", "--box", "1,1,90,40",
+              "-o", str(tmp_path / "o.pdf"), "--tsa-url", "http://127.0.0.1:9/tsa", "--escrow-pub",
+              str(workspace / "notary.pub.pem"), "--data-dir", str(tmp_path / "d"), "--pki",
+              str(workspace / "data/pki"))
+    assert out.returncode == 2 and "captured for document" in out.stderr, out.stderr
+    # The library refuses too, so every caller of sign_pdf (the service included) gets the check.
+    from inkwitness.evidence.envelope import load_public_key
+    from inkwitness.evidence.pdf import SealConfig, sign_pdf
+
+    pki = workspace / "data/pki"
+    config = SealConfig(pki / "signer.cert.pem", pki / "signer.key.pem", (pki / "ca.cert.pem",),
+                        "http://127.0.0.1:9/tsa", load_public_key(workspace / "notary.pub.pem"))
+    with pytest.raises(BindingError, match="captured for document"):
+        sign_pdf(other.read_bytes(), _bound_packet(12, document_sha256=sha), 1, (1, 1, 90, 40), config)

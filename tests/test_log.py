@@ -127,3 +127,22 @@ def test_transactional_append_after_restart_extends_the_stored_tree(log, tmp_pat
             raise RuntimeError("caller failed")
     assert again.size() == N + 2 and again.verify().ok
     assert again.append({"type": "capture"}).index == N + 2
+
+
+def test_log_verify_flags_one_packet_signed_into_two_documents(log):
+    log.append({"type": "signing", "signature_sha256": "a" * 64, "document_sha256": "1" * 64})
+    log.append({"type": "signing", "signature_sha256": "a" * 64, "document_sha256": "1" * 64})  # a retry: fine
+    assert log.verify().ok
+    log.append({"type": "signing", "signature_sha256": "a" * 64, "document_sha256": "2" * 64})
+    assert log.verify().problems == [f"entries {N} and {N + 2}: the same handwriting (packet sha256 {'a' * 64}) "
+                                     "is sealed into two different documents (reused signature)"]
+
+
+def test_append_signing_refuses_a_packet_sealed_elsewhere(log):
+    from inkwitness.evidence.binding import BindingError, append_signing, sealings_elsewhere
+
+    first = append_signing(log, {"type": "signing", "signature_sha256": "b" * 64, "document_sha256": "1" * 64})
+    with pytest.raises(BindingError, match=f"log entry {first.index}"):
+        append_signing(log, {"type": "signing", "signature_sha256": "b" * 64, "document_sha256": "2" * 64})
+    assert log.size() == N + 1 and log.verify().ok
+    assert [i for i, _ in sealings_elsewhere(log, "b" * 64, "3" * 64)] == [first.index]

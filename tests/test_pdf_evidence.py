@@ -23,10 +23,10 @@ from .conftest import synthetic_signature
 from .test_cli import run
 
 
-def blank_pdf() -> bytes:
+def blank_pdf(text: str = "Agreement. Signed below by both parties.") -> bytes:
     buf = io.BytesIO()
     c = canvas.Canvas(buf, invariant=1)
-    c.drawString(72, 720, "Agreement. Signed below by both parties.")
+    c.drawString(72, 720, text)
     c.showPage()
     c.save()
     return buf.getvalue()

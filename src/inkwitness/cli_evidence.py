@@ -182,8 +182,15 @@ def sign_pdf_command(
         chain: Annotated[Optional[list[Path]], typer.Option(help="CA chain certificate(s)")] = None,
         signer_name: Annotated[Optional[str], typer.Option(help="name shown with the signature")] = None,
         subject: Annotated[Optional[str], typer.Option(help="subject id recorded in the log")] = None,
+        nonce: Annotated[Optional[str], typer.Option(
+            help="the server nonce issued for this signing (required when the packet is bound to one)")] = None,
         data_dir: DataDir = None, database_url: DbUrl = None) -> None:
-    """Seal a handwritten signature into a PDF (PAdES B-T) and record it in the log."""
+    """Seal a handwritten signature into a PDF (PAdES B-T) and record it in the log.
+
+    Refused when the packet is bound at capture to another document or nonce, or when the
+    log shows the same packet already sealed into another document.
+    """
+    from .evidence.binding import append_signing, check_binding, check_not_sealed_elsewhere
     from .evidence.envelope import load_public_key
     from .evidence.log import entry_time
     from .evidence.pdf import SealConfig, parse_box, sign_pdf
@@ -199,14 +206,20 @@ def sign_pdf_command(
             raise CliError(f"{p} not found (run 'inkwitness pki init' or pass --cert/--key/--chain)")
     sig = read_signature(signature)
     source = pdf.read_bytes()
+    source_sha256 = hashlib.sha256(source).hexdigest()
+    # Cheap refusals first: sealing costs a time-stamp request.
+    check_binding(sig, source_sha256, nonce, require_nonce_check=True)
+    check_not_sealed_elsewhere(ctx.log, sig.sha256, source_sha256)
     config = SealConfig(cert, key, tuple(chain), tsa_url, load_public_key(escrow_pub))
-    sealed, container = sign_pdf(source, sig, page, parse_box(box), config, signer_name=signer_name)
-    output.write_bytes(sealed)
-    event = {"type": "signing", "time": entry_time(), "document_sha256": hashlib.sha256(source).hexdigest(),
+    sealed, container = sign_pdf(source, sig, page, parse_box(box), config, signer_name=signer_name,
+                                 expected_nonce=nonce)
+    event = {"type": "signing", "time": entry_time(), "document_sha256": source_sha256,
              "signed_document_sha256": hashlib.sha256(sealed).hexdigest(), "signature_sha256": sig.sha256,
              "container_sha256": container.sha256, "escrow_key_id": container.key_id,
              "field": container.header["extra"]["field"], "subject": subject}
-    entry = ctx.log.append(event)
+    # Checked again inside the log's transaction, so a concurrent sealing cannot slip in.
+    entry = append_signing(ctx.log, event)
+    output.write_bytes(sealed)
     ctx.store_artifact(sealed, "pdf", entry.index)
     ctx.store_artifact(container.to_bytes(), "container", entry.index)
     console.print(f"wrote {output}; log entry {entry.index}; signature {sig.sha256}")
@@ -327,6 +340,13 @@ def verify_pdf_command(
     raw = pdf.read_bytes()
     checks = verify_pdf(raw, roots)
     ctx = _existing_context(data_dir, database_url)
+    if ctx is not None:
+        from .evidence.binding import reuse_problems
+
+        for c in checks:
+            sig_sha, doc_sha = c.biometric.get("signature_sha256"), c.biometric.get("document_sha256")
+            if sig_sha and doc_sha:
+                c.problems.extend(reuse_problems(ctx.log, sig_sha, doc_sha))
     subjects: dict[str, str] = {}
     if escrow_key:
         if ctx is None:

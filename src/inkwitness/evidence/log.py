@@ -325,11 +325,32 @@ class TransparencyLog:
         if len(entries) > top:
             problems.append(f"entries {top}..{len(entries) - 1} are not covered by any signed checkpoint "
                             "(inserted without signing)")
+        problems.extend(_reused_signatures(entries))
         expected_sizes = set(range(1, len(entries) + 1))
         missing = sorted(expected_sizes - {s for s, _, _ in checkpoints})
         if missing and first_bad is None:
             problems.append(f"checkpoints missing for sizes {missing[:5]}{'...' if len(missing) > 5 else ''}")
         return report
+
+
+def _reused_signatures(entries: list[Any]) -> list[str]:
+    """Signing events that seal the same handwriting packet into different documents."""
+    first: dict[str, tuple[int, Any]] = {}
+    out = []
+    for index, data, _ in entries:
+        try:
+            event = json.loads(data)
+        except ValueError:
+            continue  # a damaged entry is named by the hash checks
+        if not isinstance(event, dict) or event.get("type") != "signing" or not event.get("signature_sha256"):
+            continue
+        sig, doc = event["signature_sha256"], event.get("document_sha256")
+        if sig not in first:
+            first[sig] = (index, doc)
+        elif first[sig][1] != doc:
+            out.append(f"entries {first[sig][0]} and {index}: the same handwriting (packet sha256 {sig}) is sealed "
+                       "into two different documents (reused signature)")
+    return out
 
 
 def entry_time() -> str:

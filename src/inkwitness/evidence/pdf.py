@@ -154,10 +154,17 @@ def _existing_signature_count(data: bytes) -> int:
 
 def sign_pdf(pdf: bytes, sig: Signature, page: int, box: tuple[float, float, float, float], config: SealConfig,
              signer_name: str | None = None, reason: str = "Handwritten signature",
-             location: str | None = None) -> tuple[bytes, Container]:
-    """Seal a handwritten signature into a PDF; returns the new PDF bytes and the escrow container."""
+             location: str | None = None, expected_nonce: str | None = None) -> tuple[bytes, Container]:
+    """Seal a handwritten signature into a PDF; returns the new PDF bytes and the escrow container.
+
+    A packet bound at capture to another document (or to a nonce other than
+    ``expected_nonce``) is refused (see :mod:`.binding`).
+    """
+    from .binding import check_binding
+
     if len(pdf) > MAX_PDF_BYTES:
         raise EvidenceError(f"PDF is larger than {MAX_PDF_BYTES} bytes")
+    check_binding(sig, hashlib.sha256(pdf).hexdigest(), expected_nonce)
     x1, y1, x2, y2 = box
     if not (x2 > x1 and y2 > y1):
         raise EvidenceError("box must be x1,y1,x2,y2 with x2 > x1 and y2 > y1")
