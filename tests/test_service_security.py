@@ -309,3 +309,64 @@ def test_serve_reports_a_missing_key_in_one_line(tmp_path, monkeypatch):
                           str(settings.data_dir), "--port", "1"], capture_output=True, text=True, timeout=120)
     assert out.returncode != 0 and "Traceback" not in out.stderr and "missing" in out.stderr
     assert len(out.stderr.strip().splitlines()) <= 3, out.stderr
+
+
+# --- 6. headers, auth parsing, CORS, chunked bodies -----------------------------------------------
+def test_the_bearer_scheme_is_case_insensitive(service):
+    svc = service
+    key = svc.operator["Authorization"].split(" ", 1)[1]
+    for scheme in ("bearer", "BEARER", "Bearer", "bEaReR"):
+        r = svc.client.post("/v1/subjects", json={}, headers={"Authorization": f"{scheme} {key}"})
+        assert r.status_code == 201, (scheme, r.text)
+    assert svc.client.post("/v1/subjects", json={}, headers={"Authorization": f"Basic {key}"}).status_code == 401
+
+
+def test_every_response_carries_security_headers(service):
+    svc = service
+    responses = [svc.client.get("/"), svc.client.get("/healthz"), svc.client.get("/static/capture.js"),
+                 svc.client.post("/v1/subjects", json={}), svc.client.get("/v1/capture/" + "x" * 32),
+                 svc.client.post("/v1/subjects", json={}, headers=svc.operator),
+                 svc.client.post("/v1/subjects", content=b"x" * 600_000, headers=svc.operator)]
+    for r in responses:
+        csp = r.headers.get("content-security-policy", "")
+        assert "frame-ancestors" in csp, (r.request.url, r.status_code)
+        assert r.headers["x-content-type-options"] == "nosniff" and r.headers.get("referrer-policy")
+        assert r.headers.get("x-request-id")
+    page = svc.client.get("/").headers["content-security-policy"]
+    assert "'unsafe-inline'" not in page and "'sha256-" in page and "frame-ancestors 'none'" in page
+
+
+def test_cors_allow_list_lets_a_configured_origin_embed_the_pad(tmp_path):
+    from fastapi.testclient import TestClient
+
+    from inkwitness.service.app import create_app
+    from inkwitness.service.settings import Settings
+
+    app = create_app(Settings(data_dir=tmp_path / "d", cors_origins=["https://shop.example"]))
+    with TestClient(app) as client:
+        pre = client.options("/v1/subjects", headers={"Origin": "https://shop.example",
+                                                      "Access-Control-Request-Method": "POST",
+                                                      "Access-Control-Request-Headers": "authorization"})
+        assert pre.status_code == 200 and pre.headers["access-control-allow-origin"] == "https://shop.example"
+        other = client.options("/v1/subjects", headers={"Origin": "https://evil.example",
+                                                        "Access-Control-Request-Method": "POST"})
+        assert other.headers.get("access-control-allow-origin") != "https://evil.example"
+        assert "https://shop.example" in client.get("/").headers["content-security-policy"]
+
+
+def test_a_chunked_body_over_the_limit_is_a_413(service):
+    svc = service
+
+    def chunks():
+        for _ in range(40):
+            yield b" " * 32_768
+
+    r = svc.client.post("/v1/subjects", content=chunks(), headers={**svc.operator, "content-type": "application/json"})
+    assert r.status_code == 413 and "larger than" in r.json()["error"]
+
+
+def test_bodies_are_not_parsed_before_authentication(service):
+    svc = service
+    for headers in ({}, {"Authorization": "Bearer iwk_unknown_key_0000000000000000"}):
+        r = svc.client.post("/v1/subjects", content=b"{not json", headers={**headers, "content-type": "application/json"})
+        assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"

@@ -4,79 +4,28 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..errors import (DatasetError, EnrolmentError, IncompatibleSignatures, InkwitnessError, InvalidSignature,
                       StorageError, UnsupportedFormat)
 from ..evidence.context import EvidenceContext
 from ..evidence.envelope import EvidenceError
+from .auth import AuthGate
+from .custody import open_vault
+from .middleware import RETRY_AFTER_SECONDS, BodyLimit, RequestContext, security_headers
 from .operations import Operations, SealingSetup
-from .middleware import RETRY_AFTER_SECONDS, RequestContext
 from .policy import Forbidden
 from .settings import Settings
-from .custody import open_vault
 from .storage import Conflict, Gone, NotFound, Repository
 
 STATIC = Path(__file__).parent / "static"
 log = logging.getLogger("inkwitness.service")
-
-
-class BodyLimit:
-    """Refuse request bodies over a limit (413), whether or not they declare a length."""
-
-    def __init__(self, app: ASGIApp, limit: int, document_limit: int) -> None:
-        self.app = app
-        self.limit = limit
-        self.document_limit = document_limit
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        limit = self.document_limit if scope["path"].startswith("/v1/documents") else self.limit
-        for name, value in scope.get("headers", []):
-            if name == b"content-length":
-                try:
-                    declared = int(value)
-                except ValueError:
-                    declared = -1
-                if declared < 0 or declared > limit:
-                    await _json(send, 413, f"request body is larger than {limit} bytes")
-                    return
-        seen = 0
-
-        async def limited() -> Message:
-            nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > limit:
-                    raise _TooLarge(limit)
-            return message
-
-        try:
-            await self.app(scope, limited, send)
-        except _TooLarge:
-            await _json(send, 413, f"request body is larger than {limit} bytes")
-
-
-class _TooLarge(Exception):
-    def __init__(self, limit: int) -> None:
-        super().__init__(limit)
-
-
-async def _json(send: Send, status: int, detail: str) -> None:
-    import json
-
-    body = json.dumps({"error": detail}).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
-    await send({"type": "http.response.body", "body": body})
 
 
 _STATUS: list[tuple[type[Exception], int]] = [
@@ -125,7 +74,13 @@ def create_app(settings: Settings) -> FastAPI:
         return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers)
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.add_middleware(AuthGate, repo=repo)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes, document_limit=settings.max_document_bytes)
-    # Added last, so outermost: even a refused body gets a request id.
-    app.add_middleware(RequestContext)
+    origins = settings.allowed_origins()
+    if origins:
+        app.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=["GET", "POST", "DELETE"],
+                           allow_headers=["Authorization", "X-API-Key", "Content-Type"],
+                           expose_headers=["X-Request-ID", "Retry-After", "X-Inkwitness-Log-Index"], max_age=600)
+    # Added last, so outermost: even a refused body or a CORS preflight gets a request id and the headers.
+    app.add_middleware(RequestContext, headers=security_headers(STATIC, origins))
     return app

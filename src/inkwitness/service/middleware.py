@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import base64
 import errno
+import hashlib
 import json
 import logging
+import re
 import secrets
+from pathlib import Path
 
 from sqlalchemy.exc import DataError, DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -24,11 +28,44 @@ def new_request_id() -> str:
     return secrets.token_hex(8)
 
 
-class RequestContext:
-    """Give every request an id (``request.state.request_id``, ``X-Request-ID`` response header)."""
+def inline_script_hashes(page: Path) -> list[str]:
+    """CSP source expressions for the inline scripts of a page (so no 'unsafe-inline' is needed)."""
+    scripts = re.findall(r"<script[^>]*>(.*?)</script>", page.read_text(encoding="utf-8"), flags=re.S)
+    return [f"'sha256-{base64.b64encode(hashlib.sha256(s.encode()).digest()).decode()}'" for s in scripts if s]
 
-    def __init__(self, app: ASGIApp) -> None:
+
+def security_headers(static_dir: Path, frame_origins: list[str]) -> dict[str, list[tuple[bytes, bytes]]]:
+    """Response headers by kind of path: the capture page, the API docs, everything else."""
+    ancestors = " ".join(["'self'", *frame_origins]) if frame_origins else "'none'"
+    scripts = " ".join(["'self'", *inline_script_hashes(static_dir / "index.html")])
+    common = [(b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer")]
+    page = (f"default-src 'self'; script-src {scripts}; style-src 'self'; img-src 'self' data:; "
+            f"connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
+            f"frame-ancestors {ancestors}")
+    # The interactive API docs load their script from a CDN; they may not be framed at all.
+    docs = "frame-ancestors 'none'; object-src 'none'; base-uri 'none'"
+    api = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'"
+    return {"page": [(b"content-security-policy", page.encode()), *common],
+            "docs": [(b"content-security-policy", docs.encode()), *common],
+            "api": [(b"content-security-policy", api.encode()), *common]}
+
+
+def _kind(path: str) -> str:
+    if path == "/" or path.startswith("/s/") or path.startswith("/static/"):
+        return "page"
+    if path in ("/docs", "/redoc", "/docs/oauth2-redirect"):
+        return "docs"
+    return "api"
+
+
+class RequestContext:
+    """Give every request an id (``request.state.request_id``, ``X-Request-ID`` response header),
+    security headers on every response, and a JSON error (500, or 503 with Retry-After for
+    storage faults) for any exception no handler caught."""
+
+    def __init__(self, app: ASGIApp, headers: dict[str, list[tuple[bytes, bytes]]] | None = None) -> None:
         self.app = app
+        self.headers = headers or {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -43,7 +80,9 @@ class RequestContext:
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True
-                message["headers"] = [*message.get("headers", []), (b"x-request-id", rid.encode())]
+                present = {k.lower() for k, _ in message.get("headers", [])}
+                extra = [(k, v) for k, v in self.headers.get(_kind(scope["path"]), []) if k not in present]
+                message["headers"] = [*message.get("headers", []), *extra, (b"x-request-id", rid.encode())]
             await send(message)
 
         try:
@@ -54,10 +93,8 @@ class RequestContext:
             status, detail = classify(exc)
             log.error("request %s failed with %s (%s)", rid, type(exc).__name__, status,
                       exc_info=status >= 500 and status != 503)
-            headers = {"x-request-id": rid}
-            if status == 503:
-                headers["retry-after"] = str(RETRY_AFTER_SECONDS)
-            await send_json(send, status, {"error": detail, "request_id": rid}, headers)
+            headers = {"retry-after": str(RETRY_AFTER_SECONDS)} if status == 503 else {}
+            await send_json(send_with_id, status, {"error": detail, "request_id": rid}, headers)
 
 
 def classify(exc: BaseException) -> tuple[int, str]:
@@ -78,3 +115,55 @@ async def send_json(send: Send, status: int, body: dict, headers: dict[str, str]
     raw += [(k.encode(), v.encode()) for k, v in (headers or {}).items()]
     await send({"type": "http.response.start", "status": status, "headers": raw})
     await send({"type": "http.response.body", "body": data})
+
+
+class BodyLimit:
+    """Refuse request bodies over a limit (413), whether or not they declare a length."""
+
+    def __init__(self, app: ASGIApp, limit: int, document_limit: int) -> None:
+        self.app = app
+        self.limit = limit
+        self.document_limit = document_limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self.document_limit if scope["path"].startswith("/v1/documents") else self.limit
+        too_large = {"error": f"request body is larger than {limit} bytes"}
+        for name, value in scope.get("headers", []):
+            if name == b"content-length":
+                try:
+                    declared = int(value)
+                except ValueError:
+                    declared = -1
+                if declared < 0 or declared > limit:
+                    await send_json(send, 413, too_large)
+                    return
+        seen = 0
+        refused = False
+
+        async def limited() -> Message:
+            nonlocal seen, refused
+            if refused:
+                return {"type": "http.disconnect"}
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    # Answer now and make the app see a client that went away: whatever it then
+                    # does (a body-parsing error, typically) never reaches the client.
+                    refused = True
+                    await send_json(send, 413, too_large)
+                    return {"type": "http.disconnect"}
+            return message
+
+        async def unless_refused(message: Message) -> None:
+            if not refused:
+                await send(message)
+
+        try:
+            await self.app(scope, limited, unless_refused)
+        except Exception:
+            if not refused:
+                raise

@@ -6,7 +6,11 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..errors import InkwitnessError
+
 STORAGE_KEY_ENV = "INKWITNESS_STORAGE_KEY"
+#: Comma-separated origins that may call the API from a browser and frame the capture page.
+CORS_ORIGINS_ENV = "INKWITNESS_CORS_ORIGINS"
 
 
 @dataclass
@@ -24,6 +28,16 @@ class Settings:
     escrow_public_key: Path | None = None
     pki_dir: Path | None = None
     origin: str = "inkwitness.local/log"
+    cors_origins: list[str] | None = None
+
+    def allowed_origins(self) -> list[str]:
+        """Browser origins allowed to call the API and frame the capture page (setting, else environment)."""
+        raw = self.cors_origins if self.cors_origins is not None else os.environ.get(CORS_ORIGINS_ENV, "").split(",")
+        origins = [o.strip().rstrip("/") for o in raw if o.strip()]
+        for o in origins:
+            if not (o.startswith("https://") or o.startswith("http://")) or any(c in o for c in " ;'\"*"):
+                raise InkwitnessError(f"CORS origin {o!r} must be a scheme and host such as https://shop.example")
+        return origins
 
     def storage_key(self) -> bytes:
         """The AES-256 key for biometric data at rest: env, key file, or a new key file (0600).

@@ -175,6 +175,10 @@ class Repository:
         remember(self._keys, self._lock, digest, (time.monotonic() + KEY_CACHE_SECONDS, found), KEY_CACHE_SIZE)
         return found
 
+    def authenticate(self, secret: str) -> KeyFound | None:
+        """A valid key: from the few-seconds cache, else the database."""
+        return self.recent_key(secret) or self.lookup_key(secret)
+
     def recent_key(self, secret: str) -> KeyFound | None:
         """A key that :meth:`lookup_key` found valid in the last few seconds (no database access), else None."""
         digest = hashlib.sha256(secret.encode()).hexdigest()
