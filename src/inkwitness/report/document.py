@@ -207,10 +207,11 @@ class _Styles:
         base = ParagraphStyle("base", fontName=self.font, fontSize=8.5, leading=11.5, wordWrap=wrap)
         self.styles = {
             "title": ParagraphStyle("title", parent=base, fontName=self.bold, fontSize=15, leading=19, spaceAfter=6),
+            # Headings stay on the page of what they head.
             "h": ParagraphStyle("h", parent=base, fontName=self.bold, fontSize=11, leading=14, spaceBefore=8,
-                                spaceAfter=4),
+                                spaceAfter=4, keepWithNext=1),
             "h2": ParagraphStyle("h2", parent=base, fontName=self.bold, fontSize=9.5, leading=12, spaceBefore=5,
-                                 spaceAfter=3),
+                                 spaceAfter=3, keepWithNext=1),
             "p": ParagraphStyle("p", parent=base, spaceAfter=2),
             "small": ParagraphStyle("small", parent=base, fontSize=7, leading=9, spaceAfter=2),
             "cell": ParagraphStyle("cell", parent=base, fontSize=7, leading=8.6),
@@ -249,6 +250,8 @@ def _table(st: _Styles, rows: list[list[Any]], widths: list[float], mono_cols: t
     table.setStyle(TableStyle([
         ("GRID", (0, 0), (-1, -1), 0.3, colors.HexColor("#b0b8c8")),
         ("VALIGN", (0, 0), (-1, -1), "TOP"),
+        # Empty cells take their height from the table font: keep it the paragraphs' size.
+        ("FONTSIZE", (0, 0), (-1, -1), 7), ("LEADING", (0, 0), (-1, -1), 8.6),
         ("LEFTPADDING", (0, 0), (-1, -1), PAD), ("RIGHTPADDING", (0, 0), (-1, -1), PAD),
         ("TOPPADDING", (0, 0), (-1, -1), 2), ("BOTTOMPADDING", (0, 0), (-1, -1), 2),
         *([("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#e8ecf3"))] if header else []),
