@@ -123,12 +123,23 @@ def test_report_is_deterministic(data_root):
 def test_report_cli_numbers_equal_its_json(data_root, tmp_path):
     d = data_root / "svc2004/Task2"
     args = ["report", *sum((["--references", str(d / f"U7S{i}.TXT")] for i in range(1, 6)), []),
-            "--questioned", str(d / "U7S30.TXT"), "-o", str(tmp_path / "r.pdf"), "--json", str(tmp_path / "r.json")]
+            "--questioned", str(d / "U7S30.TXT"), "-o", str(tmp_path / "r.pdf"), "--json", str(tmp_path / "r.json"),
+            "--examiner", "A. Examiner", "--qualification", "FDE", "--circumstances", "Disputed loan",
+            "--question", "Who signed?", "--provenance", "By post", "--date", "2026-12-04"]
     out = run(*args)
     assert out.returncode == 0, out.stderr
     numbers = json.loads((tmp_path / "r.json").read_text())
     text = pdftotext((tmp_path / "r.pdf").read_bytes(), tmp_path)
     assert f"{numbers['lr']:.3g}" in text and f"{numbers['score']:+.3f}" in text
+    assert numbers["report_date"].startswith("2026-12-04") and numbers["qualification"] == "FDE"
+    assert numbers["circumstances"] == "Disputed loan" and numbers["provenance"] == "By post"
+    questioned = numbers["inputs"][-1]
+    assert questioned["file_name"] == "U7S30.TXT"
+    assert questioned["file_sha256"] == hashlib.sha256((d / "U7S30.TXT").read_bytes()).hexdigest()
+    flat = _flat("".join(_pages((tmp_path / "r.pdf").read_bytes(), tmp_path)))
+    assert "U7S30.TXT" in flat and questioned["file_sha256"] in flat
+    out = run(*args[:-1], "not-a-date")
+    assert out.returncode == 2 and "--date" in out.stderr
 
 
 def test_report_cli_rejects_bad_language_and_too_few_references(data_root, tmp_path):
@@ -181,9 +192,11 @@ def reports(data_root, tmp_path_factory):
     plain = build_report(refs, q, lang="en", case_id="K-1", **common)
     marked = build_report(refs, q, lang="en", case_id=hostile, examiner='Dr. 王 <font size="40">big</font>',
                           qualification="Document examiner <b>bold</b>", circumstances="Contract <u>dispute</u>",
-                          question="Who signed? <br/>", conclusion="probable the writer did not", **common)
+                          question="Who signed? <br/>", conclusion="probable the writer did not",
+                          provenance="Received by courier <i>sealed</i> on 2026-12-01", **common)
     zh = build_report(refs, q, lang="zh", case_id="案-2026-17", examiner="王明", qualification="文书检验工程师",
-                      circumstances="合同签名有争议。", question="检材签名是否为王某所写？", **common)
+                      circumstances="合同签名有争议。", question="检材签名是否为王某所写？",
+                      provenance="2026年12月1日由委托方当面提交。", **common)
     return {"refs": refs, "q": q, "paths": paths, "hostile": hostile, "plain": plain, "marked": marked, "zh": zh,
             "tmp": tmp}
 
@@ -208,7 +221,7 @@ def test_supplied_markup_is_shown_literally_and_embeds_nothing(reports, tmp_path
     text = "\n".join(_pages(pdf, tmp_path))
     flat = _flat(text)
     assert _flat(reports["hostile"]) in flat
-    for literal in ['<font size="40">big</font>', "<b>bold</b>", "<u>dispute</u>", "<br/>"]:
+    for literal in ['<font size="40">big</font>', "<b>bold</b>", "<u>dispute</u>", "<br/>", "<i>sealed</i>"]:
         assert _flat(literal) in flat
     assert b"/URI" not in pdf and b"/Annot" not in pdf
     assert _image_count(pdf, tmp_path) == _image_count(reports["plain"][1], tmp_path)
@@ -279,7 +292,8 @@ def test_report_states_date_pages_examiner_and_versions(reports, tmp_path):
     assert b"D:20261204093000" in pdf and b"D:20000101" not in pdf
     text = "".join(pages)
     for needle in ("Dr. 王", "Document examiner", "Signature", "Contract", "Who signed?", f"inkwitness {__version__}",
-                   "Case circumstances and question", "Propositions", "Method and its validation"):
+                   "Case circumstances and question", "Propositions", "Method and its validation",
+                   "Provenance: Received by courier"):
         assert needle in text
     model_sha = hashlib.sha256(resources.files("inkwitness").joinpath("models/default.json").read_bytes()).hexdigest()
     cal_sha = hashlib.sha256(resources.files("inkwitness").joinpath("models/calibration.json").read_bytes()).hexdigest()
@@ -291,6 +305,7 @@ def test_report_states_date_pages_examiner_and_versions(reports, tmp_path):
     zh_pages = _pages(reports["zh"][1], tmp_path)
     assert all(f"第 {n} 页，共 {len(zh_pages)} 页" in p for n, p in enumerate(zh_pages, 1))
     assert "合同签名有争议" in "".join(zh_pages) and "检验人" in "".join(zh_pages)
+    assert "由委托方当面提交" in _flat("".join(zh_pages))
 
 
 def test_report_date_comes_from_the_option_or_source_date_epoch(monkeypatch):

@@ -227,6 +227,8 @@ def report(references: Annotated[list[Path], typer.Option("--references", help="
            qualification: Annotated[Optional[str], typer.Option(help="examiner's qualification")] = None,
            circumstances: Annotated[Optional[str], typer.Option(help="case circumstances")] = None,
            question: Annotated[Optional[str], typer.Option(help="the question put to the examiner")] = None,
+           provenance: Annotated[Optional[str], typer.Option(
+               help="who submitted the material, when and how (chain of custody)")] = None,
            conclusion: Annotated[Optional[str], typer.Option(
                help="the examiner's own conclusion (e.g. a SWGDOC or GB/T 37239-2018 term), which needs their "
                     "prior judgement; shown apart from the LR")] = None,
@@ -249,7 +251,8 @@ def report(references: Annotated[list[Path], typer.Option("--references", help="
     submitted = [Submitted.from_path(p) for p in [*references, questioned]]
     data, pdf = build_report(refs, read_signature(questioned), case_id=case_id, examiner=examiner, lang=lang,
                              qualification=qualification, circumstances=circumstances, question=question,
-                             conclusion=conclusion, report_date=report_date, submitted=submitted)
+                             conclusion=conclusion, report_date=report_date, submitted=submitted,
+                             provenance=provenance)
     output.write_bytes(pdf)
     if json_out:
         json_out.write_text(json.dumps(data.to_dict(), ensure_ascii=False, indent=1))

@@ -16,7 +16,8 @@ def build_report(references: list[Signature], questioned: Signature, *, case_id:
                  calibration: Calibration | None = None, model: Model | None = None,
                  qualification: str | None = None, circumstances: str | None = None, question: str | None = None,
                  conclusion: str | None = None, report_date: datetime | str | None = None,
-                 submitted: list[Submitted | None] | None = None) -> tuple[ReportData, bytes]:
+                 submitted: list[Submitted | None] | None = None,
+                 provenance: str | None = None) -> tuple[ReportData, bytes]:
     """Analyse and render: the report's numbers and its PDF bytes.
 
     ``report_date`` defaults to ``SOURCE_DATE_EPOCH`` if set, else now; ``submitted`` names the
@@ -25,7 +26,8 @@ def build_report(references: list[Signature], questioned: Signature, *, case_id:
     calibration = calibration or default_calibration()
     data = analyse(references, questioned, case_id=case_id, examiner=examiner, model=model, calibration=calibration,
                    qualification=qualification, circumstances=circumstances, question=question,
-                   conclusion=conclusion, report_date=report_date, submitted=submitted)
+                   conclusion=conclusion, report_date=report_date, submitted=submitted,
+                   provenance=provenance)
     return data, render(data, references, questioned, calibration, lang)
 
 

@@ -125,6 +125,8 @@ class ReportData:
     question: str | None = None
     #: The examiner's own conclusion (e.g. on a SWGDOC or GB/T scale), given with their prior judgement.
     examiner_conclusion: str | None = None
+    #: Who submitted the material, when and how it was received (the chain of custody as known).
+    provenance: str | None = None
     software: dict[str, Any] = field(default_factory=dict)
     observations: dict[str, list[str]] = field(default_factory=dict)
 
@@ -242,8 +244,8 @@ def analyse(references: list[Signature], questioned: Signature, case_id: str | N
             examiner: str | None = None, model: Model | None = None,
             calibration: Calibration | None = None, *, qualification: str | None = None,
             circumstances: str | None = None, question: str | None = None, conclusion: str | None = None,
-            report_date: datetime | str | None = None, submitted: list[Submitted | None] | None = None
-            ) -> ReportData:
+            report_date: datetime | str | None = None, submitted: list[Submitted | None] | None = None,
+            provenance: str | None = None) -> ReportData:
     """Compare a questioned signature with references and compute everything the report states.
 
     ``submitted`` names the files as received (references first, then the questioned one).
@@ -304,6 +306,7 @@ def analyse(references: list[Signature], questioned: Signature, case_id: str | N
         model={"trained_on": list(model.trained_on), "threshold": model.threshold,
                "fusion_components": list(model.fusion_components), "global_features": list(model.global_features)},
         report_date=resolve_date(report_date).isoformat(), qualification=qualification,
-        circumstances=circumstances, question=question, examiner_conclusion=conclusion, software=software,
+        circumstances=circumstances, question=question, examiner_conclusion=conclusion, provenance=provenance,
+        software=software,
         observations={lang: _observations(distances, features, model, lang) for lang in ("en", "zh")},
     )

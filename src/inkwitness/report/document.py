@@ -58,9 +58,10 @@ TEXT: dict[str, dict[str, Any]] = {
         "reference": "Reference {n}", "questioned": "Questioned",
         "points": "Points", "strokes": "Strokes", "duration": "Duration (ms)", "rate": "Rate (Hz)",
         "channels": "Channels recorded", "device": "Capture devices", "warnings": "Quality warnings", "none": "none",
-        "provenance": "Provenance: the SHA-256 of each file was computed from its bytes as submitted for examination; "
-                      "the signature packet is the canonical form of the same data the comparison uses. The chain "
-                      "of custody before submission is outside this report.",
+        "provenance": "Provenance", "custody": "The SHA-256 of each file was computed from its bytes as submitted for "
+                      "examination; the signature packet is the canonical form of the same data the comparison "
+                      "uses. The chain of custody before submission is as stated above; this system does not "
+                      "verify it.",
         "s_method": "4. Method and its validation",
         "method": "The questioned signature is compared with the reference signatures by dynamic time warping (DTW) "
                   "of its time functions and by {n} global features. The fused score is converted to a likelihood "
@@ -101,7 +102,9 @@ TEXT: dict[str, dict[str, Any]] = {
         "h1_short": "H1 is true", "h2_short": "H2 is true",
         "opinion_note": "The LR and its verbal equivalent are the opinion. They state how probable the observations "
                         "are under each proposition, not how probable either proposition is: that also depends on "
-                        "the other evidence in the case, which is for the court.",
+                        "the other evidence in the case, which is for the court. ENFSI verbal equivalents (for LR "
+                        "below 1, the same for H2 with 1/LR): 1–10 weak, 10–100 moderate, 100–1,000 moderately "
+                        "strong, 1,000–10,000 strong, 10,000–1,000,000 very strong, above extremely strong support.",
         "s_conclusion": "Examiner's conclusion (the examiner's own, not derived from the LR)",
         "conclusion_note": "A conclusion on a probability scale (e.g. SWGDOC or GB/T 37239-2018) states how probable a "
                            "proposition is. It requires the examiner's prior judgement of the case; the LR alone "
@@ -138,8 +141,8 @@ TEXT: dict[str, dict[str, Any]] = {
         "not_file": "非文件形式送检", "reference": "样本{n}", "questioned": "检材",
         "points": "采样点", "strokes": "笔画", "duration": "时长（ms）", "rate": "采样率（Hz）", "channels": "记录通道",
         "device": "采集设备", "warnings": "质量提示", "none": "无",
-        "provenance": "来源：各文件的SHA-256按送检时的原始字节计算；签名数据包是比对所用同一数据的规范形式。"
-                      "送检之前的保管链不在本报告范围内。",
+        "provenance": "材料来源", "custody": "各文件的SHA-256按送检时的原始字节计算；签名数据包是比对所用同一数据的"
+                      "规范形式。送检之前的保管链以上述说明为准，本系统不对其进行核实。",
         "s_method": "四、方法及其验证",
         "method": "检材签名与样本签名通过时间函数的动态时间规整（DTW）和{n}个全局特征进行比较。融合分数经在未用于验证的"
                   "数据集上拟合的逻辑回归校准转换为似然比（LR）；似然比限定在校准数据的经验上下界（ELUB）之内。",
@@ -169,7 +172,9 @@ TEXT: dict[str, dict[str, Any]] = {
         "lr_equal": "在两个假设下观察到上述特征的概率大致相等。",
         "h1_short": "H1成立", "h2_short": "H2成立",
         "opinion_note": "似然比及其语言等级即为本报告的评价意见。它说明的是在各假设下观察到上述特征的概率，而不是各假设"
-                        "本身成立的概率；后者还取决于案件中的其他证据，由法庭判断。",
+                        "本身成立的概率；后者还取决于案件中的其他证据，由法庭判断。ENFSI语言等级（似然比小于1时以其倒数"
+                        "对H2同样分级）：1–10弱支持，10–100中等支持，100–1000中等偏强支持，1000–10000强支持，"
+                        "10000–1000000很强支持，更高为极强支持。",
         "s_conclusion": "检验人结论（检验人本人的判断，并非由似然比推出）",
         "conclusion_note": "概率等级结论（如SWGDOC或GB/T 37239-2018的结论用语）说明的是某一假设成立的可能性，需要检验人"
                            "结合案情作出先验判断；仅凭似然比不能得出，本系统也不推导此类结论。",
@@ -388,7 +393,8 @@ def build_story(data: ReportData, references: list[Signature], questioned: Signa
                 for label, info in zip(labels, data.inputs) for code, detail in info.quality]
     story.append(st.p(f"{t['warnings']}{colon}" + (("；" if lang == "zh" else "; ").join(warnings) or t["none"]),
                       "small"))
-    story.append(st.p(t["provenance"], "small"))
+    story.append(st.p(f"{t['provenance']}{colon}{data.provenance or t['not_stated']}", "small"))
+    story.append(st.p(t["custody"], "small"))
 
     # 4: method, versions and validation figures, all computed from the calibration in use.
     story.append(st.p(t["s_method"], "h"))
