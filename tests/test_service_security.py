@@ -370,3 +370,84 @@ def test_bodies_are_not_parsed_before_authentication(service):
     for headers in ({}, {"Authorization": "Bearer iwk_unknown_key_0000000000000000"}):
         r = svc.client.post("/v1/subjects", content=b"{not json", headers={**headers, "content-type": "application/json"})
         assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
+
+
+# --- 7. key lifecycle ---------------------------------------------------------------------------
+def _new_key(svc: Service, scopes=("operator",), headers=None, **extra) -> tuple[str, dict[str, str]]:
+    r = svc.client.post("/v1/api-keys", json={"name": "temp", "scopes": list(scopes), **extra},
+                        headers=headers or svc.admin)
+    assert r.status_code == 201, r.text
+    key = r.json()["key"]
+    return key.split("_")[1], {"Authorization": f"Bearer {key}"}
+
+
+def test_keys_are_listed_without_secrets_and_revoked_at_once_in_every_worker(service):
+    from fastapi.testclient import TestClient
+
+    from inkwitness.service.app import create_app
+
+    svc = service
+    prefix, auth = _new_key(svc)
+    # A second worker process: its own app, repository and caches over the same database.
+    with TestClient(create_app(svc.settings)) as worker:
+        assert svc.client.post("/v1/subjects", json={}, headers=auth).status_code == 201
+        assert worker.post("/v1/subjects", json={}, headers=auth).status_code == 201
+        listing = svc.client.get("/v1/api-keys", headers=svc.admin).json()["keys"]
+        mine = next(k for k in listing if k["prefix"] == prefix)
+        assert mine["last_used_at"] and not mine["revoked"] and auth["Authorization"][7:] not in str(listing)
+        assert all(k["tenant_id"] == svc.tenant_a for k in listing)
+        # Tenant B's admin can neither see nor revoke tenant A's keys.
+        assert prefix not in str(svc.client.get("/v1/api-keys", headers=svc.other_admin).json())
+        assert svc.client.get(f"/v1/api-keys?tenant_id={svc.tenant_a}", headers=svc.other_admin).status_code == 403
+        assert svc.client.delete(f"/v1/api-keys/{prefix}", headers=svc.other_admin).status_code == 404
+        assert svc.client.delete(f"/v1/api-keys/{prefix}", headers=svc.operator).status_code == 403
+        r = svc.client.delete(f"/v1/api-keys/{prefix}", headers=svc.admin)
+        assert r.status_code == 200 and r.json()["revoked"] and r.json()["revoked_at"]
+        assert svc.client.post("/v1/subjects", json={}, headers=auth).status_code == 401
+        assert worker.post("/v1/subjects", json={}, headers=auth).status_code == 401
+
+
+def test_keys_expire(service):
+    import datetime as dt
+
+    from sqlalchemy import update
+
+    from inkwitness.store.models import ApiKey
+
+    svc = service
+    soon = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1)).isoformat()
+    prefix, auth = _new_key(svc, expires_at=soon)
+    assert svc.client.post("/v1/subjects", json={}, headers=auth).status_code == 201
+    with svc.client.app.state.ops.repo.sessions.begin() as s:
+        s.execute(update(ApiKey).where(ApiKey.prefix == prefix)
+                  .values(expires_at=dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=1)))
+    assert svc.client.post("/v1/subjects", json={}, headers=auth).status_code == 401
+    past = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=1)).isoformat()
+    r = svc.client.post("/v1/api-keys", json={"name": "x", "scopes": ["capture"], "expires_at": past},
+                        headers=svc.admin)
+    assert r.status_code == 409
+    r = svc.client.post("/v1/api-keys", json={"name": "x", "scopes": ["capture"], "expires_at": "2099-01-01T00:00"},
+                        headers=svc.admin)
+    assert r.status_code == 422  # no time zone
+
+
+def test_keys_command_line_create_list_revoke(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    exe = str(Path(sys.executable).parent / "inkwitness")
+    data = ["--data-dir", str(tmp_path / "data")]
+
+    def cli(*args):
+        out = subprocess.run([exe, "keys", *args, *data], capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0, out.stderr
+        return out.stdout
+
+    key = cli("create", "--tenant", "shop", "--scopes", "capture", "--name", "pad 1", "--expires", "30d").strip()
+    prefix = key.split("_")[1]
+    listing = cli("list", "--tenant", "shop")
+    assert prefix in listing and "pad 1" in listing and key not in listing
+    assert prefix in cli("revoke", prefix)
+    assert "yes" in cli("list", "--tenant", "shop") or "20" in cli("list", "--tenant", "shop").split(prefix)[1]
+    assert cli("create", "--platform").startswith("iwk_")

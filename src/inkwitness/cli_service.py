@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from pathlib import Path
 from typing import Annotated, Optional
@@ -96,24 +97,74 @@ def _bootstrap(repo, data_dir: Path) -> None:  # noqa: ANN001
                       highlight=False)
 
 
-def keys_create(tenant: Annotated[str, typer.Option(help="tenant name (created if needed)")],
-                scopes: Annotated[str, typer.Option(help="comma-separated: admin, operator, capture")] = "operator",
-                name: Annotated[str, typer.Option(help="what the key is for")] = "api key",
-                data_dir: Annotated[Path, typer.Option()] = Path("inkwitness-data"),
-                database_url: Annotated[Optional[str], typer.Option()] = None) -> None:
-    """Create an API key (printed once; only its hash is stored)."""
+def _repo(data_dir: Path, database_url: str | None):  # noqa: ANN202
     from .evidence.context import EvidenceContext
     from .service.custody import open_vault
     from .service.settings import Settings
     from .service.storage import Repository
 
-    chosen = [s.strip() for s in scopes.split(",") if s.strip()]
-    bad = [s for s in chosen if s not in ("admin", "operator", "capture")]
-    if bad or not chosen:
-        raise CliError(f"unknown scope(s): {', '.join(bad) or '(none)'}")
+    data_dir.mkdir(parents=True, exist_ok=True)
     evidence = EvidenceContext(data_dir, database_url)
-    repo = Repository(evidence.sessions, open_vault(Settings(data_dir=data_dir), evidence.sessions))
-    console.print(repo.create_api_key(repo.ensure_tenant(tenant), name, chosen), highlight=False)
+    return Repository(evidence.sessions, open_vault(Settings(data_dir=data_dir), evidence.sessions))
+
+
+def parse_expiry(text: str) -> dt.datetime:
+    """``30d``, ``12h`` or ``90`` (days) from now, or an ISO 8601 date or time (UTC if no zone given)."""
+    units = {"d": 86400, "h": 3600, "m": 60}
+    raw = text.strip().lower()
+    try:
+        if raw[-1:] in units and raw[:-1].isdigit():
+            return dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=int(raw[:-1]) * units[raw[-1]])
+        if raw.isdigit():
+            return dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=int(raw))
+        when = dt.datetime.fromisoformat(text.strip())
+    except (ValueError, OverflowError) as exc:
+        raise CliError(f"--expires must be like 30d, 12h or an ISO 8601 date, got {text!r}") from exc
+    return when if when.tzinfo else when.replace(tzinfo=dt.timezone.utc)
+
+
+def keys_create(tenant: Annotated[Optional[str], typer.Option(help="tenant name (created if needed)")] = None,
+                scopes: Annotated[str, typer.Option(help="comma-separated: admin, operator, capture")] = "operator",
+                name: Annotated[str, typer.Option(help="what the key is for")] = "api key",
+                expires: Annotated[Optional[str], typer.Option(help="30d, 12h, or an ISO 8601 date")] = None,
+                platform: Annotated[bool, typer.Option("--platform", help="a platform-operator key (creates "
+                                                                         "tenants; no tenant data)")] = False,
+                data_dir: Annotated[Path, typer.Option()] = Path("inkwitness-data"),
+                database_url: Annotated[Optional[str], typer.Option()] = None) -> None:
+    """Create an API key (printed once; only its hash is stored)."""
+    if platform == bool(tenant):
+        raise CliError("give either --tenant NAME or --platform")
+    chosen = ["platform"] if platform else [s.strip() for s in scopes.split(",") if s.strip()]
+    bad = [s for s in chosen if s not in ("admin", "operator", "capture", "platform")]
+    if bad or not chosen or ("platform" in chosen and not platform):
+        raise CliError(f"unknown scope(s): {', '.join(bad) or '(none)'}")
+    when = parse_expiry(expires) if expires else None
+    repo = _repo(data_dir, database_url)
+    tenant_id = None if platform else repo.ensure_tenant(tenant)
+    console.print(repo.create_api_key(tenant_id, name, chosen, when, "cli"), highlight=False)
+
+
+def keys_list(tenant: Annotated[Optional[str], typer.Option(help="tenant name (default: platform keys)")] = None,
+              data_dir: Annotated[Path, typer.Option()] = Path("inkwitness-data"),
+              database_url: Annotated[Optional[str], typer.Option()] = None) -> None:
+    """List keys (never their secrets): prefix, name, scopes, expiry, last use, revocation."""
+    from rich.table import Table
+
+    repo = _repo(data_dir, database_url)
+    table = Table("id", "prefix", "name", "scopes", "created", "expires", "last used", "revoked")
+    for k in repo.list_keys(repo.ensure_tenant(tenant) if tenant else None):
+        table.add_row(k["id"], k["prefix"], k["name"], ",".join(k["scopes"]), k["created"][:19],
+                      (k["expires_at"] or "-")[:19], (k["last_used_at"] or "-")[:19],
+                      (k["revoked_at"] or "yes")[:19] if k["revoked"] else "-")
+    console.print(table)
+
+
+def keys_revoke(key: Annotated[str, typer.Argument(help="key id or prefix (see keys list)")],
+                data_dir: Annotated[Path, typer.Option()] = Path("inkwitness-data"),
+                database_url: Annotated[Optional[str], typer.Option()] = None) -> None:
+    """Revoke a key; it stops working at once in every worker."""
+    info = _repo(data_dir, database_url).revoke_key(key, None, any_tenant=True, actor="cli")
+    console.print(f"revoked key {info['prefix']} ({info['name']})", highlight=False)
 
 
 def register(app: typer.Typer) -> None:
@@ -121,4 +172,6 @@ def register(app: typer.Typer) -> None:
     app.command("serve")(serve)
     keys = typer.Typer(help="API keys.", no_args_is_help=True)
     keys.command("create")(keys_create)
+    keys.command("list")(keys_list)
+    keys.command("revoke")(keys_revoke)
     app.add_typer(keys, name="keys")

@@ -85,6 +85,16 @@ def key_tenant(who: Caller, requested: str | None) -> str:
     return who.tenant_id
 
 
+def keys_visible(who: Caller, requested: str | None) -> str | None:
+    """Whose keys ``who`` may list or revoke: a tenant admin its own; the platform any tenant's, or its own (None)."""
+    authorize(who, "key.manage")
+    if who.is_platform:
+        return requested
+    if requested and requested != who.tenant_id:
+        raise Forbidden("a tenant admin may manage keys of its own tenant only")
+    return who.tenant_id
+
+
 def may_grant(who: Caller, scopes: list[str]) -> None:
     """Refuse to mint a key with rights its creator does not hold (platform keys only by CLI)."""
     if PLATFORM in scopes:

@@ -7,9 +7,9 @@ import io
 from typing import Annotated, Any, Literal
 
 import anyio
-from fastapi import APIRouter, Depends, File, Form, Header, HTTPException, Path, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Header, HTTPException, Path, Query, Request, UploadFile
 from fastapi.responses import FileResponse, JSONResponse, Response
-from pydantic import BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, Field
 
 from ..errors import InvalidSignature
 from ..signature import Signature
@@ -92,6 +92,8 @@ class ApiKeyIn(BaseModel):
     name: Name
     scopes: list[Literal["admin", "operator", "capture"]] = Field(min_length=1, max_length=3)
     tenant_id: str | None = Field(default=None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9-]+$")
+    expires_at: AwareDatetime | None = Field(default=None, description="when the key stops working (ISO 8601 with "
+                                                                        "a time zone)")
 
 
 class SubjectIn(BaseModel):
@@ -167,8 +169,26 @@ async def create_key(body: ApiKeyIn, who: KeyAdmin, request: Request) -> dict[st
     """Create an API key for the caller's tenant (a platform key names the tenant); the secret is shown once."""
     tenant = policy.key_tenant(who, body.tenant_id)
     policy.may_grant(who, list(body.scopes))
-    key = await run(ops_of(request).repo.create_api_key, tenant, body.name, list(body.scopes))
-    return {"key": key, "tenant_id": tenant, "scopes": sorted(body.scopes)}
+    expires = body.expires_at
+    key = await run(ops_of(request).repo.create_api_key, tenant, body.name, list(body.scopes), expires,
+                    f"key:{who.key_id}")
+    return {"key": key, "tenant_id": tenant, "scopes": sorted(body.scopes),
+            "expires_at": expires.isoformat() if expires else None}
+
+
+@router.get("/v1/api-keys")
+async def list_keys(who: KeyAdmin, request: Request,
+                    tenant_id: Annotated[str | None, Query(max_length=64, pattern=r"^[A-Za-z0-9-]+$")] = None
+                    ) -> dict[str, Any]:
+    """The caller's tenant's keys (a platform key: the named tenant's, else the platform keys), without secrets."""
+    return {"keys": await run(ops_of(request).repo.list_keys, policy.keys_visible(who, tenant_id))}
+
+
+@router.delete("/v1/api-keys/{key_id}")
+async def revoke_key(key_id: Id, who: KeyAdmin, request: Request) -> dict[str, Any]:
+    """Revoke a key (by id or prefix) at once, in every worker; audited."""
+    scope = policy.keys_visible(who, None)
+    return await run(ops_of(request).repo.revoke_key, key_id, scope, who.is_platform, f"key:{who.key_id}")
 
 
 # --- subjects, enrolment, verification ------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import math
 import secrets
 import time
 import uuid
@@ -63,6 +64,8 @@ class Vault:
 
 
 # Built once: the verification path runs these on every request.
+_KEY = (select(ApiKey.id, ApiKey.tenant_id, ApiKey.scopes, ApiKey.expires_at, ApiKey.secret_sha256)
+        .where(ApiKey.secret_sha256 == bindparam("digest"), ApiKey.revoked.is_(False)))
 _IDENTICAL = (select(StoredSignature.id)
               .where(StoredSignature.tenant_id == bindparam("tenant"), StoredSignature.subject_id == bindparam("subject"),
                      StoredSignature.sha256 == bindparam("sha")).limit(1))
@@ -97,10 +100,8 @@ def _associated(tenant_id: str, sha256: str, purpose: str) -> bytes:
 #: What a key lookup finds: key id, tenant id (None for a platform key) and scopes.
 KeyFound = tuple[str, str | None, frozenset[str]]
 
-#: A valid API key is re-read from the database after this long, so a key revoked in the
-#: database stops working within it in every worker process.
-KEY_CACHE_SECONDS = 5.0
-KEY_CACHE_SIZE = 1024
+#: A key's last use is written at most this often per key and process.
+LAST_USED_EVERY_SECONDS = 60.0
 #: Decrypted packets kept per process.
 PACKET_CACHE_SIZE = 512
 #: Decrypted replay fingerprints kept per process (~2 kB each).
@@ -117,7 +118,7 @@ class Repository:
         self.sessions = sessions
         self.vault = vault
         self._packets: OrderedDict[str, Signature] = OrderedDict()
-        self._keys: OrderedDict[str, tuple[float, KeyFound]] = OrderedDict()
+        self._last_used: dict[str, float] = {}
         self._fingerprints: OrderedDict[str, bytes] = OrderedDict()
         self._lock = Lock()
 
@@ -148,15 +149,20 @@ class Repository:
                 s.add(tenant)
             return tenant.id
 
-    def create_api_key(self, tenant_id: str | None, name: str, scopes: list[str]) -> str:
+    def create_api_key(self, tenant_id: str | None, name: str, scopes: list[str],
+                       expires_at: dt.datetime | None = None, actor: str = "system") -> str:
         """Create a key (tenant None: a platform key); the secret is returned once and only its hash is stored."""
         key_id = secrets.token_hex(4)
         secret = f"iwk_{key_id}_{secrets.token_urlsafe(24)}"
+        if expires_at is not None and _aware(expires_at) <= utcnow():
+            raise Conflict("expires_at must be in the future")
         with self.sessions.begin() as s:
             if tenant_id is not None and s.get(Tenant, tenant_id) is None:
                 raise NotFound(f"tenant {tenant_id} not found")
-            s.add(ApiKey(id=new_id(), tenant_id=tenant_id, name=name, prefix=key_id,
-                         secret_sha256=hashlib.sha256(secret.encode()).hexdigest(), scopes=",".join(sorted(scopes))))
+            row = ApiKey(id=new_id(), tenant_id=tenant_id, name=name, prefix=key_id, expires_at=expires_at,
+                         secret_sha256=hashlib.sha256(secret.encode()).hexdigest(), scopes=",".join(sorted(scopes)))
+            s.add(row)
+            self.audit(s, tenant_id, actor, "key.create", row.id, {"prefix": key_id, "scopes": sorted(scopes)})
         return secret
 
     def any_api_key(self) -> bool:
@@ -164,29 +170,52 @@ class Repository:
         with self.sessions() as s:
             return s.scalars(select(ApiKey.id).limit(1)).first() is not None
 
-    def lookup_key(self, secret: str) -> KeyFound | None:
-        """(key id, tenant id or None, scopes) of a valid key, or None."""
+    def authenticate(self, secret: str) -> KeyFound | None:
+        """(key id, tenant id or None, scopes) of a valid key, or None (unknown, revoked or expired).
+
+        Read from the database on every request: a revocation takes effect at once in every
+        worker process (one indexed read; the per-process cache this replaced kept revoked keys
+        working for seconds).
+        """
         digest = hashlib.sha256(secret.encode()).hexdigest()
         with self.sessions() as s:
-            key = s.scalars(select(ApiKey).where(ApiKey.secret_sha256 == digest, ApiKey.revoked.is_(False))).first()
-            if key is None or not secrets.compare_digest(key.secret_sha256, digest):
-                return None
-            found = key.id, key.tenant_id, frozenset(key.scopes.split(","))
-        remember(self._keys, self._lock, digest, (time.monotonic() + KEY_CACHE_SECONDS, found), KEY_CACHE_SIZE)
-        return found
-
-    def authenticate(self, secret: str) -> KeyFound | None:
-        """A valid key: from the few-seconds cache, else the database."""
-        return self.recent_key(secret) or self.lookup_key(secret)
-
-    def recent_key(self, secret: str) -> KeyFound | None:
-        """A key that :meth:`lookup_key` found valid in the last few seconds (no database access), else None."""
-        digest = hashlib.sha256(secret.encode()).hexdigest()
-        with self._lock:
-            cached = self._keys.get(digest)
-        if cached is None or cached[0] < time.monotonic():
+            row = s.connection().execute(_KEY, {"digest": digest}).first()
+        if row is None or not secrets.compare_digest(row.secret_sha256, digest):
             return None
-        return cached[1]
+        if row.expires_at is not None and _aware(row.expires_at) <= utcnow():
+            return None
+        now = time.monotonic()
+        if now - self._last_used.get(row.id, -math.inf) >= LAST_USED_EVERY_SECONDS:
+            self._last_used[row.id] = now
+            with self.sessions.begin() as s:
+                s.execute(update(ApiKey).where(ApiKey.id == row.id).values(last_used_at=utcnow()))
+        return row.id, row.tenant_id, frozenset(row.scopes.split(","))
+
+    def list_keys(self, tenant_id: str | None) -> list[dict[str, Any]]:
+        """Keys of a tenant (None: platform keys), newest first, without secrets."""
+        with self.sessions() as s:
+            rows = s.scalars(select(ApiKey).where(ApiKey.tenant_id.is_(None) if tenant_id is None
+                                                  else ApiKey.tenant_id == tenant_id)
+                             .order_by(ApiKey.created.desc())).all()
+            return [_key_info(r) for r in rows]
+
+    def revoke_key(self, key_ref: str, tenant_id: str | None, any_tenant: bool = False,
+                   actor: str = "system") -> dict[str, Any]:
+        """Revoke a key by id or prefix, within a tenant (or any tenant for the platform); effective at once."""
+        with self.sessions.begin() as s:
+            query = select(ApiKey).where((ApiKey.id == key_ref) | (ApiKey.prefix == key_ref))
+            if not any_tenant:
+                query = query.where(ApiKey.tenant_id.is_(None) if tenant_id is None else ApiKey.tenant_id == tenant_id)
+            rows = s.scalars(query).all()
+            if not rows:
+                raise NotFound(f"API key {key_ref} not found")
+            if len(rows) > 1:
+                raise Conflict(f"{key_ref} names more than one key; use the key id")
+            key = rows[0]
+            if not key.revoked:
+                key.revoked, key.revoked_at = True, utcnow()
+                self.audit(s, key.tenant_id, actor, "key.revoke", key.id, {"prefix": key.prefix})
+            return _key_info(key)
 
     # --- subjects -------------------------------------------------------------------------
     def create_subject(self, tenant_id: str, external_ref: str | None, display_name: str | None) -> Subject:
@@ -464,6 +493,16 @@ class Repository:
 def _values(obj: Any) -> dict[str, Any]:
     """Column values set on a new ORM object; unset ones are left to the column defaults."""
     return {c.key: v for c in obj.__table__.columns if (v := getattr(obj, c.key)) is not None}
+
+
+def _key_info(key: ApiKey) -> dict[str, Any]:
+    """What a key listing shows (never the secret or its hash)."""
+    def when(value: dt.datetime | None) -> str | None:
+        return None if value is None else _aware(value).isoformat()
+
+    return {"id": key.id, "prefix": key.prefix, "name": key.name, "tenant_id": key.tenant_id,
+            "scopes": key.scopes.split(","), "created": when(key.created), "expires_at": when(key.expires_at),
+            "last_used_at": when(key.last_used_at), "revoked": key.revoked, "revoked_at": when(key.revoked_at)}
 
 
 def _aware(value: dt.datetime) -> dt.datetime:
