@@ -383,6 +383,7 @@ def test_score_sets_keep_an_optional_population_backwards_compatibly():
     assert json.loads(again.to_json())["validation"][0]["population"] == "40 writers"
     rates = cal.misleading_rates(ScoreSet("x", np.array([-9.0, 9.0, 9.0]), np.array([1, 0, 1])))
     assert rates["h2_lr_above_1"] == 1.0 and rates["h1_lr_below_1"] == 0.5
+    assert cal.misleading_rates(ScoreSet("x", np.array([1.0]), np.array([1])))["h2_lr_above_1"] is None
 
 
 def test_limitations_state_what_was_not_validated(reports, tmp_path):

@@ -84,17 +84,18 @@ class Calibration:
         return {"cllr": cllr(data), "cllr_min": cllr_min(data), "n_same": int(scores.labels.sum()),
                 "n_different": int((1 - scores.labels).sum())}
 
-    def misleading_rates(self, scores: ScoreSet) -> dict[str, float]:
+    def misleading_rates(self, scores: ScoreSet) -> dict[str, float | None]:
         """Rates of misleading evidence of the calibrated LRs on a score set.
 
         For H2-true comparisons (skilled forgeries) the share with LR > 1, > 10 and > 100; for
-        H1-true comparisons (genuine) the share with LR < 1, < 0.1 and < 0.01.
+        H1-true comparisons (genuine) the share with LR < 1, < 0.1 and < 0.01. None where a set
+        has no comparison of that kind (None, not NaN, so the figures stay valid JSON).
         """
         llrs = np.asarray(self.log10_lr(scores.scores), dtype=np.float64)
         same, different = llrs[scores.labels == 1], llrs[scores.labels == 0]
 
-        def share(values: np.ndarray) -> float:
-            return float(values.mean()) if values.size else float("nan")
+        def share(values: np.ndarray) -> float | None:
+            return float(values.mean()) if values.size else None
 
         return {"h2_lr_above_1": share(different > 0), "h2_lr_above_10": share(different > 1),
                 "h2_lr_above_100": share(different > 2), "h1_lr_below_1": share(same < 0),

@@ -290,8 +290,8 @@ def _fmt(value: float) -> str:
     return f"{value:.4g}"
 
 
-def _pct(value: float) -> str:
-    return "–" if value != value else f"{100 * value:.1f} %"
+def _pct(value: float | None) -> str:
+    return "–" if value is None or value != value else f"{100 * value:.1f} %"
 
 
 def _lr_text(log10_lr: float) -> str:
