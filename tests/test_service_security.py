@@ -451,3 +451,32 @@ def test_keys_command_line_create_list_revoke(tmp_path):
     assert prefix in cli("revoke", prefix)
     assert "yes" in cli("list", "--tenant", "shop") or "20" in cli("list", "--tenant", "shop").split(prefix)[1]
     assert cli("create", "--platform").startswith("iwk_")
+
+
+# --- 8. rate limits ---------------------------------------------------------------------------------
+def test_capture_keys_are_rate_limited_per_key(service):
+    svc = service
+    sid = _enrolled(svc)
+    burst = svc.settings.capture_burst
+    statuses = []
+    for _ in range(burst + 5):
+        r = svc.client.post(f"/v1/subjects/{sid}/verifications", json={"signature": {}}, headers=svc.capture)
+        statuses.append(r.status_code)
+    assert 429 in statuses and statuses.index(429) >= burst - 1
+    limited = svc.client.post(f"/v1/subjects/{sid}/verifications", json={"signature": {}}, headers=svc.capture)
+    assert limited.status_code == 429 and int(limited.headers["retry-after"]) >= 1
+    assert "error" in limited.json()
+    # Another key is not affected.
+    assert svc.client.post("/v1/subjects", json={}, headers=svc.operator).status_code == 201
+
+
+def test_token_bucket_refills_at_its_rate():
+    from inkwitness.service.ratelimit import Rate, TokenBuckets
+
+    now = [0.0]
+    buckets = TokenBuckets(clock=lambda: now[0])
+    rate = Rate(per_second=2.0, burst=3)
+    assert [buckets.take("k", rate) for _ in range(3)] == [0.0, 0.0, 0.0]
+    assert buckets.take("k", rate) == 0.5
+    now[0] += 0.5
+    assert buckets.take("k", rate) == 0.0 and buckets.take("other", rate) == 0.0

@@ -16,11 +16,12 @@ from ..errors import (DatasetError, EnrolmentError, IncompatibleSignatures, Inkw
                       StorageError, UnsupportedFormat)
 from ..evidence.context import EvidenceContext
 from ..evidence.envelope import EvidenceError
-from .auth import AuthGate
+from .auth import AuthGate, rate_for
 from .custody import open_vault
 from .middleware import RETRY_AFTER_SECONDS, BodyLimit, RequestContext, security_headers
 from .operations import Operations, SealingSetup
 from .policy import Forbidden
+from .ratelimit import Rate
 from .settings import Settings
 from .storage import Conflict, Gone, NotFound, Repository
 
@@ -74,7 +75,9 @@ def create_app(settings: Settings) -> FastAPI:
         return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers)
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    app.add_middleware(AuthGate, repo=repo)
+    app.add_middleware(AuthGate, repo=repo, limits=rate_for(
+        Rate(settings.capture_rate_per_second, settings.capture_burst),
+        Rate(settings.key_rate_per_second, settings.key_burst)))
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes, document_limit=settings.max_document_bytes)
     origins = settings.allowed_origins()
     if origins:

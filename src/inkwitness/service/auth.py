@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import anyio
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .middleware import send_json
+from .policy import CAPTURE
+from .ratelimit import Rate, TokenBuckets, retry_after
 from .storage import KeyFound, Repository
 
 #: Paths under /v1/ that authenticate otherwise (a signing link's token is its credential).
@@ -37,12 +41,22 @@ async def authenticate(repo: Repository, secret: str | None) -> KeyFound | None:
     return await anyio.to_thread.run_sync(repo.authenticate, secret)
 
 
-class AuthGate:
-    """Authenticate every /v1/ request before its body is read: strangers cost no parsing."""
+def rate_for(capture: Rate, other: Rate) -> Callable[[KeyFound], Rate]:
+    """The limit of a key: ``capture`` for capture-only keys, ``other`` for the rest."""
+    def pick(found: KeyFound) -> Rate:
+        return capture if found[2] == frozenset({CAPTURE}) else other
+    return pick
 
-    def __init__(self, app: ASGIApp, repo: Repository) -> None:
+
+class AuthGate:
+    """Authenticate every /v1/ request before its body is read (strangers cost no parsing), then
+    apply the key's rate limit (429 with Retry-After)."""
+
+    def __init__(self, app: ASGIApp, repo: Repository, limits: Callable[[KeyFound], Rate] | None = None) -> None:
         self.app = app
         self.repo = repo
+        self.limits = limits
+        self.buckets = TokenBuckets()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
@@ -58,5 +72,11 @@ class AuthGate:
         if found is None:
             await send_json(send, 401, {"error": "unknown, revoked or expired API key"}, _UNAUTHORISED)
             return
+        if self.limits is not None:
+            wait = self.buckets.take(found[0], self.limits(found))
+            if wait:
+                await send_json(send, 429, {"error": "too many requests for this API key; retry later"},
+                                {"retry-after": retry_after(wait)})
+                return
         scope.setdefault("state", {})["api_key"] = found
         await self.app(scope, receive, send)

@@ -29,6 +29,12 @@ class Settings:
     pki_dir: Path | None = None
     origin: str = "inkwitness.local/log"
     cors_origins: list[str] | None = None
+    # Per key and worker process (see ratelimit.py). Capture-only keys get a tight limit: a pad
+    # submits a signature every few seconds, and a scoring oracle needs thousands of tries.
+    capture_rate_per_second: float = 2.0
+    capture_burst: int = 20
+    key_rate_per_second: float = 500.0
+    key_burst: int = 1000
 
     def allowed_origins(self) -> list[str]:
         """Browser origins allowed to call the API and frame the capture page (setting, else environment)."""
