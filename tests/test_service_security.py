@@ -480,3 +480,38 @@ def test_token_bucket_refills_at_its_rate():
     assert buckets.take("k", rate) == 0.5
     now[0] += 0.5
     assert buckets.take("k", rate) == 0.0 and buckets.take("other", rate) == 0.0
+
+
+# --- 9. signing links survive failed processing ---------------------------------------------------
+def test_a_signing_link_is_not_used_up_when_processing_fails(service, monkeypatch):
+    import numpy as np
+    from sqlalchemy.exc import OperationalError
+
+    from inkwitness.signature import make_signature
+
+    svc = service
+    sid = _subject(svc)
+    token = svc.client.post("/v1/signing-sessions", json={"subject_id": sid, "purpose": "enrol"},
+                            headers=svc.operator).json()["token"]
+    odd = make_signature(x=np.linspace(0, 5000, 200), y=1000 * np.sin(np.linspace(0, 30, 200)),
+                         t=np.arange(200) * 10.0, pressure=np.full(200, 0.5)).to_dict()
+    r = svc.client.post(f"/v1/capture/{token}", json={"signatures": REFS[:4] + [odd]})
+    assert r.status_code == 422
+    assert svc.client.get(f"/v1/capture/{token}").status_code == 200
+    r = svc.client.post(f"/v1/capture/{token}", json={"signatures": REFS})
+    assert r.status_code == 201 and r.json()["enrolled"]
+    assert svc.client.post(f"/v1/capture/{token}", json={"signatures": REFS}).status_code == 410
+
+    token = svc.client.post("/v1/signing-sessions", json={"subject_id": sid, "purpose": "verify"},
+                            headers=svc.operator).json()["token"]
+    real_verify = svc.client.app.state.ops.verify
+
+    def locked(*_a, **_k):
+        raise OperationalError("INSERT", {}, Exception("database is locked"))
+
+    monkeypatch.setattr(svc.client.app.state.ops, "verify", locked)
+    r = svc.client.post(f"/v1/capture/{token}", json={"signatures": [synthetic_signature(77).to_dict()]})
+    assert r.status_code == 503
+    monkeypatch.setattr(svc.client.app.state.ops, "verify", real_verify)
+    r = svc.client.post(f"/v1/capture/{token}", json={"signatures": [synthetic_signature(77).to_dict()]})
+    assert r.status_code == 201 and set(r.json()) == {"decision"}

@@ -286,12 +286,18 @@ async def capture_submit(token: Token, body: CaptureIn, request: Request) -> dic
     ops = ops_of(request)
     sigs = [packet(s, f"signature {i}") for i, s in enumerate(body.signatures, 1)]
     row = await run(ops.repo.consume_session, token)
-    if row.purpose == "enrol":
-        outcome = await run(ops.enrol, row.tenant_id, row.subject_id, sigs, f"session:{row.id}", row.replace)
-        shown = {"enrolled": True, "references": outcome["references"]}
-    else:
-        outcome = await run(ops.verify, row.tenant_id, row.subject_id, sigs[0])
-        shown = {"decision": outcome["decision"]}
+    try:
+        if row.purpose == "enrol":
+            outcome = await run(ops.enrol, row.tenant_id, row.subject_id, sigs, f"session:{row.id}", row.replace)
+            shown = {"enrolled": True, "references": outcome["references"]}
+        else:
+            outcome = await run(ops.verify, row.tenant_id, row.subject_id, sigs[0])
+            shown = {"decision": outcome["decision"]}
+    except BaseException:
+        # Nothing was decided (an inconsistent enrolment, a storage fault): the link stays usable.
+        with anyio.CancelScope(shield=True):
+            await run(ops.repo.release_session, row.id)
+        raise
     await run(ops.repo.finish_session, row.id, {k: v for k, v in outcome.items() if k != "components"})
     # The signer's device learns only the outcome, not scores or reasons.
     return shown

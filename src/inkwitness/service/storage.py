@@ -474,6 +474,12 @@ class Repository:
                 raise Gone("this signing link was already used")
         return row
 
+    def release_session(self, session_id: str) -> None:
+        """Make a consumed session usable again: processing failed, so the signer may retry."""
+        with self.sessions.begin() as s:
+            s.execute(update(SigningSession).where(SigningSession.id == session_id, SigningSession.outcome.is_(None))
+                      .values(used_at=None))
+
     def finish_session(self, session_id: str, outcome: dict[str, Any]) -> None:
         """Record what the session produced."""
         with self.sessions.begin() as s:
