@@ -250,3 +250,21 @@ def test_capture_binding_refuses_another_document_or_nonce(workspace, tmp_path):
                         "http://127.0.0.1:9/tsa", load_public_key(workspace / "notary.pub.pem"))
     with pytest.raises(BindingError, match="captured for document"):
         sign_pdf(other.read_bytes(), _bound_packet(12, document_sha256=sha), 1, (1, 1, 90, 40), config)
+
+
+def test_verify_pdf_names_a_form_field_changed_after_signing(workspace, tmp_path):
+    from .test_pdf_evidence import fill_field, form_pdf
+
+    root, data = workspace, workspace / "data"
+    (tmp_path / "contract.pdf").write_bytes(form_pdf())
+    with TsaServer(data / "pki/tsa.cert.pem", data / "pki/tsa.key.pem") as tsa:
+        out = run("sign-pdf", str(tmp_path / "contract.pdf"), "--signature", str(root / "sig.json"), "--page", "1",
+                  "--box", "100,100,300,160", "-o", str(tmp_path / "signed.pdf"), "--tsa-url", tsa.url,
+                  "--escrow-pub", str(root / "notary.pub.pem"), "--data-dir", str(tmp_path / "d"),
+                  "--pki", str(data / "pki"))
+    assert out.returncode == 0, out.stderr
+    (tmp_path / "edited.pdf").write_bytes(fill_field((tmp_path / "signed.pdf").read_bytes(), "days", "90"))
+    ok = run("verify-pdf", str(tmp_path / "signed.pdf"), "--trust", str(data / "pki/ca.cert.pem"))
+    assert ok.returncode == 0 and "certification: DocMDP NO_CHANGES" in ok.stdout, ok.stdout
+    out = run("verify-pdf", str(tmp_path / "edited.pdf"), "--trust", str(data / "pki/ca.cert.pem"))
+    assert out.returncode == 1 and "form field 'days' changed after this signature: '30' \u2192 '90'" in out.stdout

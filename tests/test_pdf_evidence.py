@@ -52,7 +52,9 @@ def escrow():
 def sealed(pki, tsa, escrow):
     config = SealConfig(pki.signer_cert, pki.signer_key, (pki.ca_cert,), tsa.url, escrow.public_key())
     original = blank_pdf()
-    first, c1 = sign_pdf(original, synthetic_signature(1), 1, (300, 100, 500, 180), config, signer_name="A")
+    # The first seal certifies the document and reserves the second signer's field.
+    first, c1 = sign_pdf(original, synthetic_signature(1), 1, (300, 100, 500, 180), config, signer_name="A",
+                         reserve=[(1, (300, 200, 500, 280))])
     second, c2 = sign_pdf(first, synthetic_signature(2), 1, (300, 200, 500, 280), config, signer_name="B")
     return original, first, second, c1, c2
 
@@ -66,6 +68,7 @@ def test_two_signers_both_validate_with_timestamps_and_bound_biometrics(sealed, 
     assert all(c.timestamp and c.timestamp["trusted"] for c in checks)
     assert checks[0].biometric["signature_sha256"] == synthetic_signature(1).sha256
     assert second.startswith(first) and first.startswith(original)
+    assert checks[0].certification == "FILL_FORMS" and checks[1].certification is None
 
 
 def test_escrow_holder_recovers_the_packet_bound_to_the_pre_signing_document(sealed, escrow):
@@ -185,3 +188,73 @@ def test_bundle_with_a_foreign_log_key_fails(bundle, pki, tmp_path):
 def test_garbage_bundle_is_reported_not_raised():
     report = verify_bundle(b"PK\x03\x04garbage")
     assert not report.ok and "zip" in report.problems[0]
+
+
+def form_pdf(days: str = "30") -> bytes:
+    """A contract with one text field, ``days``."""
+    buf = io.BytesIO()
+    c = canvas.Canvas(buf, invariant=1)
+    c.drawString(72, 720, "Payment is due within this many days:")
+    c.acroForm.textfield(name="days", value=days, x=300, y=712, width=60, height=18)
+    c.showPage()
+    c.save()
+    return buf.getvalue()
+
+
+def fill_field(pdf: bytes, name: str, value: str) -> bytes:
+    """An incremental update that changes one text field's value, as any PDF editor would."""
+    from pyhanko.pdf_utils import generic
+    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+
+    writer = IncrementalPdfFileWriter(io.BytesIO(pdf))
+    for ref in writer.root["/AcroForm"]["/Fields"]:
+        node = ref.get_object()
+        if node.get("/T") == name:
+            node["/V"] = generic.TextStringObject(value)
+            writer.update_container(node)
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+@pytest.fixture(scope="module")
+def config(pki, tsa, escrow):
+    return SealConfig(pki.signer_cert, pki.signer_key, (pki.ca_cert,), tsa.url, escrow.public_key())
+
+
+def test_a_form_value_changed_after_sealing_is_named_and_fails(config, pki):
+    sealed, _ = sign_pdf(form_pdf(), synthetic_signature(1), 1, (300, 100, 500, 180), config)
+    (check,) = verify_pdf(sealed, [pki.ca_cert])
+    assert check.ok and check.certification == "NO_CHANGES"
+    (check,) = verify_pdf(fill_field(sealed, "days", "90"), [pki.ca_cert])
+    assert not check.ok
+    assert check.field_changes == [{"field": "days", "old": "30", "new": "90", "change": "changed", "allowed": False}]
+    assert any("form field 'days' changed after this signature: '30' \u2192 '90'" in p for p in check.problems)
+
+
+def test_a_reserved_multi_signer_document_still_locks_its_fields(config, pki):
+    first, _ = sign_pdf(form_pdf(), synthetic_signature(1), 1, (300, 100, 500, 180), config,
+                        reserve=[(1, (300, 200, 500, 280))])
+    second, _ = sign_pdf(first, synthetic_signature(2), 1, (1, 1, 2, 2), config)  # fills the reserved field
+    assert [c.ok for c in verify_pdf(second, [pki.ca_cert])] == [True, True]
+    checks = verify_pdf(fill_field(second, "days", "90"), [pki.ca_cert])
+    assert [c.ok for c in checks] == [False, False]
+    assert all(c.field_changes[0]["old"] == "30" and c.field_changes[0]["new"] == "90" for c in checks)
+    with pytest.raises(EvidenceError, match="no empty reserved signature field"):
+        sign_pdf(second, synthetic_signature(3), 1, (1, 1, 50, 50), config)
+
+
+def test_certified_with_no_changes_refuses_another_seal(config):
+    sealed, _ = sign_pdf(form_pdf(), synthetic_signature(1), 1, (300, 100, 500, 180), config)
+    with pytest.raises(EvidenceError, match="no changes allowed"):
+        sign_pdf(sealed, synthetic_signature(2), 1, (300, 200, 500, 280), config)
+
+
+def test_form_filling_policy_allows_and_still_names_the_change(config, pki):
+    import dataclasses
+
+    fill = dataclasses.replace(config, form_policy="fill")
+    sealed, _ = sign_pdf(form_pdf(), synthetic_signature(1), 1, (300, 100, 500, 180), fill)
+    (check,) = verify_pdf(fill_field(sealed, "days", "90"), [pki.ca_cert])
+    assert check.ok and check.certification == "FILL_FORMS"
+    assert check.field_changes == [{"field": "days", "old": "30", "new": "90", "change": "changed", "allowed": True}]

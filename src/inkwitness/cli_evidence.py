@@ -182,6 +182,12 @@ def sign_pdf_command(
         chain: Annotated[Optional[list[Path]], typer.Option(help="CA chain certificate(s)")] = None,
         signer_name: Annotated[Optional[str], typer.Option(help="name shown with the signature")] = None,
         subject: Annotated[Optional[str], typer.Option(help="subject id recorded in the log")] = None,
+        reserve: Annotated[Optional[list[str]], typer.Option(
+            help="PAGE:x1,y1,x2,y2 -- reserve a signature field for a further signer (first seal only; "
+                 "repeatable)")] = None,
+        allow_form_filling: Annotated[bool, typer.Option(
+            "--allow-form-filling", help="certify with form filling allowed (default: no changes, fields "
+                                         "locked)")] = False,
         nonce: Annotated[Optional[str], typer.Option(
             help="the server nonce issued for this signing (required when the packet is bound to one)")] = None,
         data_dir: DataDir = None, database_url: DbUrl = None) -> None:
@@ -210,9 +216,16 @@ def sign_pdf_command(
     # Cheap refusals first: sealing costs a time-stamp request.
     check_binding(sig, source_sha256, nonce, require_nonce_check=True)
     check_not_sealed_elsewhere(ctx.log, sig.sha256, source_sha256)
-    config = SealConfig(cert, key, tuple(chain), tsa_url, load_public_key(escrow_pub))
+    reserved = []
+    for item in reserve or []:
+        r_page, sep, r_box = item.partition(":")
+        if not sep or not r_page.strip().isdigit():
+            raise CliError(f"--reserve expects PAGE:x1,y1,x2,y2, got {item[:60]!r}")
+        reserved.append((int(r_page), parse_box(r_box)))
+    config = SealConfig(cert, key, tuple(chain), tsa_url, load_public_key(escrow_pub),
+                        form_policy="fill" if allow_form_filling else "locked")
     sealed, container = sign_pdf(source, sig, page, parse_box(box), config, signer_name=signer_name,
-                                 expected_nonce=nonce)
+                                 expected_nonce=nonce, reserve=reserved)
     event = {"type": "signing", "time": entry_time(), "document_sha256": source_sha256,
              "signed_document_sha256": hashlib.sha256(sealed).hexdigest(), "signature_sha256": sig.sha256,
              "container_sha256": container.sha256, "escrow_key_id": container.key_id,
@@ -372,6 +385,13 @@ def verify_pdf_command(
             console.print(f"  biometric container: present {c.biometric.get('present')}, bound to this document "
                           f"{c.biometric.get('bound')}, signature sha256 {c.biometric.get('signature_sha256')}",
                           highlight=False)
+            if c.certification:
+                console.print(f"  certification: DocMDP {c.certification}", highlight=False)
+            for change in c.field_changes:
+                if change["allowed"]:
+                    console.print(f"  form field {change['field']!r} {change['change']} after this signature: "
+                                  f"{change['old']!r} \u2192 {change['new']!r} (allowed by the certification)",
+                                  highlight=False)
             rv = c.biometric.get("reverification")
             if rv and "skipped" in rv:
                 console.print(f"  re-verification: not done ({rv['skipped']})", highlight=False)

@@ -17,6 +17,7 @@ import math
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 from asn1crypto import cms, core
@@ -29,6 +30,7 @@ from pyhanko.pdf_utils.text import TextBoxStyle
 from pyhanko.pdf_utils.misc import PdfError
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign import fields, signers, timestamps
+from pyhanko.sign.fields import FieldMDPAction, FieldMDPSpec, MDPPerm
 from pyhanko.sign.attributes import CMSAttributeProvider, SignedAttributeProviderSpec
 from pyhanko.sign.general import SigningError
 from pyhanko.sign.validation import validate_pdf_signature
@@ -103,6 +105,59 @@ class SealConfig:
     tsa_url: str
     escrow: PublicKey
     key_passphrase: bytes | None = None
+    #: What may change after the first seal. "locked" (default): nothing -- the first seal
+    #: certifies the document (DocMDP) and every seal locks all form fields (FieldMDP);
+    #: only signature fields reserved at the first seal can still be signed. "fill": form
+    #: filling is allowed (DocMDP level 2) and fields are not locked.
+    form_policy: str = "locked"
+
+
+FORM_POLICIES = ("locked", "fill")
+
+
+@dataclass(frozen=True)
+class FormField:
+    """One terminal form field: its fully qualified name, type and value."""
+
+    name: str
+    kind: str
+    value: str | None
+    ref: Any = None
+
+
+def _form_fields(root: Any) -> dict[str, FormField]:
+    """Every terminal AcroForm field by fully qualified name (values inherited as PDF says)."""
+    out: dict[str, FormField] = {}
+
+    def walk(ref: Any, prefix: str, kind: str | None, value: Any, depth: int) -> None:
+        if depth > 32:  # a /Kids cycle in a hostile file
+            return
+        node = ref.get_object()
+        partial = node.get("/T")
+        name = f"{prefix}.{partial}" if prefix and partial is not None else (str(partial) if partial is not None
+                                                                             else prefix)
+        kind = str(node.get("/FT", kind)) if node.get("/FT", kind) is not None else None
+        value = node["/V"] if "/V" in node else value
+        kids = [k for k in node.get("/Kids", []) if "/T" in k.get_object()]
+        if kids:
+            for kid in kids:
+                walk(kid, name, kind, value, depth + 1)
+        elif name:
+            shown = None if value is None or kind == "/Sig" else str(value.get_object())
+            out[name] = FormField(name, kind or "", shown if kind != "/Sig" else ("signed" if value is not None
+                                                                                   else None), ref)
+
+    form = root.get("/AcroForm")
+    if form is not None:
+        for ref in form.get_object().get("/Fields", []):
+            walk(ref, "", None, None, 0)
+    return out
+
+
+def _docmdp_in_force(reader: PdfFileReader) -> MDPPerm | None:
+    """The strictest DocMDP level any signature of the document declares (None: not certified)."""
+    levels = [lvl for emb in reader.embedded_signatures if (lvl := emb.docmdp_level) is not None]
+    return min(levels) if levels else None
 
 
 def parse_box(text: str) -> tuple[float, float, float, float]:
@@ -148,39 +203,99 @@ def render_ink_pdf(sig: Signature, width: float, height: float) -> bytes:
     return buf.getvalue()
 
 
-def _existing_signature_count(data: bytes) -> int:
-    return len(PdfFileReader(io.BytesIO(data)).embedded_signatures)
+def _page_of(writer: IncrementalPdfFileWriter, field_ref: Any) -> int | None:
+    """The 1-based page a widget sits on, from its /P entry."""
+    target = field_ref.get_object().get_value_as_reference("/P") if "/P" in field_ref.get_object() else None
+    if target is None:
+        return None
+    for i in range(int(writer.root["/Pages"]["/Count"])):
+        page_ref = writer.find_page_for_modification(i)[0]
+        if getattr(page_ref, "idnum", None) == target.idnum:
+            return i + 1
+    return None
 
 
 def sign_pdf(pdf: bytes, sig: Signature, page: int, box: tuple[float, float, float, float], config: SealConfig,
              signer_name: str | None = None, reason: str = "Handwritten signature",
-             location: str | None = None, expected_nonce: str | None = None) -> tuple[bytes, Container]:
+             location: str | None = None, expected_nonce: str | None = None,
+             reserve: Sequence[tuple[int, tuple[float, float, float, float]]] = ()) -> tuple[bytes, Container]:
     """Seal a handwritten signature into a PDF; returns the new PDF bytes and the escrow container.
 
-    A packet bound at capture to another document (or to a nonce other than
-    ``expected_nonce``) is refused (see :mod:`.binding`).
+    The first seal certifies the document (see ``SealConfig.form_policy``) and may
+    ``reserve`` signature fields (page, box) for further signers; a later seal fills the
+    next reserved field, whose page and box win over the ones given. A packet bound at
+    capture to another document (or to a nonce other than ``expected_nonce``) is refused
+    (see :mod:`.binding`).
     """
     from .binding import check_binding
 
     if len(pdf) > MAX_PDF_BYTES:
         raise EvidenceError(f"PDF is larger than {MAX_PDF_BYTES} bytes")
     check_binding(sig, hashlib.sha256(pdf).hexdigest(), expected_nonce)
-    x1, y1, x2, y2 = box
-    if not (x2 > x1 and y2 > y1):
-        raise EvidenceError("box must be x1,y1,x2,y2 with x2 > x1 and y2 > y1")
+    if config.form_policy not in FORM_POLICIES:
+        raise EvidenceError(f"form policy must be one of {', '.join(FORM_POLICIES)}, got {config.form_policy!r}")
     try:
         writer = IncrementalPdfFileWriter(io.BytesIO(pdf), strict=False)
         pages = int(writer.root["/Pages"]["/Count"])
-        existing = _existing_signature_count(pdf)
+        reader = PdfFileReader(io.BytesIO(pdf), strict=False)
+        existing = len(reader.embedded_signatures)
+        in_force = _docmdp_in_force(reader)
+        form = _form_fields(writer.root)
     except (PdfError, ValueError, KeyError, TypeError) as exc:
         raise EvidenceError(f"input is not a readable PDF: {exc}") from exc
+    certify = existing == 0
+    empty_reserved = [f for f in form.values() if f.kind == "/Sig" and f.value is None
+                      and f.name.startswith("inkwitness-signature-")]
+    if in_force == MDPPerm.NO_CHANGES:
+        raise EvidenceError("the document is certified with no changes allowed; it cannot be signed again "
+                            "(reserve signature fields at the first seal for further signers)")
+    if empty_reserved:
+        # A reserved field fixes where the next signer signs: filling it is what the
+        # certification allows, adding a new visible field is not.
+        target = empty_reserved[0]
+        rect = [float(v) for v in target.ref.get_object()["/Rect"]]
+        box = (min(rect[0], rect[2]), min(rect[1], rect[3]), max(rect[0], rect[2]), max(rect[1], rect[3]))
+        field_name = target.name
+        page = _page_of(writer, target.ref) or page
+    elif in_force is not None:
+        raise EvidenceError("the document is certified and has no empty reserved signature field left; further "
+                            "signers need fields reserved at the first seal")
+    else:
+        taken = set(form)
+        field_name = next(f"inkwitness-signature-{n}" for n in range(existing + 1, existing + 1000)
+                          if f"inkwitness-signature-{n}" not in taken)
+    x1, y1, x2, y2 = box
+    if not (x2 > x1 and y2 > y1):
+        raise EvidenceError("box must be x1,y1,x2,y2 with x2 > x1 and y2 > y1")
     if not 1 <= page <= pages:
         raise EvidenceError(f"page {page} does not exist (the document has {pages})")
-    field_name = f"inkwitness-signature-{existing + 1}"
+    if reserve and not certify:
+        raise EvidenceError("signature fields can be reserved only at the first seal (it certifies the document)")
+    for r_page, r_box in reserve:
+        if not 1 <= r_page <= pages or not (r_box[2] > r_box[0] and r_box[3] > r_box[1]):
+            raise EvidenceError(f"reserved field on page {r_page} with box {r_box} is not on the document")
+    # Every seal locks the form fields present now, so a value changed later breaks it.
+    to_lock = sorted(f.name for f in form.values() if f.kind != "/Sig")
+    # pyHanko's difference analysis reports filling a reserved signature field as a change
+    # to the locked fields, so with reserved fields the lock is the policy recorded in the
+    # signed container (enforced by verify_pdf) rather than a FieldMDP transform.
+    lock = (FieldMDPSpec(FieldMDPAction.INCLUDE, fields=to_lock)
+            if config.form_policy == "locked" and to_lock and not reserve and not empty_reserved else None)
     container = seal(sig.canonical_bytes(), sig.sha256, hashlib.sha256(pdf).hexdigest(), config.escrow,
-                     extra={"document_length": len(pdf), "field": field_name, "page": page})
-    fields.append_signature_field(writer, fields.SigFieldSpec(field_name, on_page=page - 1,
-                                                              box=(int(x1), int(y1), int(x2), int(y2))))
+                     extra={"document_length": len(pdf), "field": field_name, "page": page,
+                            "form_policy": config.form_policy})
+    if not empty_reserved:
+        fields.append_signature_field(writer, fields.SigFieldSpec(field_name, on_page=page - 1,
+                                                                  box=(int(x1), int(y1), int(x2), int(y2)),
+                                                                  field_mdp_spec=lock))
+    number = int(field_name.rsplit("-", 1)[1])
+    for i, (r_page, r_box) in enumerate(reserve, 1):
+        fields.append_signature_field(writer, fields.SigFieldSpec(
+            f"inkwitness-signature-{number + i}", on_page=r_page - 1,
+            box=tuple(int(v) for v in r_box), field_mdp_spec=lock))  # type: ignore[arg-type]
+    # Certify only a document nobody signed yet: no changes at all unless further signers
+    # need their reserved fields (level 2 permits filling those) or the policy allows filling.
+    docmdp = MDPPerm.FILL_FORMS if (reserve or config.form_policy == "fill") else MDPPerm.NO_CHANGES
     signer = EvidenceSigner.from_files(config)
     signer.evidence = container.to_bytes()
     with tempfile.TemporaryDirectory() as tmp:
@@ -193,7 +308,7 @@ def sign_pdf(pdf: bytes, sig: Signature, page: int, box: tuple[float, float, flo
                                                      y_align=AxisAlignment.ALIGN_MIN))
         meta = signers.PdfSignatureMetadata(field_name=field_name, subfilter=fields.SigSeedSubFilter.PADES,
                                             md_algorithm="sha256", reason=reason, location=location,
-                                            name=signer_name)
+                                            name=signer_name, certify=certify, docmdp_permissions=docmdp)
         pdf_signer = signers.PdfSigner(meta, signer, timestamper=timestamps.HTTPTimeStamper(config.tsa_url),
                                        stamp_style=style)
         try:
@@ -219,6 +334,8 @@ class SignatureCheck:
     coverage: str = ""
     modified_after: bool | None = None
     modification_level: str | None = None
+    certification: str | None = None
+    field_changes: list[dict[str, Any]] = field(default_factory=list)
     biometric: dict[str, Any] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
 
@@ -243,7 +360,8 @@ class SignatureCheck:
         return {"field": self.field, "signer": self.signer, "intact": self.intact, "valid": self.valid,
                 "trusted": self.trusted, "signing_time": self.signing_time, "timestamp": self.timestamp,
                 "coverage": self.coverage, "modified_after": self.modified_after,
-                "modification_level": self.modification_level, "biometric": self.biometric,
+                "modification_level": self.modification_level, "certification": self.certification,
+                "field_changes": self.field_changes, "biometric": self.biometric,
                 "problems": self.problems, "ok": self.ok}
 
 
@@ -288,6 +406,48 @@ def _contents_padding_ok(data: bytes, byte_range: list[int]) -> bool:
     return not any(blob[header + length:])
 
 
+def _certification_level(emb: Any) -> MDPPerm | None:
+    """The DocMDP level when this is a certification signature (its own /DocMDP reference)."""
+    for ref in emb.sig_object.get("/Reference", []):
+        ref = ref.get_object()
+        if ref.get("/TransformMethod") == "/DocMDP":
+            return MDPPerm(int(ref.get("/TransformParams", {}).get("/P", 2)))
+    return None
+
+
+def _is_locked(spec: FieldMDPSpec, name: str) -> bool:
+    if spec.action == FieldMDPAction.ALL:
+        return True
+    listed = name in (spec.fields or [])
+    return listed if spec.action == FieldMDPAction.INCLUDE else not listed
+
+
+def _field_changes(check: SignatureCheck, signed: dict[str, FormField], final: dict[str, FormField],
+                   in_force: MDPPerm | None, locks: list[FieldMDPSpec]) -> None:
+    """Name every form field whose value differs from the signed revision; fail unless the policy allows it.
+
+    Filling a form after signing is allowed only when the document's certification
+    permits form filling (DocMDP level 2 or 3) and no signature so far locked the field.
+    Signature fields are left to the signature checks.
+    """
+    for name in sorted(set(signed) | set(final)):
+        before, after = signed.get(name), final.get(name)
+        if (before and before.kind == "/Sig") or (after and after.kind == "/Sig"):
+            continue
+        old, new = (before.value if before else None), (after.value if after else None)
+        if before is not None and after is not None and old == new:
+            continue
+        what = ("added" if before is None else "removed" if after is None else "changed")
+        locked = any(_is_locked(spec, name) for spec in locks)
+        allowed = in_force is not None and in_force >= MDPPerm.FILL_FORMS and not locked and after is not None
+        check.field_changes.append({"field": name, "old": old, "new": new, "change": what, "allowed": allowed})
+        if not allowed:
+            why = ("the field is locked by a signature" if locked else
+                   "the document's certification allows no form filling" if in_force is not None else
+                   "the document is not certified for form filling")
+            check.problems.append(f"form field {name!r} {what} after this signature: {old!r} \u2192 {new!r} ({why})")
+
+
 def evidence_of(embedded: Any) -> tuple[Container | None, str | None]:
     """The escrow container carried by an embedded signature, or why there is none."""
     try:
@@ -313,9 +473,30 @@ def verify_pdf(data: bytes, trust_roots: list[Path]) -> list[SignatureCheck]:
         raise EvidenceError(f"PDF structure is damaged: {exc}") from exc
     if not embedded:
         raise EvidenceError("the PDF carries no signature")
+    try:
+        final_fields = _form_fields(reader.root)
+        in_force = _docmdp_in_force(reader)
+    except (PdfError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise EvidenceError(f"PDF form structure is damaged: {exc}") from exc
     checks = []
-    for emb in embedded:
+    locks: list[FieldMDPSpec] = []
+    policy_locked = False
+    for emb in sorted(embedded, key=lambda e: e.signed_revision):
         check = SignatureCheck(field=str(emb.field_name))
+        try:
+            if emb.fieldmdp is not None:
+                locks.append(emb.fieldmdp)
+            sealed_with, _ = evidence_of(emb)
+            policy_locked |= sealed_with is not None and sealed_with.header.get("extra", {}).get(
+                "form_policy", "locked") == "locked"
+            if policy_locked:
+                locks.append(FieldMDPSpec(FieldMDPAction.ALL))
+            certified = _certification_level(emb)
+            check.certification = certified.name if certified is not None else None
+            _field_changes(check, _form_fields(reader.get_historical_root(emb.signed_revision)), final_fields,
+                           in_force, locks)
+        except Exception as exc:  # noqa: BLE001 - damaged form structures raise many types
+            check.problems.append(f"form fields cannot be compared with the signed revision: {exc}")
         try:
             status = validate_pdf_signature(
                 emb, signer_validation_context=ValidationContext(trust_roots=roots, allow_fetching=False),
