@@ -256,6 +256,29 @@ def refine(t: np.ndarray, vx: np.ndarray, vy: np.ndarray, comps: np.ndarray, max
     return _fit(t, vx, vy, comps, max_iter) if comps.shape[0] else comps
 
 
+def _short_stroke(t: np.ndarray, vx: np.ndarray, vy: np.ndarray) -> tuple[np.ndarray, float]:
+    """One component for a stroke too short for inflection points (a dot or a tick): (comps, SNR).
+
+    Its width comes from the discrete curvature of the speed at the peak, or from the
+    stroke's duration when the peak has none; least squares then fits the six parameters.
+    """
+    speed = np.hypot(vx, vy)
+    p = int(np.argmax(speed))
+    step = float(t[1] - t[0])
+    curv = (speed[p - 1] - 2 * speed[p] + speed[p + 1]) / step ** 2 if 0 < p < t.shape[0] - 1 else 0.0
+    if curv >= 0:
+        curv = -speed[p] / max(float(t[-1] - t[0]) / 3.0, step) ** 2
+    comp = _from_curvature(t, vx, vy, float(t[p]), float(speed[p]), float(curv))
+    if comp is None:
+        return np.zeros((0, 6)), -math.inf
+    comps = comp[None, :]
+    fitted = _fit(t, vx, vy, comps, 25)
+    best = max((comps, fitted), key=lambda c: snr_db(vx, vy, *velocity(c, t)) if c.shape[0] else -math.inf)
+    snr = snr_db(vx, vy, *velocity(best, t))
+    # Worse than nothing (SNR below 0 dB) is not a model of the stroke.
+    return (best, snr) if snr > 0 else (np.zeros((0, 6)), 0.0)
+
+
 def extract_stroke(t: np.ndarray, vx: np.ndarray, vy: np.ndarray, *, target_snr_db: float = 20.0,
                    refine_below_db: float = 18.0, max_components: int = 40,
                    rounds: int = 3) -> tuple[np.ndarray, float]:
@@ -286,6 +309,8 @@ def extract_stroke(t: np.ndarray, vx: np.ndarray, vy: np.ndarray, *, target_snr_
             rx, ry = rx - cx, ry - cy
             comps = np.vstack((comps, comp))
             snr = snr_db(vx, vy, vx - rx, vy - ry)
+        if comps.shape[0] == 0:
+            comps, snr = _short_stroke(t, vx, vy)
         if snr >= refine_below_db or comps.shape[0] == 0:
             break
         fitted = refine(t, vx, vy, comps)
