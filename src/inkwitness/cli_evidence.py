@@ -22,6 +22,8 @@ log_app = typer.Typer(help="The transparency log.", no_args_is_help=True)
 evidence_app = typer.Typer(help="Offline evidence bundles.", no_args_is_help=True)
 pki_app = typer.Typer(help="A private PKI for sealing (development and closed deployments).", no_args_is_help=True)
 tsa_app = typer.Typer(help="A local RFC 3161 time-stamping authority.", no_args_is_help=True)
+witness_app = typer.Typer(help="An independent log witness that co-signs consistent checkpoints.",
+                          no_args_is_help=True)
 
 
 def _context(data_dir: Path | None, database_url: str | None):  # noqa: ANN202
@@ -435,6 +437,138 @@ def log_show(index: Annotated[int, typer.Argument(min=0)], data_dir: DataDir = N
                                    "audit_path": ctx.log.inclusion_proof(index)}))
 
 
+@log_app.command("prove")
+def log_prove(index: Annotated[int, typer.Argument(min=0, help="entry index")],
+              size: Annotated[Optional[int], typer.Option(min=1, help="tree size (default: the whole log)")] = None,
+              data_dir: DataDir = None, database_url: DbUrl = None) -> None:
+    """Print an inclusion proof: the entry, its audit path and the signed checkpoint it verifies against."""
+    ctx = _context(data_dir, database_url)
+    console.print_json(json.dumps(ctx.log.prove_inclusion(index, size)))
+
+
+@log_app.command("consistency")
+def log_consistency(old: Annotated[int, typer.Option("--from", min=1, help="older tree size")],
+                    new: Annotated[Optional[int], typer.Option("--to", min=1, help="newer tree size (default: all)")]
+                    = None, data_dir: DataDir = None, database_url: DbUrl = None) -> None:
+    """Print a consistency proof that the tree of --from entries is a prefix of the tree of --to entries."""
+    ctx = _context(data_dir, database_url)
+    console.print_json(json.dumps(ctx.log.prove_consistency(old, new)))
+
+
+@log_app.command("add-cosignature")
+def log_add_cosignature(note: Annotated[Path, typer.Argument(help="co-signed checkpoint note from a witness")],
+                        data_dir: DataDir = None, database_url: DbUrl = None) -> None:
+    """Keep a witness's co-signature of one of this log's checkpoints (bundles then carry it)."""
+    ctx = _context(data_dir, database_url)
+    size, kept = ctx.add_cosignatures(note.read_text())
+    console.print(f"checkpoint of size {size}: {kept} co-signature line(s) kept")
+
+
+@log_app.command("witness")
+def log_witness(url: Annotated[str, typer.Option(help="witness base URL (POST URL/add-checkpoint)")],
+                data_dir: DataDir = None, database_url: DbUrl = None) -> None:
+    """Ask a witness to co-sign the newest checkpoint, proving consistency with the last one it signed."""
+    from .evidence.witness import WitnessConflict, WitnessError, submit
+
+    ctx = _context(data_dir, database_url)
+    state_path = ctx.data_dir / "witnesses.json"
+    state = json.loads(state_path.read_text()) if state_path.exists() else {}
+    note = ctx.log.latest_checkpoint()
+    size = int(note.split("\n")[1])
+    old = int(state.get(url, 0))
+    for _ in range(2):
+        proof = ([bytes.fromhex(h) for h in ctx.log.consistency_proof(old, size)] if 0 < old < size else [])
+        try:
+            line = submit(url, old, proof, note)
+            break
+        except WitnessConflict as exc:
+            old = exc.size  # the witness says where it stands; prove from there once
+        except WitnessError as exc:
+            err_console.print(f"witness refuses: {exc}", highlight=False, markup=False)
+            raise typer.Exit(1) from None
+    else:
+        raise CliError(f"the witness at {url} keeps reporting another size")
+    ctx.add_cosignatures(note.rstrip("\n") + "\n" + line + "\n")
+    state[url] = size
+    state_path.write_text(json.dumps(state, indent=1, sort_keys=True))
+    console.print(f"checkpoint of size {size} co-signed: {line}", highlight=False, markup=False)
+
+
+def _witness(key: Path, name: str, state: Path, origin: str, log_key: str):  # noqa: ANN202
+    from .evidence.checkpoint import parse_verifier_key
+    from .evidence.witness import Witness, load_or_create_witness_key
+
+    parse_verifier_key(log_key)  # a malformed pinned key is bad input, not a refusal
+    if not key.exists():
+        raise CliError(f"{key} not found (run 'inkwitness witness keygen')")
+    return Witness(name, load_or_create_witness_key(key), state, {origin: log_key})
+
+
+WitnessKey = Annotated[Path, typer.Option("--key", help="the witness's Ed25519 private key (PEM)")]
+WitnessName = Annotated[str, typer.Option("--name", help="the witness's name in note signatures")]
+WitnessState = Annotated[Path, typer.Option("--state", help="file remembering the last co-signed tree")]
+LogOrigin = Annotated[str, typer.Option("--origin", help="origin line of the log's checkpoints")]
+PinnedLogKey = Annotated[str, typer.Option("--log-key", help="the log's verifier key, pinned")]
+
+
+@witness_app.command("keygen")
+def witness_keygen(key: WitnessKey, name: WitnessName) -> None:
+    """Create the witness's own key and print the verifier key relying parties pin."""
+    from .evidence.witness import load_or_create_witness_key, witness_verifier_key
+
+    if key.exists():
+        raise CliError(f"{key} exists; refusing to overwrite a witness key")
+    private = load_or_create_witness_key(key)
+    console.print(f"witness key: {witness_verifier_key(name, private.public_key())}", highlight=False, markup=False)
+
+
+@witness_app.command("cosign")
+def witness_cosign(checkpoint: Annotated[Path, typer.Argument(help="the log's signed checkpoint note")],
+                   key: WitnessKey, name: WitnessName, state: WitnessState, log_key: PinnedLogKey,
+                   origin: LogOrigin = "inkwitness.local/log",
+                   proof: Annotated[Optional[Path], typer.Option(
+                       help="consistency proof JSON ('inkwitness log consistency') from the last co-signed size")]
+                   = None,
+                   output: Annotated[Optional[Path], typer.Option("-o", "--output", help="co-signed note to write")]
+                   = None) -> None:
+    """Co-sign a checkpoint only if it is consistent with the last one this witness signed. Exit 1 if not."""
+    from .evidence.witness import WitnessError
+
+    witness = _witness(key, name, state, origin, log_key)
+    old, path = 0, []
+    if proof is not None:
+        try:
+            data = json.loads(proof.read_text())
+            old, path = int(data["from"]), [bytes.fromhex(h) for h in data["proof"]]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise CliError(f"{proof} is not a consistency proof: {exc}") from exc
+    note = checkpoint.read_text()
+    try:
+        line = witness.cosign(note, old, path)
+    except WitnessError as exc:
+        err_console.print(f"witness refuses: {exc}", highlight=False, markup=False)
+        raise typer.Exit(1) from None
+    if output is not None:
+        output.write_text(note.rstrip("\n") + "\n" + line + "\n")
+    console.print(line, highlight=False, markup=False)
+
+
+@witness_app.command("serve")
+def witness_serve(key: WitnessKey, name: WitnessName, state: WitnessState, log_key: PinnedLogKey,
+                  origin: LogOrigin = "inkwitness.local/log",
+                  host: Annotated[str, typer.Option()] = "127.0.0.1",
+                  port: Annotated[int, typer.Option(min=1, max=65535)] = 3190) -> None:
+    """Serve C2SP tlog-witness POST /add-checkpoint until interrupted."""
+    from .evidence.witness import WitnessServer
+
+    server = WitnessServer(_witness(key, name, state, origin, log_key), host, port)
+    console.print(f"witness {name} listening on {server.url}/add-checkpoint")
+    try:
+        server.httpd.serve_forever()
+    except KeyboardInterrupt:
+        server.stop()
+
+
 @evidence_app.command("export")
 def evidence_export(index: Annotated[int, typer.Argument(min=0, help="log entry index")],
                     output: Annotated[Path, typer.Option("-o", "--output")],
@@ -450,7 +584,10 @@ def evidence_export(index: Annotated[int, typer.Argument(min=0, help="log entry 
     ca = ctx.pki_dir / "ca.cert.pem"
     if "pdf" in artifacts and ca.exists():
         trust["ca.cert.pem"] = ca.read_bytes()
-    bundle = build_bundle(index, data, ctx.log.inclusion_proof(index), ctx.log.latest_checkpoint(),
+    # Prefer a checkpoint witnesses co-signed, so the bundle carries their co-signatures.
+    note = ctx.cosigned_checkpoint(index + 1) or ctx.log.latest_checkpoint()
+    size = int(note.split("\n")[1])
+    bundle = build_bundle(index, data, ctx.log.inclusion_proof(index, size), note,
                           ctx.log.verifier_key, ctx.log.key.sign, container=artifacts.get("container"),
                           pdf=artifacts.get("pdf"), trust=trust,
                           escrow_public=escrow_pub.read_bytes() if escrow_pub else None)
@@ -463,7 +600,9 @@ def evidence_verify(bundle: Annotated[Path, typer.Argument()],
                     trust: Annotated[Optional[list[Path]], typer.Option(help="pinned trust root(s) for the PDF")] = None,
                     log_key: Annotated[Optional[str], typer.Option(help="pinned log verifier key")] = None,
                     trust_bundle_keys: Annotated[bool, typer.Option(
-                        "--trust-bundle-keys", help="accept the log key and CA the bundle carries itself")] = False
+                        "--trust-bundle-keys", help="accept the log key and CA the bundle carries itself")] = False,
+                    witness_key: Annotated[Optional[list[str]], typer.Option(
+                        help="require a co-signature by this witness (verifier key; repeatable)")] = None
                     ) -> None:
     """Check a bundle offline (no database, no network). Exit 1 if anything fails.
 
@@ -472,7 +611,12 @@ def evidence_verify(bundle: Annotated[Path, typer.Argument()],
     """
     from .evidence.bundle import verify_bundle
 
-    report = verify_bundle(bundle.read_bytes(), trust, log_key, trust_bundle_keys=trust_bundle_keys)
+    from .evidence.witness import parse_witness_key
+
+    for key in witness_key or []:
+        parse_witness_key(key)  # malformed pinned key: bad input (exit 2), not a failed check
+    report = verify_bundle(bundle.read_bytes(), trust, log_key, trust_bundle_keys=trust_bundle_keys,
+                           witness_keys=witness_key)
     for what, ok, detail in report.checks:
         console.print(f"{'ok  ' if ok else 'FAIL'} {what}: {detail}", highlight=False, markup=False)
     for what, detail in report.untrusted:
@@ -489,6 +633,7 @@ def register(app: typer.Typer) -> None:
     app.add_typer(evidence_app, name="evidence")
     app.add_typer(pki_app, name="pki")
     app.add_typer(tsa_app, name="tsa")
+    app.add_typer(witness_app, name="witness")
     app.command("sign-pdf")(sign_pdf_command)
     app.command("verify-pdf")(verify_pdf_command)
 

@@ -6,7 +6,7 @@ A bundle is a ZIP (stored, not compressed, so damage stays local) with::
     MANIFEST.sig         the manifest signed as a note by the log key
     entry.json           the log entry (canonical JSON event) and its index
     proof.json           inclusion proof of the entry in the checkpoint's tree
-    checkpoint.txt       the signed checkpoint (C2SP signed note)
+    checkpoint.txt       the signed checkpoint (C2SP signed note), with witness co-signatures if any
     log-key.txt          the log's verifier key
     container.json       the escrow container (if the event has one)
     escrow-public.pem    the escrow public key id is in the container; the key itself if known
@@ -53,7 +53,11 @@ This bundle lets an examiner check one recorded event without any database or ne
 4. `signed.pdf`, for signing events, is the sealed document. Validate its PAdES signatures
    with the certificates in `trust/` or, better, with the trust anchor you hold yourself.
 
-`inkwitness evidence verify bundle.zip --trust ca.pem --log-key KEY` does all of this.
+   Lines by other names in `checkpoint.txt` are witness co-signatures (C2SP
+   tlog-cosignature): independent parties vouch that this tree extends every tree they
+   saw before, so the log cannot show you a rewritten history.
+
+`inkwitness evidence verify bundle.zip --trust ca.pem --log-key KEY [--witness-key W]` does all of this.
 Pin the trust anchor and the log key from an independent source: keys taken from the
 bundle itself only prove consistency, not origin, so without them the check reports
 UNTRUSTED and fails unless you pass `--trust-bundle-keys`.
@@ -158,7 +162,7 @@ def _key_name(text: str) -> str:
 
 
 def verify_bundle(data: bytes, trust: list[Path] | None = None, log_key: str | None = None,
-                  trust_bundle_keys: bool = False) -> BundleReport:
+                  trust_bundle_keys: bool = False, witness_keys: list[str] | None = None) -> BundleReport:
     """Check a bundle offline: manifest, log key, checkpoint, inclusion, container, PDF.
 
     Without a pinned ``log_key`` and ``trust`` roots the bundle's own are used, reported as
@@ -211,6 +215,7 @@ def verify_bundle(data: bytes, trust: list[Path] | None = None, log_key: str | N
     try:
         cp = open_checkpoint(members["checkpoint.txt"].decode(), key_text)
         report.add("checkpoint.txt", True, f"signed tree of {cp.size} entries")
+        _check_cosignatures(members["checkpoint.txt"].decode(), witness_keys or [], report)
     except (EvidenceError, KeyError, UnicodeDecodeError) as exc:
         detail = str(exc)
         if other_key is not None and "checkpoint.txt" in members:
@@ -254,6 +259,23 @@ def verify_bundle(data: bytes, trust: list[Path] | None = None, log_key: str | N
                                               "bundle itself; pin yours with --trust, or accept them with "
                                               "--trust-bundle-keys")
     return report
+
+
+def _check_cosignatures(note: str, witness_keys: list[str], report: BundleReport) -> None:
+    """Every pinned witness must have co-signed the checkpoint."""
+    import datetime as dt
+
+    from .witness import verify_cosignature
+
+    for key in witness_keys:
+        name = _key_name(key)
+        try:
+            stamp = verify_cosignature(note, key)
+        except EvidenceError as exc:
+            report.add(f"checkpoint.txt witness {name}", False, str(exc))
+            continue
+        when = dt.datetime.fromtimestamp(stamp, dt.timezone.utc).isoformat()
+        report.add(f"checkpoint.txt witness {name}", True, f"co-signed at {when} (consistent with what it saw)")
 
 
 def _other_signer(bundle_key: str, pinned: str) -> ed25519.Ed25519PublicKey | None:

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ..store import open_database, sqlite_url
 from ..store.models import Artifact
+from .envelope import EvidenceError
 from .log import TransparencyLog, load_or_create_log_key
 
 DEFAULT_DATA_DIR = Path("inkwitness-data")
@@ -50,6 +51,42 @@ class EvidenceContext:
     def pki_dir(self) -> Path:
         """Default location of the sealing PKI (``inkwitness pki init``)."""
         return self.data_dir / "pki"
+
+    @property
+    def cosignature_dir(self) -> Path:
+        """Where witness co-signatures of this log's checkpoints are kept (one note per tree size)."""
+        return self.data_dir / "cosignatures"
+
+    def add_cosignatures(self, note: str) -> tuple[int, int]:
+        """Keep the signature lines of a co-signed checkpoint; returns (tree size, lines kept).
+
+        The body must be one of this log's own signed checkpoints: co-signatures of anything
+        else are refused rather than stored.
+        """
+        from .checkpoint import open_checkpoint
+        from .witness import add_signature_lines
+
+        cp = open_checkpoint(note, self.log.verifier_key)
+        own = self.log.checkpoint_at(cp.size)
+        if own.split("\n\n", 1)[0] != note.split("\n\n", 1)[0]:
+            raise EvidenceError(f"the co-signed checkpoint of size {cp.size} is not this log's checkpoint")
+        path = self.cosignature_dir / f"{cp.size}.note"
+        current = path.read_text() if path.exists() else own
+        lines = [line for line in note.split("\n\n", 1)[1].splitlines() if line.strip()]
+        merged = add_signature_lines(current, lines)
+        self.cosignature_dir.mkdir(parents=True, exist_ok=True)
+        path.write_text(merged)
+        return cp.size, len(merged.splitlines()) - len(own.splitlines())
+
+    def cosigned_checkpoint(self, min_size: int = 1) -> str | None:
+        """The largest co-signed checkpoint covering at least ``min_size`` entries, if any."""
+        if not self.cosignature_dir.is_dir():
+            return None
+        sizes = sorted((int(p.stem) for p in self.cosignature_dir.glob("*.note") if p.stem.isdigit()), reverse=True)
+        for size in sizes:
+            if size >= min_size:
+                return (self.cosignature_dir / f"{size}.note").read_text()
+        return None
 
     def store_artifact(self, data: bytes, kind: str, log_index: int | None = None,
                        tenant_id: str | None = None) -> str:

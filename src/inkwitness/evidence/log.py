@@ -262,6 +262,27 @@ class TransparencyLog:
                 out.append((index, event))
         return out
 
+    def checkpoint_at(self, size: int) -> str:
+        """The signed checkpoint note of the tree of ``size`` entries."""
+        with self.sessions() as session:
+            row = session.get(LogCheckpoint, size)
+            if row is None:
+                raise EvidenceError(f"log has no checkpoint of size {size}")
+            return row.note
+
+    def prove_inclusion(self, index: int, size: int | None = None) -> dict[str, Any]:
+        """Everything a client needs to check entry ``index`` offline: entry, audit path, signed checkpoint."""
+        size = size or self.size()
+        data, leaf = self.entry(index)
+        return {"index": index, "tree_size": size, "leaf_hash": leaf, "event": json.loads(data),
+                "audit_path": self.inclusion_proof(index, size), "checkpoint": self.checkpoint_at(size)}
+
+    def prove_consistency(self, old_size: int, new_size: int | None = None) -> dict[str, Any]:
+        """A consistency proof between two sizes, with both signed checkpoints (for clients and witnesses)."""
+        new_size = new_size or self.size()
+        return {"from": old_size, "to": new_size, "proof": self.consistency_proof(old_size, new_size),
+                "old_checkpoint": self.checkpoint_at(old_size), "checkpoint": self.checkpoint_at(new_size)}
+
     def inclusion_proof(self, index: int, size: int | None = None) -> list[str]:
         """Audit path of entry ``index`` in the tree of ``size`` entries (default: all)."""
         leaves = self._all_leaves()
