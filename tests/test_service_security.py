@@ -515,3 +515,48 @@ def test_a_signing_link_is_not_used_up_when_processing_fails(service, monkeypatc
     monkeypatch.setattr(svc.client.app.state.ops, "verify", real_verify)
     r = svc.client.post(f"/v1/capture/{token}", json={"signatures": [synthetic_signature(77).to_dict()]})
     assert r.status_code == 201 and set(r.json()) == {"decision"}
+
+
+# --- replay detection: time scaling and history depth ----------------------------------------------
+def _replayed(base, scale: float = 1.0, dx: float = 0.0):
+    import numpy as np
+
+    from inkwitness.signature import make_signature
+
+    return make_signature(x=base.x + dx, y=base.y, t=base.t * scale, pressure=base.pressure,
+                          stroke_start=np.diff(base.stroke, prepend=0) > 0, channels=base.channels,
+                          device=base.device).to_dict()
+
+
+def test_a_replay_with_scaled_timestamps_is_still_a_replay(service):
+    svc = service
+    sid = _enrolled(svc)
+    for i, scale in enumerate((1.04, 1.07, 1.10, 0.90, 0.93, 0.96)):
+        base = synthetic_signature(i % 5)
+        r = svc.client.post(f"/v1/subjects/{sid}/verifications", json={"signature": _replayed(base, scale, 7 + i)},
+                            headers=svc.operator)
+        assert r.status_code == 201 and r.json()["replay"], (scale, r.json()["reasons"][:1])
+    fresh = svc.client.post(f"/v1/subjects/{sid}/verifications",
+                            json={"signature": synthetic_signature(41).to_dict()}, headers=svc.operator)
+    assert not fresh.json()["replay"]
+
+
+def test_filler_submissions_do_not_push_a_sample_out_of_the_replay_check(service):
+    import numpy as np
+
+    from inkwitness.signature import make_signature
+
+    svc = service
+    sid = _enrolled(svc)
+    rng = np.random.default_rng(5)
+    for k in range(55):
+        n = 120
+        scribble = make_signature(x=np.cumsum(rng.normal(0, 40, n)) + 3000, y=np.cumsum(rng.normal(0, 40, n)) + 2000,
+                                  t=np.arange(n) * (2000.0 / n) * (0.97 + 0.0005 * k), pressure=np.full(n, 0.5))
+        r = svc.client.post(f"/v1/subjects/{sid}/verifications", json={"signature": scribble.to_dict()},
+                            headers=svc.operator)
+        assert r.status_code == 201
+    r = svc.client.post(f"/v1/subjects/{sid}/verifications", json={"signature": _replayed(synthetic_signature(2),
+                                                                                         1.0, 9)},
+                        headers=svc.operator)
+    assert r.json()["replay"], r.json()["reasons"][:1]

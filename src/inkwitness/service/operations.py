@@ -16,18 +16,16 @@ import numpy as np
 from ..errors import EnrolmentError, InkwitnessError
 from ..evidence.context import EvidenceContext
 from ..evidence.log import entry_time
-from ..model import Model
 from ..signature import Signature
-from ..verification import Prepared, Verifier, dtw_compare, prepare, view_matrix
+from ..verification import Prepared, Verifier, dtw_compare, prepare
 from .committer import GroupCommitter
+from .replay import pack_fingerprint, replay_functions, replay_matrices, screen, unpack_fingerprint
 from .settings import Settings
 from .storage import Repository, remember
 
 #: A questioned sample closer than this (in units of the references' mutual DTW distance)
 #: to a stored sample is a replay: genuine repetitions are never that alike.
 REPLAY_RATIO = 0.15
-#: How many of the subject's most recent stored samples the near-replay check compares with.
-REPLAY_HISTORY = 50
 #: Bounds of the per-process caches. A prepared 300-point reference is ~40 kB and a template
 #: with its references ~0.4 MB, so a worker's caches stay below ~0.25 GB however long it runs.
 PREPARED_CACHE = 1024
@@ -35,32 +33,11 @@ TEMPLATE_CACHE = 512
 #: Full replay matrices of stored questioned samples that passed the coarse screen (~10 kB
 #: each; a few in a thousand verifications need one).
 MATRIX_CACHE = 64
-#: A replay keeps its duration; only stored samples this close in duration are compared.
-REPLAY_DURATION_TOLERANCE = 0.03
-
-
-def replay_functions(model: Model) -> tuple[str, ...]:
-    """Time functions the replay check compares: the first view without pressure, which every sample has."""
-    return model.view_functions(False)[0][1]
-
-
-def replay_matrices(prep: Prepared, model: Model) -> tuple[np.ndarray, np.ndarray]:
-    """Full and 4x-decimated matrices of the replay check's time functions."""
-    full = view_matrix(prep, replay_functions(model))
-    return full, np.ascontiguousarray(full[::4])
-
-
-def pack_fingerprint(functions: tuple[str, ...], coarse: np.ndarray) -> bytes:
-    """Serialise a decimated matrix with the names of its columns (float32 is ample for screening)."""
-    return json.dumps(list(functions)).encode() + b"\n" + coarse.astype("<f4").tobytes()
-
-
-def unpack_fingerprint(blob: bytes, functions: tuple[str, ...]) -> np.ndarray | None:
-    """The decimated matrix, or None when it was made for other time functions."""
-    header, _, raw = blob.partition(b"\n")
-    if json.loads(header) != list(functions) or len(raw) % (4 * len(functions)):
-        return None
-    return np.frombuffer(raw, dtype="<f4").reshape(-1, len(functions)).astype(np.float64)
+#: How many of the stored samples closest on the fixed-length screen go on to DTW. Every stored
+#: sample of the subject is screened (no window that filler submissions could push a sample out of).
+REPLAY_SHORTLIST = 8
+#: Fixed-length screens kept per process (~1 kB each).
+SCREEN_CACHE = 8192
 
 
 def _mark_replay(result: dict[str, Any], why: str) -> None:
@@ -92,6 +69,7 @@ class Operations:
         self._templates: OrderedDict[str, Verifier] = OrderedDict()
         self._prepared: OrderedDict[str, Prepared] = OrderedDict()
         self._matrices: OrderedDict[tuple[str, tuple[str, ...]], tuple[np.ndarray, np.ndarray]] = OrderedDict()
+        self._screens: OrderedDict[tuple[str, tuple[str, ...]], np.ndarray] = OrderedDict()
         self._lock = Lock()
         self.committer = GroupCommitter(evidence.log.transaction)
 
@@ -137,8 +115,7 @@ class Operations:
                 raise EnrolmentError(f"reference {i} is identical to a signature already stored for this subject")
         verifier = Verifier().fit(references)  # raises EnrolmentError naming an inconsistent reference
         funcs = replay_functions(verifier.model_)
-        fingerprints = [pack_fingerprint(funcs, replay_matrices(p, verifier.model_)[1])
-                        for p in verifier.template_.references]
+        fingerprints = [pack_fingerprint(funcs, replay_matrices(sig, funcs)[1]) for sig in references]
         enrolment, previous = self.repo.save_enrolment(tenant_id, subject_id, references, fingerprints, actor,
                                                        replace)
         event = {"type": "enrolment", "tenant": tenant_id, "subject": subject_id, "enrolment": enrolment.id,
@@ -152,20 +129,23 @@ class Operations:
     # --- verification ---------------------------------------------------------------------
     def _replay_of(self, tenant_id: str, subject_id: str, sig: Signature, qm: np.ndarray, coarse_q: np.ndarray,
                    verifier: Verifier) -> str | None:
-        span = (sig.duration_ms * (1 - REPLAY_DURATION_TOLERANCE), sig.duration_ms * (1 + REPLAY_DURATION_TOLERANCE))
-        identical, candidates = self.repo.replay_candidates(tenant_id, subject_id, sig.sha256, REPLAY_HISTORY, span)
+        identical, candidates = self.repo.replay_candidates(tenant_id, subject_id, sig.sha256)
         if identical:
             return "identical to a stored signature of this subject"
         model = verifier.model_
         funcs = replay_functions(model)
         scale, _, _ = verifier.template_.spread(funcs, model)
+        screens, kept = [], []
         for row_id, row_sha, blob in candidates:
-            coarse_o = None if blob is None else unpack_fingerprint(blob, funcs)
-            if coarse_o is None:  # stored before fingerprints, or under another model
-                matrices = self._view_matrices(row_id, funcs)
-                if matrices is None:
-                    continue
-                coarse_o = matrices[1]
+            found = self._screen_of(row_id, blob, funcs)
+            if found is not None:
+                screens.append(found[1])
+                kept.append((row_id, row_sha, found[0]))
+        if not kept:
+            return None
+        gaps = np.sqrt(((np.stack(screens) - screen(coarse_q)) ** 2).mean(axis=(1, 2)))
+        for i in np.argsort(gaps, kind="stable")[:REPLAY_SHORTLIST]:
+            row_id, row_sha, coarse_o = kept[i]
             # A replay is close at every resolution: a 4x-decimated DTW (1/16 of the work)
             # rules out the clearly different samples before the full comparison.
             coarse, _ = dtw_compare(coarse_q, coarse_o, model.window_frac, 3.0)
@@ -180,21 +160,35 @@ class Operations:
                         f"(distance {distance / scale:.3f} of the references' spread)")
         return None
 
+    def _screen_of(self, row_id: str, blob: bytes | None,
+                   funcs: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray] | None:
+        """(decimated matrix, fixed-length screen) of a stored sample, from its fingerprint or its packet."""
+        key = (row_id, funcs)
+        with self._lock:
+            cached = self._screens.get(key)
+        if cached is not None:
+            return cached
+        coarse = None if blob is None else unpack_fingerprint(blob, funcs)
+        if coarse is None:  # stored before re-timed fingerprints, or under another model
+            matrices = self._view_matrices(row_id, funcs)
+            if matrices is None:
+                return None
+            coarse = matrices[1]
+        found = (coarse, screen(coarse))
+        remember(self._screens, self._lock, key, found, SCREEN_CACHE)
+        return found
+
     def _view_matrices(self, row_id: str, funcs: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray] | None:
         key = (row_id, funcs)
         with self._lock:
             cached = self._matrices.get(key)
         if cached is None:
-            with self._lock:
-                other = self._prepared.get(row_id)
-            if other is None:
-                # A stored questioned sample: keep only its matrices. Caching its packet and whole
-                # preparation (4x the size) filled the caches slowly with samples rarely needed again.
-                other = prepare(self.repo.load_signature(self.repo.signature_row(row_id), keep=False))
-            if "pressure" in funcs and not other.has_pressure:
+            # Only the matrices are kept: caching a stored questioned sample's packet too filled
+            # the caches slowly with samples rarely needed again.
+            sig = self.repo.load_signature(self.repo.signature_row(row_id), keep=False)
+            if "pressure" in funcs and sig.pressure is None:
                 return None
-            full = view_matrix(other, funcs)
-            cached = (full, np.ascontiguousarray(full[::4]))
+            cached = replay_matrices(sig, funcs)
             remember(self._matrices, self._lock, key, cached, MATRIX_CACHE)
         return cached
 
@@ -202,7 +196,7 @@ class Operations:
         """Score a questioned signature; replays are flagged and never accepted."""
         enrolment_id, verifier = self._verifier(tenant_id, subject_id)
         q = prepare(sig, verifier.model_)
-        qm, coarse_q = replay_matrices(q, verifier.model_)
+        qm, coarse_q = replay_matrices(sig, replay_functions(verifier.model_))
         replay = self._replay_of(tenant_id, subject_id, sig, qm, coarse_q, verifier)
         result = verifier.score(q).to_dict()
         if replay:

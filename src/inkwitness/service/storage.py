@@ -71,9 +71,8 @@ _IDENTICAL = (select(StoredSignature.id)
                      StoredSignature.sha256 == bindparam("sha")).limit(1))
 _CANDIDATES = (select(StoredSignature.id, StoredSignature.sha256)
                .where(StoredSignature.tenant_id == bindparam("tenant"),
-                      StoredSignature.subject_id == bindparam("subject"),
-                      StoredSignature.duration_ms.between(bindparam("low"), bindparam("high")))
-               .order_by(StoredSignature.created.desc()).limit(bindparam("limit")))
+                      StoredSignature.subject_id == bindparam("subject"))
+               .order_by(StoredSignature.created.desc()))
 _FINGERPRINTS = (select(StoredSignature.id, StoredSignature.replay_fingerprint)
                  .where(StoredSignature.id.in_(bindparam("ids", expanding=True))))
 _INSERT_SIGNATURE = insert(StoredSignature.__table__)
@@ -271,10 +270,10 @@ class Repository:
             remember(self._packets, self._lock, row.id, sig, PACKET_CACHE_SIZE)
         return sig
 
-    def replay_candidates(self, tenant_id: str, subject_id: str, sha256: str, limit: int,
-                          duration_ms: tuple[float, float]) -> tuple[bool, list[tuple[str, str, bytes | None]]]:
+    def replay_candidates(self, tenant_id: str, subject_id: str,
+                          sha256: str) -> tuple[bool, list[tuple[str, str, bytes | None]]]:
         """Whether this packet is stored for the subject, and (id, sha256, replay fingerprint or None)
-        of the subject's newest samples of similar duration.
+        of every stored sample of the subject.
 
         Packets are not read: a caller fetches one by id only when its fingerprint is close.
         Fingerprints never change, so decrypted ones are kept per process.
@@ -282,18 +281,25 @@ class Repository:
         with self.sessions() as s:
             identical = self._identical(s, tenant_id, subject_id, sha256)
             connection = s.connection()
-            rows = connection.execute(_CANDIDATES, {"tenant": tenant_id, "subject": subject_id, "low": duration_ms[0],
-                                                    "high": duration_ms[1], "limit": limit}).all()
+            rows = connection.execute(_CANDIDATES, {"tenant": tenant_id, "subject": subject_id}).all()
             with self._lock:
                 known = {i: self._fingerprints.get(i) for i, _ in rows}
             missing = [i for i, fp in known.items() if fp is None]
-            sealed = dict(connection.execute(_FINGERPRINTS, {"ids": missing}).all()) if missing else {}
+            sealed: dict[str, bytes | None] = {}
+            # Chunks keep the IN list within every backend's parameter limit.
+            for start in range(0, len(missing), 500):
+                sealed.update(connection.execute(_FINGERPRINTS, {"ids": missing[start:start + 500]}).all())
         shas = dict(rows)
         for i, blob in sealed.items():
             if blob is not None:
                 known[i] = self.vault.open(tenant_id, shas[i], blob, FINGERPRINT)
                 remember(self._fingerprints, self._lock, i, known[i], FINGERPRINT_CACHE_SIZE)
         return identical, [(i, h, known[i]) for i, h in rows]
+
+    def cached_fingerprint(self, signature_id: str) -> bytes | None:
+        """A decrypted replay fingerprint this process has seen, or None."""
+        with self._lock:
+            return self._fingerprints.get(signature_id)
 
     def signature_row(self, signature_id: str) -> StoredSignature:
         """One stored signature row (with its encrypted packet)."""
