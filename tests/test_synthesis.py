@@ -139,6 +139,7 @@ def test_duplicates_are_deterministic_valid_and_keep_the_strokes():
             assert dup.sampling_rate_hz == pytest.approx(sig.sampling_rate_hz)
             assert f"{kind}-like duplicate of {sig.sha256[:12]}" in dup.repairs[0]
             assert dup.capture.extra["synthetic"]["source_sha256"] == sig.sha256
+            assert dup.capture.extra["synthetic"]["kind"] == kind
             assert 0.0 <= dup.pressure.min() and dup.pressure.max() <= 1.0
 
 
@@ -177,3 +178,8 @@ def test_perturbation_stays_within_the_published_ranges(seed, kind):
     noise = 0.1 if kind == "genuine" else 0.2
     assert np.all(np.abs(out[:, 4:] - comps[:, 4:]) <= noise)
     assert np.all(out[:, 0] > 0) and np.all(out[:, 3] > 0)
+
+
+def test_unknown_kind_is_refused():
+    with pytest.raises(ValueError, match="genuine"):
+        duplicate(synthetic_signature(1), "skilled", 0)  # type: ignore[arg-type]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from ..signature import Signature
@@ -13,17 +15,18 @@ from .synthesize import synthesize
 METHOD = "sigma-lognormal"
 
 
-def _marker(model: LognormalModel, what: str, seed_note: dict) -> tuple[str, dict]:
+def _marker(model: LognormalModel, kind: str, what: str) -> tuple[str, dict[str, Any]]:
+    """The repairs note and capture ``extra`` that mark a sample as synthetic, naming its source."""
     sha = model.source.sha256
     note = f"{METHOD} {what} of {sha[:12]}"
-    extra = {"synthetic": {"method": METHOD, "kind": what, "source_sha256": sha,
-                           "velocity_snr_db": round(model.snr_db, 2), **seed_note}}
+    extra = {"synthetic": {"method": METHOD, "kind": kind, "source_sha256": sha,
+                           "velocity_snr_db": round(model.snr_db, 2)}}
     return note, extra
 
 
 def reconstruct(model: LognormalModel, keep_residual: bool = True) -> Signature:
     """The unperturbed model synthesised again (a check of the extraction)."""
-    note, extra = _marker(model, "reconstruction", {})
+    note, extra = _marker(model, "reconstruction", "reconstruction")
     return synthesize(model, note=note, keep_residual=keep_residual, extra=extra)
 
 
@@ -35,7 +38,7 @@ def duplicate(sig: Signature | LognormalModel, kind: Kind = "genuine",
     """
     model = sig if isinstance(sig, LognormalModel) else extract(sig)
     gen = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
-    note, extra = _marker(model, f"{kind}-like duplicate", {})
+    note, extra = _marker(model, kind, f"{kind}-like duplicate")
     return synthesize(perturb(model, kind, gen), note=note, extra=extra)
 
 

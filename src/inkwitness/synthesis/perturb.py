@@ -51,6 +51,8 @@ def perturb_components(components: np.ndarray, kind: Kind, rng: np.random.Genera
 
 def perturb(model: LognormalModel, kind: Kind, rng: np.random.Generator) -> LognormalModel:
     """The model with every pen-down stroke's components perturbed (draws in stroke order)."""
+    if kind not in EPS_OFFSET:
+        raise ValueError(f"kind must be 'genuine' or 'forgery', got {kind!r}")
     strokes = tuple(s.with_components(perturb_components(s.components, kind, rng)) if s.components.shape[0] else s
                     for s in model.strokes)
     return replace(model, strokes=strokes)

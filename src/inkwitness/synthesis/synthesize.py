@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import numpy as np
 from scipy.special import ndtr
 
@@ -76,8 +79,14 @@ def _source_channel(sig: Signature, s: StrokeModel, values: np.ndarray, n: int) 
 
 
 def synthesize(model: LognormalModel, *, note: str | None = None, keep_residual: bool = True,
-               extra: dict | None = None) -> Signature:
-    """A Signature drawn from ``model`` at its sampling rate, with the source's device and channels."""
+               extra: Mapping[str, Any] | None = None) -> Signature:
+    """A Signature drawn from ``model`` at its sampling rate, with the source's device and channels.
+
+    ``note`` becomes the sample's only repairs entry and ``extra`` is merged into the
+    source's capture ``extra``; with ``keep_residual`` the trajectory the lognormals do not
+    explain is added back (mapped by normalised time), so the unperturbed model gives
+    back the source.
+    """
     sig = model.source
     step_ms = 1000.0 / model.rate_hz
     cols: dict[str, list[np.ndarray]] = {k: [] for k in ("t", "x", "y")}
