@@ -560,3 +560,27 @@ def test_filler_submissions_do_not_push_a_sample_out_of_the_replay_check(service
                                                                                          1.0, 9)},
                         headers=svc.operator)
     assert r.json()["replay"], r.json()["reasons"][:1]
+
+
+# --- derived biometrics are not stored in clear ------------------------------------------------------
+def test_stored_outcomes_keep_no_reference_statistics(service):
+    from sqlalchemy import select
+
+    from inkwitness.store.models import SigningSession, VerificationRecord
+
+    svc = service
+    sid = _enrolled(svc)
+    import numpy as np
+
+    from inkwitness.signature import make_signature
+
+    odd = make_signature(x=np.linspace(0, 5000, 200), y=1000 * np.sin(np.linspace(0, 30, 200)),
+                         t=np.arange(200) * 10.0, pressure=np.full(200, 0.9)).to_dict()
+    r = svc.client.post(f"/v1/subjects/{sid}/verifications", json={"signature": odd}, headers=svc.operator)
+    assert any("vs reference" in reason for reason in r.json()["reasons"])  # shown to the caller once
+    token = svc.client.post("/v1/signing-sessions", json={"subject_id": sid}, headers=svc.operator).json()["token"]
+    svc.client.post(f"/v1/capture/{token}", json={"signatures": [odd]})
+    with svc.client.app.state.ops.repo.sessions() as s:
+        stored = [v.result for v in s.scalars(select(VerificationRecord))]
+        stored += [v.outcome for v in s.scalars(select(SigningSession))]
+    assert stored and all("reasons" not in v and "vs reference" not in str(v) for v in stored)

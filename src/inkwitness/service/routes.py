@@ -298,7 +298,8 @@ async def capture_submit(token: Token, body: CaptureIn, request: Request) -> dic
         with anyio.CancelScope(shield=True):
             await run(ops.repo.release_session, row.id)
         raise
-    await run(ops.repo.finish_session, row.id, {k: v for k, v in outcome.items() if k != "components"})
+    kept = {k: outcome[k] for k in ("id", "decision", "score", "replay", "references", "log_index") if k in outcome}
+    await run(ops.repo.finish_session, row.id, kept)
     # The signer's device learns only the outcome, not scores or reasons.
     return shown
 

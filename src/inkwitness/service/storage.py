@@ -400,7 +400,7 @@ class Repository:
             record = VerificationRecord(id=record_id, tenant_id=tenant_id, subject_id=subject_id,
                                         enrolment_id=enrolment_id, signature_id=row.id, score=result["score"],
                                         decision=result["decision"], replay=result["decision"] == "replay",
-                                        result=result)
+                                        result=stored_result(result))
             # Plain INSERTs: the ORM's unit of work costs more CPU than the writes themselves here.
             connection = s.connection()
             connection.execute(_INSERT_SIGNATURE, _values(row))
@@ -505,6 +505,19 @@ class Repository:
 def _values(obj: Any) -> dict[str, Any]:
     """Column values set on a new ORM object; unset ones are left to the column defaults."""
     return {c.key: v for c in obj.__table__.columns if (v := getattr(obj, c.key)) is not None}
+
+
+#: What a stored verification outcome keeps. Reasons quote the references' feature means and
+#: spreads (derived biometrics): they are shown to the caller once and never stored in clear.
+STORED_RESULT_FIELDS = ("score", "decision", "threshold", "components")
+
+
+def stored_result(result: dict[str, Any]) -> dict[str, Any]:
+    """The part of a verification outcome that is kept in the database (no derived biometrics)."""
+    kept = {k: result[k] for k in STORED_RESULT_FIELDS if k in result}
+    if result.get("decision") == "replay":
+        kept["replay"] = True
+    return kept
 
 
 def _key_info(key: ApiKey) -> dict[str, Any]:
