@@ -584,3 +584,20 @@ def test_stored_outcomes_keep_no_reference_statistics(service):
         stored = [v.result for v in s.scalars(select(VerificationRecord))]
         stored += [v.outcome for v in s.scalars(select(SigningSession))]
     assert stored and all("reasons" not in v and "vs reference" not in str(v) for v in stored)
+
+
+def test_undecryptable_stored_data_is_a_server_fault_not_a_4xx(service):
+    from sqlalchemy import update
+
+    from inkwitness.store.models import StoredSignature
+
+    svc = service
+    sid = _enrolled(svc)
+    ops = svc.client.app.state.ops
+    with ops.repo.sessions.begin() as s:
+        s.execute(update(StoredSignature).values(packet_encrypted=b"\0" * 64, replay_fingerprint=None))
+    for cache in (ops._templates, ops._prepared, ops.repo._packets, ops.repo._fingerprints):
+        cache.clear()
+    r = svc.client.post(f"/v1/subjects/{sid}/verifications", json={"signature": synthetic_signature(12).to_dict()},
+                        headers=svc.operator)
+    assert r.status_code == 503 and "decrypt" in r.json()["error"] and r.headers["retry-after"]

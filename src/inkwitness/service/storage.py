@@ -19,7 +19,7 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from ..errors import InkwitnessError
+from ..errors import InkwitnessError, StorageError
 from ..formats import native
 from ..signature import Signature
 from ..store.models import (ApiKey, AuditEvent, Enrolment, SigningSession, StoredSignature, Subject, Tenant,
@@ -32,6 +32,10 @@ class NotFound(InkwitnessError):
 
 class Conflict(InkwitnessError):
     """The request conflicts with the stored state."""
+
+
+class Undecryptable(StorageError):
+    """Stored data does not decrypt: a server-side fault (503), never the client's (4xx)."""
 
 
 class Gone(InkwitnessError):
@@ -60,7 +64,7 @@ class Vault:
         try:
             return self._aead.decrypt(blob[:12], blob[12:], _associated(tenant_id, sha256, purpose))
         except InvalidTag as exc:
-            raise InkwitnessError("stored signature does not decrypt (altered, or a different storage key)") from exc
+            raise Undecryptable("stored data does not decrypt (altered, or a different storage key)") from exc
 
 
 # Built once: the verification path runs these on every request.
