@@ -208,6 +208,17 @@ def test_healthz_reports_an_unreachable_database(service, monkeypatch):
     assert r.status_code == 503 and "retry-after" in r.headers
 
 
+def test_healthz_reports_a_full_disk(service, monkeypatch):
+    import shutil
+    from collections import namedtuple
+
+    svc = service
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda _p: usage(10**9, 10**9 - 10**6, 10**6))
+    r = svc.client.get("/healthz")
+    assert r.status_code == 503 and "free" in r.json()["error"] and "retry-after" in r.headers
+
+
 # --- 4. bounded work -------------------------------------------------------------------------------
 def test_long_or_huge_packets_are_refused_before_any_comparison(service, monkeypatch):
     from inkwitness.service import operations

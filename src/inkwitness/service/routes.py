@@ -151,8 +151,16 @@ async def session_page(token: Token) -> FileResponse:
 
 @router.get("/healthz")
 async def health(request: Request) -> dict[str, str]:
-    """Liveness and readiness: the database answers (else 503 with Retry-After)."""
-    await run(ops_of(request).repo.ping)
+    """Liveness and readiness: the database answers and the data directory has room (else 503, Retry-After)."""
+    import shutil
+
+    from ..errors import StorageError
+
+    ops = ops_of(request)
+    await run(ops.repo.ping)
+    free = shutil.disk_usage(ops.settings.data_dir).free
+    if free < ops.settings.min_free_bytes:
+        raise StorageError(f"the data directory has {free // 2**20} MiB free; writes would fail")
     return {"status": "ok"}
 
 

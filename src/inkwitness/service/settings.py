@@ -29,6 +29,8 @@ class Settings:
     pki_dir: Path | None = None
     origin: str = "inkwitness.local/log"
     cors_origins: list[str] | None = None
+    #: /healthz reports unavailable below this much free space in the data directory.
+    min_free_bytes: int = 64 * 2**20
     # Per key and worker process (see ratelimit.py). Capture-only keys get a tight limit: a pad
     # submits a signature every few seconds, and a scoring oracle needs thousands of tries.
     capture_rate_per_second: float = 2.0
