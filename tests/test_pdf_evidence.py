@@ -258,3 +258,54 @@ def test_form_filling_policy_allows_and_still_names_the_change(config, pki):
     (check,) = verify_pdf(fill_field(sealed, "days", "90"), [pki.ca_cert])
     assert check.ok and check.certification == "FILL_FORMS"
     assert check.field_changes == [{"field": "days", "old": "30", "new": "90", "change": "changed", "allowed": True}]
+
+
+def test_a_damaged_time_stamp_token_is_named_as_such(sealed, pki):
+    from asn1crypto import cms
+
+    pdf = sealed[1]
+    start, end = pdf.rfind(b"/Contents <") + 11, None
+    end = pdf.index(b">", start)
+    blob = bytes.fromhex(pdf[start:end].decode())
+    info = cms.ContentInfo.load(blob)
+    (token,) = [a["values"][0] for a in info["content"]["signer_infos"][0]["unsigned_attrs"]
+                if a["type"].native == "signature_time_stamp_token"]
+    der = token.dump()
+    at = blob.index(der)
+    step = max(1, len(der) // 60)
+    for offset in range(0, len(der), step):
+        damaged = bytearray(blob)
+        damaged[at + offset] ^= 0x01
+        flipped = pdf[:start] + bytes(damaged).hex().encode() + pdf[start + 2 * len(blob):]
+        (check,) = [c for c in verify_pdf(flipped, [pki.ca_cert]) if c.field == "inkwitness-signature-1"]
+        assert not check.ok, f"flip at token byte {offset} went unnoticed"
+        assert any("time-stamp" in p for p in check.problems), (offset, check.problems)
+
+
+def test_label_shows_the_tsa_time_and_leaves_the_ink_alone(sealed, pki):
+    import base64
+    import re
+
+    from asn1crypto import cms, tsp
+
+    from inkwitness.evidence.pdf import LABEL_STRIP, render_ink_pdf
+    from pyhanko.pdf_utils.reader import PdfFileReader
+
+    ink = PdfFileReader(io.BytesIO(render_ink_pdf(synthetic_signature(1), 200, 80, bottom=LABEL_STRIP)))
+    stream = ink.root["/Pages"]["/Kids"][0]["/Contents"].data.decode("latin-1")
+    ys = [float(y) for y in re.findall(r"[-\d.]+ ([-\d.]+) (?:m|l)\b", stream)]
+    assert ys and min(ys) >= LABEL_STRIP + 1.0, min(ys)
+    _, first, _, c1, _ = sealed
+    extra = c1.header["extra"]
+    token = cms.ContentInfo.load(base64.b64decode(extra["label_timestamp_token"]))
+    gen = token["content"]["encap_content_info"]["content"].parsed["gen_time"].native
+    assert extra["label_time"] == gen.strftime("%Y-%m-%d %H:%M:%S UTC")
+    assert isinstance(token["content"]["encap_content_info"]["content"].parsed, tsp.TSTInfo)
+    # The label text is in the signature field's appearance.
+    reader = PdfFileReader(io.BytesIO(first))
+    field = [f for f in reader.root["/AcroForm"]["/Fields"] if f.get_object()["/T"] == "inkwitness-signature-1"][0]
+    appearance = field.get_object()["/AP"]["/N"]
+    texts = [appearance.data] + [x.get_object().data for x in appearance["/Resources"].get("/XObject", {}).values()]
+    # PDF literal strings may escape characters as octal (\\055 is "-").
+    shown = [re.sub(rb"\\([0-7]{3})", lambda m: bytes([int(m.group(1), 8)]), t) for t in texts]
+    assert any(b"TSA time " + extra["label_time"].encode() in t for t in shown), shown[0][:300]

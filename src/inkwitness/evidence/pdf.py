@@ -11,6 +11,8 @@ container is bound to the SHA-256 of the PDF as it was before this signing (its 
 
 from __future__ import annotations
 
+import base64
+import datetime as dt
 import hashlib
 import io
 import math
@@ -171,19 +173,29 @@ def parse_box(text: str) -> tuple[float, float, float, float]:
     return values  # type: ignore[return-value]
 
 
-def render_ink_pdf(sig: Signature, width: float, height: float) -> bytes:
-    """A one-page vector PDF of the pen-down strokes fitted into ``width`` x ``height`` points."""
+#: Height in points of the strip under the ink that holds the label (signer and TSA time).
+LABEL_STRIP = 9.0
+
+
+def render_ink_pdf(sig: Signature, width: float, height: float, bottom: float = 0.0) -> bytes:
+    """A one-page vector PDF of the pen-down strokes fitted into ``width`` x ``height`` points.
+
+    The ink stays above ``bottom`` points so that a label drawn there never covers it.
+    """
     from reportlab.pdfgen import canvas
 
     buf = io.BytesIO()
     c = canvas.Canvas(buf, pagesize=(width, height), invariant=1)
-    margin = 0.08 * min(width, height)
+    ink_height = height - bottom
+    margin = 0.08 * min(width, ink_height)
+    # Stroke widths reach 1 pt on either side of the path; keep them off the label strip too.
+    margin = max(margin, 1.5)
     xs, ys = sig.x, sig.y
     span_x = max(float(xs.max() - xs.min()), 1e-9)
     span_y = max(float(ys.max() - ys.min()), 1e-9)
-    scale = min((width - 2 * margin) / span_x, (height - 2 * margin) / span_y)
+    scale = min((width - 2 * margin) / span_x, (ink_height - 2 * margin) / span_y)
     off_x = (width - scale * span_x) / 2
-    off_y = (height - scale * span_y) / 2
+    off_y = (ink_height - scale * span_y) / 2
     c.setLineCap(1)
     c.setLineJoin(1)
     c.setStrokeColorRGB(0.05, 0.1, 0.35)
@@ -201,6 +213,18 @@ def render_ink_pdf(sig: Signature, width: float, height: float) -> bytes:
     c.showPage()
     c.save()
     return buf.getvalue()
+
+
+def _tsa_time(url: str, digest: bytes) -> tuple[str, bytes]:
+    """A time-stamp token over ``digest`` from the TSA and its time (``YYYY-MM-DD HH:MM:SS UTC``)."""
+    import asyncio
+
+    try:
+        token = asyncio.run(timestamps.HTTPTimeStamper(url).async_timestamp(digest, "sha256"))
+        gen = token["content"]["encap_content_info"]["content"].parsed["gen_time"].native
+    except Exception as exc:  # noqa: BLE001 - network and ASN.1 errors of many types
+        raise EvidenceError(f"signing failed: the time-stamping authority at {url} did not answer: {exc}") from exc
+    return gen.astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"), token.dump()
 
 
 def _page_of(writer: IncrementalPdfFileWriter, field_ref: Any) -> int | None:
@@ -281,9 +305,13 @@ def sign_pdf(pdf: bytes, sig: Signature, page: int, box: tuple[float, float, flo
     # signed container (enforced by verify_pdf) rather than a FieldMDP transform.
     lock = (FieldMDPSpec(FieldMDPAction.INCLUDE, fields=to_lock)
             if config.form_policy == "locked" and to_lock and not reserve and not empty_reserved else None)
+    # The label shows a TSA time, not the local clock: a token over the document as it is
+    # now, kept in the signed container so the label's time can be checked later.
+    label_time, label_token = _tsa_time(config.tsa_url, hashlib.sha256(pdf).digest())
     container = seal(sig.canonical_bytes(), sig.sha256, hashlib.sha256(pdf).hexdigest(), config.escrow,
                      extra={"document_length": len(pdf), "field": field_name, "page": page,
-                            "form_policy": config.form_policy})
+                            "form_policy": config.form_policy, "label_time": label_time,
+                            "label_timestamp_token": base64.b64encode(label_token).decode()})
     if not empty_reserved:
         fields.append_signature_field(writer, fields.SigFieldSpec(field_name, on_page=page - 1,
                                                                   box=(int(x1), int(y1), int(x2), int(y2)),
@@ -300,9 +328,10 @@ def sign_pdf(pdf: bytes, sig: Signature, page: int, box: tuple[float, float, flo
     signer.evidence = container.to_bytes()
     with tempfile.TemporaryDirectory() as tmp:
         ink = Path(tmp) / "ink.pdf"
-        ink.write_bytes(render_ink_pdf(sig, x2 - x1, y2 - y1))
+        ink.write_bytes(render_ink_pdf(sig, x2 - x1, y2 - y1, bottom=LABEL_STRIP))
         style = TextStampStyle(
-            stamp_text="%(signer)s  %(ts)s", background=ImportedPdfPage(str(ink)), background_opacity=1.0,
+            stamp_text=f"%(signer)s  TSA time {label_time}", background=ImportedPdfPage(str(ink)),
+            background_opacity=1.0,
             border_width=0, text_box_style=TextBoxStyle(font_size=5),
             inner_content_layout=SimpleBoxLayoutRule(x_align=AxisAlignment.ALIGN_MIN,
                                                      y_align=AxisAlignment.ALIGN_MIN))
@@ -406,6 +435,55 @@ def _contents_padding_ok(data: bytes, byte_range: list[int]) -> bool:
     return not any(blob[header + length:])
 
 
+def _unprotected_fields_problems(emb: Any) -> list[str]:
+    """Fields of the CMS blobs no signature covers must still agree with what the signatures use.
+
+    ``digestAlgorithms`` of a SignedData is outside every signature, so a change there
+    would otherwise pass unnoticed; it must list each signer's digest algorithm.
+    """
+    out = []
+    try:
+        blobs = [("signature", emb.signed_data)]
+        attrs = emb.signer_info["unsigned_attrs"]
+        for attr in attrs if attrs else []:
+            if attr["type"].native == "signature_time_stamp_token":
+                blobs.append(("signature time-stamp token", attr["values"][0]["content"]))
+        for what, signed_data in blobs:
+            listed = {a["algorithm"].dotted for a in signed_data["digest_algorithms"]}
+            used = {si["digest_algorithm"]["algorithm"].dotted for si in signed_data["signer_infos"]}
+            if not used <= listed:
+                out.append(f"the {what} is damaged: its digestAlgorithms do not list the digest its signer used")
+    except Exception:  # noqa: BLE001 - unparseable structures are named by the validation itself
+        return out
+    return out
+
+
+def _timestamp_token_problem(emb: Any, roots: list[asn1_x509.Certificate]) -> str | None:
+    """Why the signature's time-stamp token is damaged, or None when it parses and verifies on its own."""
+    import asyncio
+
+    from pyhanko.sign.validation.generic_cms import validate_tst_signed_data
+
+    try:
+        attrs = emb.signer_info["unsigned_attrs"]
+        tokens = [a for a in attrs if a["type"].native == "signature_time_stamp_token"] if attrs else []
+    except Exception:  # noqa: BLE001 - the unsigned attributes themselves are broken
+        return "the signature time-stamp token is damaged (its attribute cannot be parsed)"
+    if not tokens:
+        return None
+    try:
+        token = tokens[0]["values"][0]
+        token.native  # noqa: B018 - forces a full parse of the DER
+        signed_data = token["content"]
+        signature = emb.signer_info["signature"].native
+        asyncio.run(validate_tst_signed_data(
+            signed_data, ValidationContext(trust_roots=roots, allow_fetching=False),
+            lambda algo: hashlib.new(algo, signature).digest()))
+    except Exception as exc:  # noqa: BLE001 - asn1crypto and pyHanko raise many types here
+        return f"the signature time-stamp token is damaged ({type(exc).__name__}: {str(exc)[:160]})"
+    return None
+
+
 def _certification_level(emb: Any) -> MDPPerm | None:
     """The DocMDP level when this is a certification signature (its own /DocMDP reference)."""
     for ref in emb.sig_object.get("/Reference", []):
@@ -502,7 +580,10 @@ def verify_pdf(data: bytes, trust_roots: list[Path]) -> list[SignatureCheck]:
                 emb, signer_validation_context=ValidationContext(trust_roots=roots, allow_fetching=False),
                 ts_validation_context=ValidationContext(trust_roots=roots, allow_fetching=False))
         except Exception as exc:  # noqa: BLE001 - pyHanko raises many types on damaged input
-            check.problems.append(f"signature cannot be validated: {type(exc).__name__}: {exc}")
+            # Name the time-stamp token when it is the part that is broken: it sits in the
+            # unsigned attributes, outside what the signature and the document digest cover.
+            check.problems.append(_timestamp_token_problem(emb, roots)
+                                  or f"signature cannot be validated: {type(exc).__name__}: {exc}")
             checks.append(check)
             continue
         check.intact, check.valid, check.trusted = bool(status.intact), bool(status.valid), bool(status.trusted)
@@ -513,7 +594,7 @@ def verify_pdf(data: bytes, trust_roots: list[Path]) -> list[SignatureCheck]:
             check.timestamp = {"time": ts.timestamp.isoformat(), "intact": bool(ts.intact), "valid": bool(ts.valid),
                                "trusted": bool(ts.trusted)}
             if not (ts.intact and ts.valid):
-                check.problems.append("the signature time-stamp token does not verify (altered)")
+                check.problems.append("the signature time-stamp token is damaged or altered (it does not verify)")
             elif not ts.trusted:
                 check.problems.append("the time-stamping authority is not trusted")
         else:
@@ -530,6 +611,7 @@ def verify_pdf(data: bytes, trust_roots: list[Path]) -> list[SignatureCheck]:
             check.problems.append("the cryptographic signature does not verify")
         if check.intact and not check.trusted:
             check.problems.append("the signing certificate does not chain to a trusted root")
+        check.problems.extend(_unprotected_fields_problems(emb))
         if not _contents_padding_ok(data, list(emb.byte_range)):
             check.problems.append("the signature's /Contents (or its padding) was altered")
         container, problem = evidence_of(emb)
