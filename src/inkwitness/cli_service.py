@@ -38,6 +38,7 @@ def serve(host: Annotated[str, typer.Option(help="interface to listen on")] = "1
     data_dir.mkdir(parents=True, exist_ok=True)
     settings = Settings(data_dir=data_dir, database_url=database_url, max_body_bytes=max_body,
                         public_url=public_url or f"http://{host}:{port}")
+    settings.allowed_origins()  # a malformed INKWITNESS_CORS_ORIGINS is one line here, not a worker traceback
     evidence = EvidenceContext(data_dir, database_url)
     # Migrates, and checks the storage key against the database, before workers start.
     repo = Repository(evidence.sessions, open_vault(settings, evidence.sessions))
