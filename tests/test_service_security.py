@@ -418,6 +418,19 @@ def test_keys_are_listed_without_secrets_and_revoked_at_once_in_every_worker(ser
         assert worker.post("/v1/subjects", json={}, headers=auth).status_code == 401
 
 
+def test_rolling_a_key_replaces_its_secret(service):
+    svc = service
+    prefix, auth = _new_key(svc, scopes=("capture",))
+    assert svc.client.post(f"/v1/api-keys/{prefix}/roll", headers=svc.other_admin).status_code == 404
+    r = svc.client.post(f"/v1/api-keys/{prefix}/roll", headers=svc.admin)
+    assert r.status_code == 201 and r.json()["scopes"] == ["capture"] and r.json()["replaces"] == prefix
+    new = {"Authorization": f"Bearer {r.json()['key']}"}
+    sid = _enrolled(svc)
+    body = {"signature": synthetic_signature(60).to_dict()}
+    assert svc.client.post(f"/v1/subjects/{sid}/verifications", json=body, headers=auth).status_code == 401
+    assert svc.client.post(f"/v1/subjects/{sid}/verifications", json=body, headers=new).status_code == 201
+
+
 def test_keys_expire(service):
     import datetime as dt
 
@@ -459,6 +472,9 @@ def test_keys_command_line_create_list_revoke(tmp_path):
     prefix = key.split("_")[1]
     listing = cli("list", "--tenant", "shop")
     assert prefix in listing and "pad 1" in listing and key not in listing
+    rolled = cli("roll", prefix).strip()
+    assert rolled.startswith("iwk_") and rolled != key
+    prefix = rolled.split("_")[1]
     assert prefix in cli("revoke", prefix)
     assert "yes" in cli("list", "--tenant", "shop") or "20" in cli("list", "--tenant", "shop").split(prefix)[1]
     assert cli("create", "--platform").startswith("iwk_")

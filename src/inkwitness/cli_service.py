@@ -168,6 +168,14 @@ def keys_revoke(key: Annotated[str, typer.Argument(help="key id or prefix (see k
     console.print(f"revoked key {info['prefix']} ({info['name']})", highlight=False)
 
 
+def keys_roll(key: Annotated[str, typer.Argument(help="key id or prefix (see keys list)")],
+              data_dir: Annotated[Path, typer.Option()] = Path("inkwitness-data"),
+              database_url: Annotated[Optional[str], typer.Option()] = None) -> None:
+    """Replace a key by a new secret (printed once); the old key stops working at once."""
+    secret, _ = _repo(data_dir, database_url).roll_key(key, None, any_tenant=True, actor="cli")
+    console.print(secret, highlight=False)
+
+
 def register(app: typer.Typer) -> None:
     """Attach the service commands."""
     app.command("serve")(serve)
@@ -175,4 +183,5 @@ def register(app: typer.Typer) -> None:
     keys.command("create")(keys_create)
     keys.command("list")(keys_list)
     keys.command("revoke")(keys_revoke)
+    keys.command("roll")(keys_roll)
     app.add_typer(keys, name="keys")

@@ -199,6 +199,14 @@ async def revoke_key(key_id: Id, who: KeyAdmin, request: Request) -> dict[str, A
     return await run(ops_of(request).repo.revoke_key, key_id, scope, who.is_platform, f"key:{who.key_id}")
 
 
+@router.post("/v1/api-keys/{key_id}/roll", status_code=201)
+async def roll_key(key_id: Id, who: KeyAdmin, request: Request) -> dict[str, Any]:
+    """Replace a key by a new secret (same name, scopes and expiry); the old one stops working at once."""
+    scope = policy.keys_visible(who, None)
+    key, old = await run(ops_of(request).repo.roll_key, key_id, scope, who.is_platform, f"key:{who.key_id}")
+    return {"key": key, "tenant_id": old["tenant_id"], "scopes": old["scopes"], "replaces": old["prefix"]}
+
+
 # --- subjects, enrolment, verification ------------------------------------------------------------
 @router.post("/v1/subjects", status_code=201)
 async def create_subject(body: SubjectIn, who: SubjectAdmin, request: Request) -> dict[str, Any]:

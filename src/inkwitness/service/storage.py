@@ -202,6 +202,15 @@ class Repository:
                              .order_by(ApiKey.created.desc())).all()
             return [_key_info(r) for r in rows]
 
+    def roll_key(self, key_ref: str, tenant_id: str | None, any_tenant: bool = False,
+                 actor: str = "system") -> tuple[str, dict[str, Any]]:
+        """Replace a key by a new one with the same tenant, name, scopes and expiry; the old one is revoked."""
+        old = self.revoke_key(key_ref, tenant_id, any_tenant, actor)
+        expires = dt.datetime.fromisoformat(old["expires_at"]) if old["expires_at"] else None
+        if expires is not None and expires <= utcnow():
+            expires = None
+        return self.create_api_key(old["tenant_id"], old["name"], old["scopes"], expires, actor), old
+
     def revoke_key(self, key_ref: str, tenant_id: str | None, any_tenant: bool = False,
                    actor: str = "system") -> dict[str, Any]:
         """Revoke a key by id or prefix, within a tenant (or any tenant for the platform); effective at once."""
