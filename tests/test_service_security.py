@@ -158,7 +158,8 @@ def test_report_fields_with_markup_are_a_422(service):
                             json={"signature": synthetic_signature(9).to_dict(), field: "<b>x</i>&", "format": "pdf"})
         assert r.status_code == 422, r.text
     r = svc.client.post(f"/v1/subjects/{sid}/reports", headers=svc.operator,
-                        json={"signature": synthetic_signature(9).to_dict(), "case_id": "CASE-2026/17", "format": "json"})
+                        json={"signature": synthetic_signature(9).to_dict(), "case_id": "CASE-2026/17",
+                              "format": "json"})
     assert r.status_code == 200
 
 
@@ -379,7 +380,8 @@ def test_a_chunked_body_over_the_limit_is_a_413(service):
 def test_bodies_are_not_parsed_before_authentication(service):
     svc = service
     for headers in ({}, {"Authorization": "Bearer iwk_unknown_key_0000000000000000"}):
-        r = svc.client.post("/v1/subjects", content=b"{not json", headers={**headers, "content-type": "application/json"})
+        r = svc.client.post("/v1/subjects", content=b"{not json",
+                            headers={**headers, "content-type": "application/json"})
         assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
 
 

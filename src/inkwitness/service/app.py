@@ -30,9 +30,9 @@ log = logging.getLogger("inkwitness.service")
 
 
 _STATUS: list[tuple[type[Exception], int]] = [
-    (StorageError, 503), (Forbidden, 403), (NotFound, 404), (Gone, 410), (Conflict, 409), (InvalidSignature, 422), (UnsupportedFormat, 415),
-    (EnrolmentError, 422), (IncompatibleSignatures, 422), (EvidenceError, 422), (DatasetError, 422),
-    (InkwitnessError, 422),
+    (StorageError, 503), (Forbidden, 403), (NotFound, 404), (Gone, 410), (Conflict, 409),
+    (InvalidSignature, 422), (UnsupportedFormat, 415), (EnrolmentError, 422), (IncompatibleSignatures, 422),
+    (EvidenceError, 422), (DatasetError, 422), (InkwitnessError, 422),
 ]
 
 

@@ -79,9 +79,8 @@ def key_tenant(who: Caller, requested: str | None) -> str:
         if not requested:
             raise Forbidden("a platform key must name the tenant_id of the key to create")
         return requested
-    if requested and requested != who.tenant_id:
+    if who.tenant_id is None or (requested and requested != who.tenant_id):
         raise Forbidden("a tenant admin may manage keys of its own tenant only")
-    assert who.tenant_id is not None
     return who.tenant_id
 
 

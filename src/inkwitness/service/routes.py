@@ -53,8 +53,9 @@ def request_id(request: Request) -> str:
 
 
 def tenant_of(who: Caller) -> str:
-    """The caller's tenant (routes behind a tenant action only ever see tenant keys)."""
-    assert who.tenant_id is not None
+    """The caller's tenant (the policy lets only tenant keys take tenant actions)."""
+    if who.tenant_id is None:
+        raise policy.Forbidden("this route needs a tenant key")
     return who.tenant_id
 
 
@@ -74,7 +75,7 @@ async def run(fn, *args):  # noqa: ANN001, ANN201
 KeyAdmin = Annotated[Caller, Depends(may("key.manage"))]
 SubjectAdmin = Annotated[Caller, Depends(may("subject.manage"))]
 Enroller = Annotated[Caller, Depends(may("subject.enrol"))]
-Verifier = Annotated[Caller, Depends(may("subject.verify"))]
+Submitter = Annotated[Caller, Depends(may("subject.verify"))]
 HistoryReader = Annotated[Caller, Depends(may("subject.history"))]
 Reporter = Annotated[Caller, Depends(may("subject.report"))]
 SessionAdmin = Annotated[Caller, Depends(may("session.manage"))]
@@ -233,7 +234,7 @@ async def enrol(subject_id: Id, body: EnrolIn, who: Enroller, request: Request) 
 
 
 @router.post("/v1/subjects/{subject_id}/verifications", status_code=201)
-async def verify(subject_id: Id, body: VerifyIn, who: Verifier, request: Request) -> JSONResponse:
+async def verify(subject_id: Id, body: VerifyIn, who: Submitter, request: Request) -> JSONResponse:
     """Verify a questioned signature: score, decision, components, reasons, replay flag.
 
     A capture-only key learns just the decision (genuine or forgery) and ids, never scores or
@@ -323,7 +324,8 @@ async def capture_submit(token: Token, body: CaptureIn, request: Request) -> dic
 # --- documents and evidence ------------------------------------------------------------------------
 @router.post("/v1/documents/sign", response_class=Response)
 async def sign_document(who: DocumentAdmin, request: Request, file: Annotated[UploadFile, File()],
-                        signature: Annotated[str, Form(max_length=4_000_000)], page: Annotated[int, Form(ge=1, le=100_000)],
+                        signature: Annotated[str, Form(max_length=4_000_000)],
+                        page: Annotated[int, Form(ge=1, le=100_000)],
                         box: Annotated[str, Form(max_length=100)],
                         signer_name: Annotated[ReportText | None, Form()] = None,
                         subject_id: Annotated[str | None, Form(max_length=64, pattern=r"^[A-Za-z0-9-]+$")] = None
@@ -360,7 +362,8 @@ async def checkpoint(who: LogReader, request: Request) -> dict[str, Any]:
 
 
 @router.get("/v1/evidence/{index}", response_class=Response)
-async def evidence_bundle(index: Annotated[int, Path(ge=0, le=2**62)], who: EvidenceReader, request: Request) -> Response:
+async def evidence_bundle(index: Annotated[int, Path(ge=0, le=2**62)], who: EvidenceReader,
+                          request: Request) -> Response:
     """The offline evidence bundle of one of this tenant's log entries."""
     data = await run(ops_of(request).bundle, tenant_of(who), index)
     return Response(data, media_type="application/zip",
