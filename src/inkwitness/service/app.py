@@ -47,6 +47,7 @@ def _sealing(settings: Settings, evidence: EvidenceContext) -> SealingSetup | No
 
 def create_app(settings: Settings) -> FastAPI:
     """Build the application: open (and migrate) the database, wire operations and routes."""
+    from .ceremony import router as ceremony
     from .routes import router
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -57,6 +58,7 @@ def create_app(settings: Settings) -> FastAPI:
                   description="Handwritten e-signatures: capture, verification, sealed evidence and reports.")
     app.state.ops = ops
     app.state.settings = settings
+    app.include_router(ceremony)  # before the API's routes: the ceremony owns /s/{token}
     app.include_router(router)
 
     @app.exception_handler(InkwitnessError)

@@ -1,10 +1,15 @@
 // inkwitness capture: Pointer Events -> native signature packet (inkwitness.signature/1).
 // Every hardware sample is kept (getCoalescedEvents), stamped with event.timeStamp (the
-// input time, not the handler time), with pressure, tilt, twist and pen angles when the
-// device reports them. Pen hover between strokes is kept as "hover" strokes.
+// input time, not the handler time). Only channels the device really reports are recorded:
+// Pointer Events give tilt 0, twist 0 and altitude 90 degrees for pens without those sensors,
+// so a channel that never leaves its default is left out rather than recorded as a measurement.
+// Pen hover between strokes is kept as "hover" strokes. The recorded data stays raw; the ink
+// on screen is smoothed and pressure-weighted for display only.
 
-const CSS_PX_PER_MM = 96 / 25.4;
 const RAD = 180 / Math.PI;
+//: The service's default request body limit (bytes).
+export const DEFAULT_BODY_LIMIT = 2 * 1024 * 1024;
+const ANGLE_DEFAULTS = { tilt_x: 0, tilt_y: 0, twist: 0, altitude: 90, azimuth: 0 };
 
 function deviceKind(pointerType) {
   return pointerType === "pen" ? "pen" : pointerType === "touch" ? "touch" : pointerType === "mouse" ? "mouse" : "unknown";
@@ -14,14 +19,22 @@ export class SignaturePad {
   constructor(canvas, options = {}) {
     this.canvas = canvas;
     this.ctx = canvas.getContext("2d");
-    this.minWidth = options.minWidth ?? 0.8;
-    this.maxWidth = options.maxWidth ?? 3.6;
+    this.minWidth = options.minWidth ?? 0.9;
+    this.maxWidth = options.maxWidth ?? 3.4;
+    this.color = options.color ?? "#0b1d5c";
+    // Physical scale is unknown unless the integrator measured it (CSS px are not mm on phones).
+    this.unitsPerMm = options.unitsPerMm ?? null;
+    this.bodyLimit = options.bodyLimit ?? DEFAULT_BODY_LIMIT;
     this.onChange = options.onChange ?? (() => {});
-    this.strokes = [];      // {pen: "down"|"hover", samples: [...]}
+    this.onNotice = options.onNotice ?? (() => {});
+    this.strokes = [];      // {pen: "down"|"hover", type, samples: [...]}
     this.undone = [];
     this.active = null;
+    this.activeId = null;
     this.pointerType = null;
+    this.penSeen = false;
     this.t0 = null;
+    this._bytes = 0;
     this._bind();
     this.resize();
   }
@@ -33,7 +46,7 @@ export class SignaturePad {
     c.addEventListener("pointermove", (e) => this._move(e));
     c.addEventListener("pointerup", (e) => this._up(e));
     c.addEventListener("pointercancel", (e) => this._up(e));
-    c.addEventListener("pointerleave", (e) => { if (this.active && this.active.pen === "hover") this.active = null; });
+    c.addEventListener("pointerleave", () => { if (this.active && this.active.pen === "hover") this.active = null; });
     window.addEventListener("resize", () => this.resize());
   }
 
@@ -61,82 +74,152 @@ export class SignaturePad {
     return list.length ? list : [e];
   }
 
+  // Palm rejection: a pen outranks touch. A touch while a pen is (or was) in use is a resting
+  // palm; touch ink drawn before the pen arrived was a palm too and is dropped.
+  _accepts(e) {
+    if (e.pointerType !== "pen" && this.activeId !== null && e.pointerId !== this.activeId) return false;
+    if (e.pointerType === "pen") {
+      if (this.pointerType && this.pointerType !== "pen") {
+        const dropped = this.strokes.length;
+        this.strokes = []; this.undone = []; this.active = null; this.activeId = null; this.t0 = null;
+        this.redraw();
+        if (dropped) this.onNotice("palm-dropped");
+      }
+      this.penSeen = true;
+      return true;
+    }
+    if (e.pointerType === "touch" && this.penSeen) return false;
+    if (this.pointerType && this.pointerType !== e.pointerType && this.strokes.length) {
+      this.onNotice("mixed-input");
+      return false;
+    }
+    return true;
+  }
+
   _down(e) {
-    if (this.pointerType && this.pointerType !== e.pointerType && this.strokes.length) return;
+    if (!this._accepts(e)) return;
+    if (this.active && this.active.pen === "down") return;
     this.pointerType = e.pointerType;
-    this.canvas.setPointerCapture(e.pointerId);
+    this.activeId = e.pointerId;
+    try { this.canvas.setPointerCapture(e.pointerId); } catch (_) { /* synthetic events have no capture */ }
     this.undone = [];
     this.active = { pen: "down", samples: [this._sample(e)] };
     this.strokes.push(this.active);
-    this._drawLast();
+    this._drawFrom(this.active, 0);
     e.preventDefault();
   }
 
   _move(e) {
-    if (this.pointerType && e.pointerType !== this.pointerType) return;
     const down = this.active && this.active.pen === "down";
-    if (!down) {
+    if (down) {
+      if (e.pointerId !== this.activeId) return;
+    } else {
       // A pen in range reports hover moves (buttons == 0); keep them between strokes.
-      if (e.pointerType !== "pen" || e.buttons !== 0 || !this.strokes.length) return;
+      if (e.pointerType !== "pen" || e.buttons !== 0 || !this.strokes.length || this.pointerType !== "pen") return;
       if (!this.active) { this.active = { pen: "hover", samples: [] }; this.strokes.push(this.active); }
     }
+    const before = this.active.samples.length;
     for (const ce of this._events(e)) this.active.samples.push(this._sample(ce));
-    if (down) this._drawLast();
+    // Every coalesced sample is inked, not just the newest pair.
+    if (down) this._drawFrom(this.active, before);
     e.preventDefault();
   }
 
   _up(e) {
-    if (!this.active || this.active.pen !== "down") return;
-    for (const ce of this._events(e)) {
-      if (ce.timeStamp > this.active.samples[this.active.samples.length - 1].t + this.t0) {
-        this.active.samples.push(this._sample(ce));
-      }
-    }
+    if (!this.active || this.active.pen !== "down" || e.pointerId !== this.activeId) return;
+    // pointerup repeats the last position with pressure 0: it is not a new sample.
+    const stroke = this.active;
     this.active = null;
+    this.activeId = null;
+    this._drawTail(stroke);
+    this._bytes = this._estimate();
     this.onChange(this);
   }
 
-  _width(p) {
-    const pressure = this.hasPressure() ? p : 0.5;
-    return this.minWidth + (this.maxWidth - this.minWidth) * Math.min(1, Math.max(0, pressure));
+  // --- display ink: pressure width, light smoothing (quadratic through midpoints) --------
+  _widths(stroke) {
+    const pressured = this.hasPressure();
+    const out = [];
+    let w = null;
+    for (const p of stroke.samples) {
+      const target = this.minWidth + (this.maxWidth - this.minWidth) * (pressured ? Math.min(1, Math.max(0, p.pressure)) : 0.45);
+      w = w === null ? target : w + 0.35 * (target - w);
+      out.push(w);
+    }
+    return out;
   }
 
-  _drawStroke(stroke, from = 1) {
-    if (stroke.pen !== "down") return;
+  _segment(s, w, i) {
+    // Segment ending at sample i: from the midpoint (i-2,i-1) to the midpoint (i-1,i), bent by i-1.
     const ctx = this.ctx;
-    ctx.lineCap = "round";
-    ctx.strokeStyle = "#0b1d5c";
-    const s = stroke.samples;
-    if (s.length === 1) {
-      ctx.beginPath(); ctx.arc(s[0].x, s[0].y, this._width(s[0].pressure) / 2, 0, 2 * Math.PI); ctx.fill();
-    }
-    for (let i = Math.max(1, from); i < s.length; i++) {
-      ctx.lineWidth = this._width(s[i].pressure);
-      ctx.beginPath(); ctx.moveTo(s[i - 1].x, s[i - 1].y); ctx.lineTo(s[i].x, s[i].y); ctx.stroke();
-    }
+    const a = s[i - 2] || s[i - 1], b = s[i - 1], c = s[i];
+    ctx.lineWidth = w[i];
+    ctx.beginPath();
+    ctx.moveTo((a.x + b.x) / 2, (a.y + b.y) / 2);
+    ctx.quadraticCurveTo(b.x, b.y, (b.x + c.x) / 2, (b.y + c.y) / 2);
+    ctx.stroke();
   }
 
-  _drawLast() {
-    const stroke = this.strokes[this.strokes.length - 1];
-    this._drawStroke(stroke, stroke.samples.length - 2);
+  _style() {
+    const ctx = this.ctx;
+    ctx.lineCap = "round"; ctx.lineJoin = "round"; ctx.strokeStyle = this.color; ctx.fillStyle = this.color;
+  }
+
+  _drawFrom(stroke, from) {
+    if (stroke.pen !== "down") return;
+    this._style();
+    const s = stroke.samples, w = this._widths(stroke);
+    if (from === 0) {
+      this.ctx.beginPath(); this.ctx.arc(s[0].x, s[0].y, w[0] / 2, 0, 2 * Math.PI); this.ctx.fill();
+    }
+    for (let i = Math.max(1, from); i < s.length; i++) this._segment(s, w, i);
+  }
+
+  _drawTail(stroke) {
+    const s = stroke.samples;
+    if (s.length < 2) return;
+    this._style();
+    const w = this._widths(stroke), n = s.length - 1;
+    this.ctx.lineWidth = w[n];
+    this.ctx.beginPath();
+    this.ctx.moveTo((s[n - 1].x + s[n].x) / 2, (s[n - 1].y + s[n].y) / 2);
+    this.ctx.lineTo(s[n].x, s[n].y);
+    this.ctx.stroke();
   }
 
   redraw() {
     const r = this.canvas.getBoundingClientRect();
-    this.ctx.clearRect(0, 0, r.width, r.height);
-    for (const s of this.strokes) this._drawStroke(s);
+    this.ctx.clearRect(0, 0, Math.max(r.width, this.canvas.width), Math.max(r.height, this.canvas.height));
+    for (const s of this.strokes) {
+      if (s.pen !== "down") continue;
+      this._drawFrom(s, 0);
+      if (s !== this.active) this._drawTail(s);
+    }
   }
 
-  clear() { this.strokes = []; this.undone = []; this.active = null; this.t0 = null; this.pointerType = null;
-            this.redraw(); this.onChange(this); }
+  // --- editing ------------------------------------------------------------------------------
+  clear() {
+    this.strokes = []; this.undone = []; this.active = null; this.activeId = null; this.t0 = null;
+    this.pointerType = null; this.penSeen = false; this._bytes = 0;
+    this.redraw(); this.onChange(this);
+  }
 
   undo() {
     while (this.strokes.length && this.strokes[this.strokes.length - 1].pen === "hover") this.strokes.pop();
     if (this.strokes.length) this.undone.push(this.strokes.pop());
+    // Undoing every stroke starts a new signature: its clock starts at its first sample.
+    if (!this.strokes.length) { this.t0 = null; this.undone = []; this.pointerType = null; }
+    this._bytes = this._estimate();
     this.redraw(); this.onChange(this);
   }
 
-  redo() { if (this.undone.length) this.strokes.push(this.undone.pop()); this.redraw(); this.onChange(this); }
+  redo() {
+    if (this.undone.length) this.strokes.push(this.undone.pop());
+    this._bytes = this._estimate();
+    this.redraw(); this.onChange(this);
+  }
+
+  isEmpty() { return !this.strokes.some((s) => s.pen === "down"); }
 
   points() { return this.strokes.reduce((n, s) => n + s.samples.length, 0); }
 
@@ -148,44 +231,147 @@ export class SignaturePad {
     return values.size > 1;
   }
 
+  /** The channels this device reported during this signature. */
+  channels() {
+    const channels = ["t", "x", "y"];
+    if (this.hasPressure()) channels.push("pressure");
+    if (this.pointerType !== "pen") return channels;
+    const all = this.strokes.flatMap((s) => s.samples);
+    for (const c of ["tilt_x", "tilt_y", "twist", "altitude", "azimuth"]) {
+      const measured = all.length && all.every((p) => typeof p[c] === "number")
+        && all.some((p) => Math.abs(p[c] - ANGLE_DEFAULTS[c]) > 1e-6);
+      if (measured) channels.push(c);
+    }
+    // Tilt is reported as a pair; altitude and azimuth too.
+    const has = (c) => channels.includes(c);
+    if (has("tilt_x") !== has("tilt_y")) channels.push(has("tilt_x") ? "tilt_y" : "tilt_x");
+    if (has("altitude") !== has("azimuth")) channels.push(has("altitude") ? "azimuth" : "altitude");
+    return channels;
+  }
+
   packet(extra = {}) {
     const strokes = this.strokes.filter((s) => s.samples.length);
     while (strokes.length && strokes[strokes.length - 1].pen === "hover") strokes.pop();
-    const channels = ["t", "x", "y"];
-    if (this.hasPressure()) channels.push("pressure");
-    if (this.pointerType === "pen") {
-      channels.push("tilt_x", "tilt_y", "twist");
-      const all = strokes.flatMap((s) => s.samples);
-      if (all.length && all.every((p) => typeof p.altitude === "number")) channels.push("altitude", "azimuth");
-    }
+    const channels = this.channels();
     const out = strokes.map((s) => {
       const o = { pen: s.pen };
       for (const c of channels) o[c] = s.samples.map((p) => p[c]);
       return o;
     });
-    const device = { kind: deviceKind(this.pointerType), units_per_mm: CSS_PX_PER_MM,
-                     screen_width: screen.width, screen_height: screen.height,
+    const device = { kind: deviceKind(this.pointerType), screen_width: screen.width, screen_height: screen.height,
                      device_pixel_ratio: window.devicePixelRatio || 1, user_agent: navigator.userAgent.slice(0, 1000) };
-    const capture = { time: new Date().toISOString(), software: "inkwitness-capture/1",
-                      extra: { pointer_type: this.pointerType, ...extra } };
+    if (this.unitsPerMm) device.units_per_mm = this.unitsPerMm;
+    const capture = { time: new Date().toISOString(), software: "inkwitness-capture/2",
+                      extra: { pointer_type: this.pointerType, units: this.unitsPerMm ? "mm-scaled" : "css-px (scale unknown)",
+                               ...extra } };
     return { format: "inkwitness.signature/1", timing: "measured", device, capture, strokes: out };
+  }
+
+  _estimate() { return this.isEmpty() ? 0 : JSON.stringify(this.packet()).length; }
+
+  /** The packet's size in bytes (JSON), as of the last finished stroke. */
+  bytes() { return this._bytes; }
+
+  /** Fraction of ``budget`` bytes (default: the body limit) the signature takes. */
+  sizeRatio(budget = this.bodyLimit) { return this._bytes / budget; }
+
+  // --- export and import --------------------------------------------------------------------
+  _bounds(pad = 4) {
+    const pts = this.strokes.filter((s) => s.pen === "down").flatMap((s) => s.samples);
+    if (!pts.length) return { x: 0, y: 0, w: 1, h: 1 };
+    const xs = pts.map((p) => p.x), ys = pts.map((p) => p.y);
+    const x = Math.min(...xs) - pad, y = Math.min(...ys) - pad;
+    return { x, y, w: Math.max(...xs) + pad - x, h: Math.max(...ys) + pad - y };
+  }
+
+  /** The ink as an SVG document (display ink; the packet is the record). */
+  toSVG() {
+    const b = this._bounds(this.maxWidth + 2);
+    const f = (v) => v.toFixed(2);
+    const paths = [];
+    for (const s of this.strokes) {
+      if (s.pen !== "down" || !s.samples.length) continue;
+      const p = s.samples, w = this._widths(s);
+      if (p.length === 1) { paths.push(`<circle cx="${f(p[0].x)}" cy="${f(p[0].y)}" r="${f(w[0] / 2)}" fill="${this.color}"/>`); continue; }
+      for (let i = 1; i < p.length; i++) {
+        const a = p[i - 2] || p[i - 1], m = p[i - 1], c = p[i];
+        const end = i === p.length - 1 ? `L${f(c.x)} ${f(c.y)}` : "";
+        paths.push(`<path d="M${f((a.x + m.x) / 2)} ${f((a.y + m.y) / 2)}Q${f(m.x)} ${f(m.y)} ${f((m.x + c.x) / 2)} ${f((m.y + c.y) / 2)}${end}" stroke-width="${f(w[i])}"/>`);
+      }
+    }
+    return `<svg xmlns="http://www.w3.org/2000/svg" viewBox="${f(b.x)} ${f(b.y)} ${f(b.w)} ${f(b.h)}" width="${f(b.w)}" height="${f(b.h)}">`
+      + `<g fill="none" stroke="${this.color}" stroke-linecap="round" stroke-linejoin="round">${paths.join("")}</g></svg>`;
+  }
+
+  /** The ink as a PNG data URL, cropped to the signature, on a transparent background. */
+  toPNG(scale = window.devicePixelRatio || 1) {
+    const b = this._bounds(this.maxWidth + 2);
+    const c = document.createElement("canvas");
+    c.width = Math.max(1, Math.round(b.w * scale)); c.height = Math.max(1, Math.round(b.h * scale));
+    const saved = this.ctx;
+    this.ctx = c.getContext("2d");
+    this.ctx.setTransform(scale, 0, 0, scale, -b.x * scale, -b.y * scale);
+    for (const s of this.strokes) if (s.pen === "down") { this._drawFrom(s, 0); this._drawTail(s); }
+    this.ctx = saved;
+    return c.toDataURL("image/png");
+  }
+
+  /** Show a native packet on the pad (e.g. to review a stored signature); samples are kept as given. */
+  fromData(packet) {
+    this.clear();
+    const kinds = { pen: "pen", touch: "touch", mouse: "mouse" };
+    this.pointerType = kinds[packet.device && packet.device.kind] || "unknown";
+    this.penSeen = this.pointerType === "pen";
+    this.t0 = 0;
+    for (const s of packet.strokes || []) {
+      const n = (s.t || []).length;
+      const samples = [];
+      for (let i = 0; i < n; i++) {
+        const p = {};
+        for (const c of ["t", "x", "y", "pressure", "tilt_x", "tilt_y", "twist", "altitude", "azimuth"]) {
+          if (Array.isArray(s[c])) p[c] = s[c][i];
+        }
+        if (p.pressure === undefined) p.pressure = 0.5;
+        samples.push(p);
+      }
+      this.strokes.push({ pen: s.pen === "hover" ? "hover" : "down", samples });
+    }
+    this._bytes = this._estimate();
+    this.redraw(); this.onChange(this);
   }
 }
 
-export class InkwitnessClient {
-  constructor(baseUrl = "", apiKey = null) { this.base = baseUrl; this.key = apiKey; }
+/** An API error with the HTTP status (0: the network failed; -1: timed out). */
+export class ApiError extends Error {
+  constructor(message, status, body = {}) { super(message); this.status = status; this.body = body; }
+}
 
-  async _call(method, path, body) {
-    const headers = { "content-type": "application/json" };
+export class InkwitnessClient {
+  constructor(baseUrl = "", apiKey = null, options = {}) {
+    this.base = baseUrl; this.key = apiKey; this.timeoutMs = options.timeoutMs ?? 30_000;
+  }
+
+  async _call(method, path, body, { raw = false, form = null } = {}) {
+    const headers = {};
+    if (!form) headers["content-type"] = "application/json";
     if (this.key) headers.authorization = `Bearer ${this.key}`;
-    const res = await fetch(this.base + path, { method, headers, body: body ? JSON.stringify(body) : undefined });
+    const abort = new AbortController();
+    const timer = setTimeout(() => abort.abort(), this.timeoutMs);
+    let res;
+    try {
+      res = await fetch(this.base + path, { method, headers, signal: abort.signal,
+                                             body: form || (body ? JSON.stringify(body) : undefined) });
+    } catch (err) {
+      throw abort.signal.aborted ? new ApiError("timeout", -1) : new ApiError("network", 0);
+    } finally { clearTimeout(timer); }
+    if (raw && res.ok) return res;
     const data = await res.json().catch(() => ({ error: `HTTP ${res.status}` }));
-    if (!res.ok) throw new Error(data.error || `HTTP ${res.status}`);
+    if (!res.ok) throw new ApiError(data.error || `HTTP ${res.status}`, res.status, data);
     return data;
   }
 
   createSubject(externalRef, displayName) { return this._call("POST", "/v1/subjects", { external_ref: externalRef || null, display_name: displayName || null }); }
-  enrol(subjectId, packets) { return this._call("POST", `/v1/subjects/${subjectId}/enrolments`, { references: packets }); }
+  enrol(subjectId, packets, replace = false) { return this._call("POST", `/v1/subjects/${subjectId}/enrolments`, { references: packets, replace }); }
   verify(subjectId, packet) { return this._call("POST", `/v1/subjects/${subjectId}/verifications`, { signature: packet }); }
   sessionInfo(token) { return this._call("GET", `/v1/capture/${token}`); }
   submitSession(token, packets) { return this._call("POST", `/v1/capture/${token}`, { signatures: packets }); }

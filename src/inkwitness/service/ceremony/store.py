@@ -1,0 +1,143 @@
+"""Signing requests on disk: the document, where to sign, who asks and why, and what happened.
+
+One folder per request under ``<data_dir>/ceremony``; files are written whole and renamed, so
+every worker process sees a consistent request. Documents and sealed copies are encrypted with
+the service's storage vault, like the biometric packets.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..storage import NotFound, Vault
+
+#: How long a signer may still download the sealed copy after signing.
+COPY_RETENTION = dt.timedelta(hours=24)
+_ID = re.compile(r"^[A-Za-z0-9-]{1,64}$")
+
+
+def now() -> str:
+    """The current UTC time, ISO 8601."""
+    return dt.datetime.now(dt.timezone.utc).isoformat()
+
+
+def token_key(token: str) -> str:
+    """The name a token is filed under (its hash: the token itself is never stored)."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass
+class SigningRequest:
+    """A document a clerk asks someone to sign through a link."""
+
+    id: str
+    tenant_id: str
+    subject_id: str
+    document_name: str
+    document_sha256: str
+    pages: list[tuple[float, float]]
+    page: int
+    box: tuple[float, float, float, float]
+    requester: str
+    reason: str
+    signer_name: str | None
+    expires_at: str
+    created_at: str = field(default_factory=now)
+    state: str = "open"  # open, viewed, signed, typed, declined
+    events: list[dict[str, Any]] = field(default_factory=list)
+    outcome: dict[str, Any] = field(default_factory=dict)
+
+    def public(self) -> dict[str, Any]:
+        """What the signer's page may know (no tenant, subject or verification outcome)."""
+        return {"document_name": self.document_name, "pages": [list(p) for p in self.pages], "page": self.page,
+                "box": list(self.box), "requester": self.requester, "reason": self.reason,
+                "signer_name": self.signer_name, "expires_at": self.expires_at, "state": self.state}
+
+    def for_clerk(self) -> dict[str, Any]:
+        """The whole request, for the console."""
+        return {**asdict(self), "pages": [list(p) for p in self.pages], "box": list(self.box)}
+
+
+class RequestStore:
+    """File-backed signing requests, encrypted documents, and the token -> request index."""
+
+    def __init__(self, root: Path, vault: Vault) -> None:
+        self.root = root
+        self.vault = vault
+
+    def _dir(self, request_id: str) -> Path:
+        if not _ID.match(request_id):
+            raise NotFound("signing request not found")
+        return self.root / "requests" / request_id
+
+    @staticmethod
+    def _write(path: Path, data: bytes) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+
+    def create(self, req: SigningRequest, token: str, pdf: bytes) -> None:
+        """File a new request, its document and its token."""
+        self.put_blob(req, "document", pdf)
+        self.save(req)
+        self._write(self.root / "tokens" / token_key(token), req.id.encode())
+
+    def save(self, req: SigningRequest) -> None:
+        """Write the request's state."""
+        self._write(self._dir(req.id) / "request.json", json.dumps(req.for_clerk()).encode())
+
+    def get(self, request_id: str) -> SigningRequest:
+        """A request by id (NotFound if none)."""
+        path = self._dir(request_id) / "request.json"
+        if not path.exists():
+            raise NotFound("signing request not found")
+        data = json.loads(path.read_text())
+        data["pages"] = [tuple(p) for p in data["pages"]]
+        data["box"] = tuple(data["box"])
+        return SigningRequest(**data)
+
+    def for_tenant(self, tenant_id: str, request_id: str) -> SigningRequest:
+        """A request of this tenant (others' are NotFound, not Forbidden: ids are not disclosed)."""
+        req = self.get(request_id)
+        if req.tenant_id != tenant_id:
+            raise NotFound("signing request not found")
+        return req
+
+    def by_token(self, token: str) -> SigningRequest | None:
+        """The request behind a link, or None for a link without a document."""
+        path = self.root / "tokens" / token_key(token)
+        return self.get(path.read_text().strip()) if path.exists() else None
+
+    def list(self, tenant_id: str, limit: int = 50) -> list[SigningRequest]:
+        """The tenant's newest requests."""
+        folder = self.root / "requests"
+        found = [self.get(p.name) for p in folder.iterdir() if (p / "request.json").exists()] if folder.exists() else []
+        mine = [r for r in found if r.tenant_id == tenant_id]
+        return sorted(mine, key=lambda r: r.created_at, reverse=True)[:limit]
+
+    def event(self, req: SigningRequest, state: str, **extra: Any) -> None:
+        """Move a request to ``state`` and record when."""
+        req.state = state
+        req.events.append({"state": state, "time": now(), **extra})
+        self.save(req)
+
+    def put_blob(self, req: SigningRequest, name: str, data: bytes) -> None:
+        """Store a document (encrypted, bound to tenant, request and name)."""
+        self._write(self._dir(req.id) / f"{name}.bin", self.vault.seal(req.tenant_id, req.id, data, f"ceremony:{name}"))
+
+    def blob(self, req: SigningRequest, name: str) -> bytes:
+        """A stored document, decrypted (NotFound if absent)."""
+        path = self._dir(req.id) / f"{name}.bin"
+        if not path.exists():
+            raise NotFound(f"no {name} for this signing request")
+        return self.vault.open(req.tenant_id, req.id, path.read_bytes(), f"ceremony:{name}")

@@ -1,0 +1,158 @@
+"""The signing ceremony's API: a clerk's request for a PDF, the signer's link, sealing, decline, typed name."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from fastapi.testclient import TestClient
+
+from inkwitness.evidence.envelope import generate_escrow_key, public_pem
+from inkwitness.evidence.pki import create_pki
+from inkwitness.evidence.tsa import TsaServer
+from inkwitness.service.app import create_app
+from inkwitness.service.settings import Settings
+
+from .conftest import synthetic_signature
+from .test_pdf_evidence import blank_pdf
+
+REFS = [synthetic_signature(seed).to_dict() for seed in range(5)]
+
+
+@pytest.fixture(scope="module")
+def ceremony(tmp_path_factory):
+    data = tmp_path_factory.mktemp("ceremony")
+    pki = create_pki(data / "pki")
+    (data / "escrow.pub.pem").write_bytes(public_pem(generate_escrow_key().public_key()))
+    with TsaServer(pki.tsa_cert, pki.tsa_key) as tsa:
+        app = create_app(Settings(data_dir=data, tsa_url=tsa.url, escrow_public_key=data / "escrow.pub.pem"))
+        repo = app.state.ops.repo
+        tenant = repo.ensure_tenant("t")
+        key = repo.create_api_key(tenant, "clerk", ["operator"])
+        other = repo.create_api_key(repo.ensure_tenant("u"), "other", ["operator"])
+        with TestClient(app) as client:
+            yield client, {"Authorization": f"Bearer {key}"}, {"Authorization": f"Bearer {other}"}, data
+
+
+def _request(client, auth, enrolled: bool = True, **form) -> dict:
+    sid = client.post("/v1/subjects", json={"display_name": "Li Wei"}, headers=auth).json()["id"]
+    if enrolled:
+        assert client.post(f"/v1/subjects/{sid}/enrolments", json={"references": REFS}, headers=auth).status_code == 201
+    fields = {"subject_id": sid, "requester": "Bank of Example, branch 12", "reason": "Account opening",
+              "signer_name": "Li Wei", **form}
+    r = client.post("/v1/documents/requests", headers=auth, data=fields,
+                    files={"file": ("contract.pdf", blank_pdf(), "application/pdf")})
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def _token(req: dict) -> str:
+    return req["url"].rsplit("/", 1)[1]
+
+
+def test_request_link_shows_who_why_document_and_consent(ceremony):
+    client, auth, _, _ = ceremony
+    req = _request(client, auth)
+    assert req["qr_svg"].startswith("<?xml") or "<svg" in req["qr_svg"]
+    assert req["page"] == 1 and req["box"][2] > req["box"][0]
+    page = client.get(f"/s/{_token(req)}")
+    assert page.status_code == 200 and 'src="/static/sign.js"' in page.text
+    assert "user-scalable=no" not in page.text and "<script>" not in page.text
+    info = client.get(f"/v1/capture/{_token(req)}/request").json()
+    doc = info["document"]
+    assert doc["requester"] == "Bank of Example, branch 12" and doc["reason"] == "Account opening"
+    assert doc["document_name"] == "contract.pdf" and len(doc["pages"]) == 1
+    assert set(info["consent"]) == {"en", "zh"} and "escrow" in info["consent"]["en"]
+    assert "subject_id" not in json.dumps(info) and "tenant" not in json.dumps(info)
+    png = client.get(f"/v1/capture/{_token(req)}/pages/1.png?w=400")
+    assert png.status_code == 200 and png.content[:8] == b"\x89PNG\r\n\x1a\n"
+    status = client.get(f"/v1/documents/requests/{req['id']}", headers=auth).json()
+    assert status["state"] == "viewed"
+
+
+def test_signing_seals_the_document_and_the_signer_sees_no_score(ceremony):
+    client, auth, other, data = ceremony
+    req = _request(client, auth)
+    token = _token(req)
+    sig = synthetic_signature(9).to_dict()
+    r = client.post(f"/v1/capture/{token}/sign", json={"signature": sig, "consent": {"accepted": True, "lang": "zh"}})
+    assert r.status_code == 201, r.text
+    assert r.json() == {"state": "signed", "copy": f"/v1/capture/{token}/copy.pdf"}
+    copy = client.get(f"/v1/capture/{token}/copy.pdf")
+    assert copy.status_code == 200 and copy.content.startswith(b"%PDF")
+    again = client.post(f"/v1/capture/{token}/sign", json={"signature": sig, "consent": {"accepted": True}})
+    assert again.status_code == 410
+    info = client.get(f"/v1/capture/{token}/request").json()
+    assert info["signed_at"] and info["copy"] is True and "score" not in json.dumps(info)
+    clerk = client.get(f"/v1/documents/requests/{req['id']}", headers=auth).json()
+    assert clerk["state"] == "signed" and clerk["outcome"]["verification"]["decision"] in ("genuine", "forgery", "replay")
+    assert clerk["outcome"]["consent"]["lang"] == "zh"
+    sealed = client.get(f"/v1/documents/requests/{req['id']}/sealed.pdf", headers=auth)
+    assert sealed.content == copy.content
+    assert client.get(f"/v1/documents/requests/{req['id']}/evidence.zip", headers=auth).content[:2] == b"PK"
+    report = client.get(f"/v1/documents/requests/{req['id']}/report.pdf?lang=zh", headers=auth)
+    assert report.status_code == 200 and report.content.startswith(b"%PDF")
+    assert client.get(f"/v1/documents/requests/{req['id']}", headers=other).status_code == 404
+    # The document and the sealed copy are stored encrypted.
+    stored = b"".join(p.read_bytes() for p in (data / "ceremony").rglob("*.bin"))
+    assert b"%PDF" not in stored
+
+
+def test_consent_is_required_and_a_bad_signature_keeps_the_link_open(ceremony):
+    client, auth, _, _ = ceremony
+    token = _token(_request(client, auth))
+    sig = synthetic_signature(3).to_dict()
+    assert client.post(f"/v1/capture/{token}/sign", json={"signature": sig}).status_code == 422
+    assert client.post(f"/v1/capture/{token}/sign",
+                       json={"signature": sig, "consent": {"accepted": False}}).status_code == 422
+    bad = {**sig, "strokes": []}
+    assert client.post(f"/v1/capture/{token}/sign", json={"signature": bad, "consent": {"accepted": True}}).status_code == 422
+    ok = client.post(f"/v1/capture/{token}/sign", json={"signature": sig, "consent": {"accepted": True}})
+    assert ok.status_code == 201, ok.text
+
+
+def test_unenrolled_signer_decline_and_typed_name(ceremony):
+    client, auth, _, _ = ceremony
+    req = _request(client, auth, enrolled=False, page="1", box="300,80,500,140")
+    assert req["box"] == [300, 80, 500, 140]
+    r = client.post(f"/v1/capture/{_token(req)}/sign",
+                    json={"signature": synthetic_signature(4).to_dict(), "consent": {"accepted": True}})
+    assert r.status_code == 201
+    clerk = client.get(f"/v1/documents/requests/{req['id']}", headers=auth).json()
+    assert clerk["outcome"]["verification"] == {"decision": "not-enrolled"}
+
+    declined = _request(client, auth)
+    r = client.post(f"/v1/capture/{_token(declined)}/decline", json={"reason": "wrong amount"})
+    assert r.status_code == 201
+    clerk = client.get(f"/v1/documents/requests/{declined['id']}", headers=auth).json()
+    assert clerk["state"] == "declined" and clerk["outcome"]["declined_reason"] == "wrong amount"
+    again = client.get(f"/v1/capture/{_token(declined)}/request")
+    assert again.status_code == 200 and again.json()["document"]["state"] == "declined"
+    assert client.get(f"/v1/capture/{_token(declined)}/pages/1.png").status_code == 410
+
+    typed = _request(client, auth)
+    r = client.post(f"/v1/capture/{_token(typed)}/typed", json={"name": "李伟", "lang": "zh"})
+    assert r.status_code == 201
+    clerk = client.get(f"/v1/documents/requests/{typed['id']}", headers=auth).json()
+    assert clerk["state"] == "typed" and clerk["outcome"]["evidential_value"].startswith("reduced")
+
+
+def test_live_status_is_a_server_sent_event_stream(ceremony):
+    client, auth, _, _ = ceremony
+    req = _request(client, auth)
+    client.post(f"/v1/capture/{_token(req)}/decline", json={})
+    with client.stream("GET", f"/v1/documents/requests/{req['id']}/events", headers=auth) as r:
+        assert r.headers["content-type"].startswith("text/event-stream")
+        body = "".join(r.iter_text())
+    assert body.startswith("event: status\ndata: ") and '"state": "declined"' in body
+
+
+def test_requests_need_an_operator_key_and_a_pdf(ceremony):
+    client, auth, _, _ = ceremony
+    assert client.get("/v1/documents/requests").status_code == 401
+    sid = client.post("/v1/subjects", json={}, headers=auth).json()["id"]
+    r = client.post("/v1/documents/requests", headers=auth, data={"subject_id": sid, "requester": "x", "reason": "y"},
+                    files={"file": ("a.pdf", b"not a pdf", "application/pdf")})
+    assert r.status_code == 422 and "PDF" in r.json()["error"]
+    listed = client.get("/v1/documents/requests", headers=auth).json()["requests"]
+    assert listed and all("tenant_id" in r for r in listed)
