@@ -268,3 +268,17 @@ def test_verify_pdf_names_a_form_field_changed_after_signing(workspace, tmp_path
     assert ok.returncode == 0 and "certification: DocMDP NO_CHANGES" in ok.stdout, ok.stdout
     out = run("verify-pdf", str(tmp_path / "edited.pdf"), "--trust", str(data / "pki/ca.cert.pem"))
     assert out.returncode == 1 and "form field 'days' changed after this signature: '30' \u2192 '90'" in out.stdout
+
+
+def test_verify_pdf_at_a_later_date_reports_expiry_without_a_traceback(workspace):
+    data = workspace / "data"
+    args = ("verify-pdf", str(workspace / "signed.pdf"), "--trust", str(data / "pki/ca.cert.pem"))
+    out = run(*args, "--at", "2045-01-01")
+    assert out.returncode == 1
+    assert "the signing certificate expired on" in out.stdout and "validated at 2045-01-01" in out.stdout
+    assert "time-stamping authority certificate expired" in out.stdout
+    assert "Traceback" not in out.stdout + out.stderr and "does not chain" not in out.stdout
+    assert run(*args, "--at", "2020-01-01").returncode == 1
+    assert run(*args).returncode == 0
+    bad = run(*args, "--at", "next tuesday")
+    assert bad.returncode == 2 and "ISO 8601" in bad.stderr

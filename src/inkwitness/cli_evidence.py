@@ -240,6 +240,14 @@ def sign_pdf_command(
     console.print(f"wrote {output}; log entry {entry.index}; signature {sig.sha256}")
 
 
+def _quiet_pyhanko() -> None:
+    """pyHanko logs validation failures with tracebacks; the report already names them in one line."""
+    import logging
+
+    for name in ("pyhanko", "pyhanko_certvalidator"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
+
+
 def _existing_context(data_dir: Path | None, database_url: str | None):  # noqa: ANN202
     """The evidence context when its database exists; None otherwise (a check must not create one)."""
     from .evidence.context import DATA_DIR_ENV, DATABASE_URL_ENV, DEFAULT_DATA_DIR
@@ -335,6 +343,9 @@ def verify_pdf_command(
         escrow_key: Annotated[Optional[list[Path]], typer.Option(help="escrow private key(s), to re-verify")] = None,
         passphrase_env: Annotated[Optional[str], typer.Option(help="env var with the escrow key passphrase")] = None,
         data_dir: DataDir = None, database_url: DbUrl = None,
+        at: Annotated[Optional[str], typer.Option(
+            "--at", help="validate certificates at this time (ISO 8601, e.g. 2031-12-31 or 2031-12-31T12:00Z)")]
+        = None,
         as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False) -> None:
     """Report each signature: PAdES validity, time-stamp, later changes, biometric binding. Exit 1 if any fails.
 
@@ -352,8 +363,17 @@ def verify_pdf_command(
             raise CliError(f"trust root {r} not found (pass --trust)")
     if subject and not escrow_key:
         raise CliError("--subject needs --escrow-key: the handwriting is readable only with the escrow key")
+    moment = None
+    if at is not None:
+        try:
+            moment = dt.datetime.fromisoformat(at.replace("Z", "+00:00"))
+        except ValueError:
+            raise CliError(f"--at must be an ISO 8601 date or time, got {at[:40]!r}") from None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=dt.timezone.utc)  # a bare date or time means UTC
+    _quiet_pyhanko()
     raw = pdf.read_bytes()
-    checks = verify_pdf(raw, roots)
+    checks = verify_pdf(raw, roots, at=moment)
     ctx = _existing_context(data_dir, database_url)
     if ctx is not None:
         from .evidence.binding import reuse_problems
@@ -615,6 +635,7 @@ def evidence_verify(bundle: Annotated[Path, typer.Argument()],
 
     for key in witness_key or []:
         parse_witness_key(key)  # malformed pinned key: bad input (exit 2), not a failed check
+    _quiet_pyhanko()
     report = verify_bundle(bundle.read_bytes(), trust, log_key, trust_bundle_keys=trust_bundle_keys,
                            witness_keys=witness_key)
     for what, ok, detail in report.checks:

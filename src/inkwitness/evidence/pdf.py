@@ -539,8 +539,34 @@ def evidence_of(embedded: Any) -> tuple[Container | None, str | None]:
     return None, "the signature carries no biometric container"
 
 
-def verify_pdf(data: bytes, trust_roots: list[Path]) -> list[SignatureCheck]:
-    """Validate every signature of a sealed PDF: PAdES, time-stamp, later changes, biometric binding."""
+def _expiry_problems(status: Any, at: dt.datetime) -> list[str]:
+    """Name an expired or not-yet-valid signing or TSA certificate at the validation time."""
+    out = []
+    certs = [("signing", status.signing_cert)]
+    if status.timestamp_validity is not None:
+        certs.append(("time-stamping authority", status.timestamp_validity.signing_cert))
+    for what, cert in certs:
+        if cert is None:
+            continue
+        start, end = cert["tbs_certificate"]["validity"]["not_before"].native, \
+            cert["tbs_certificate"]["validity"]["not_after"].native
+        if at > end:
+            out.append(f"the {what} certificate expired on {end.isoformat()} (validated at {at.isoformat()}); "
+                       "this document carries no long-term validation data (PAdES B-LT/B-LTA) to show it was "
+                       "valid when signed")
+        elif at < start:
+            out.append(f"the {what} certificate is not valid until {start.isoformat()} "
+                       f"(validated at {at.isoformat()}, before it was issued)")
+    return out
+
+
+def verify_pdf(data: bytes, trust_roots: list[Path], at: dt.datetime | None = None) -> list[SignatureCheck]:
+    """Validate every signature of a sealed PDF: PAdES, time-stamp, later changes, biometric binding.
+
+    ``at`` validates the certificates at that time instead of now (expiry is named as such).
+    """
+    if at is not None and at.tzinfo is None:
+        raise EvidenceError("the validation time needs a time zone")
     if len(data) > MAX_PDF_BYTES:
         raise EvidenceError(f"PDF is larger than {MAX_PDF_BYTES} bytes")
     roots = load_certs(trust_roots)
@@ -577,8 +603,8 @@ def verify_pdf(data: bytes, trust_roots: list[Path]) -> list[SignatureCheck]:
             check.problems.append(f"form fields cannot be compared with the signed revision: {exc}")
         try:
             status = validate_pdf_signature(
-                emb, signer_validation_context=ValidationContext(trust_roots=roots, allow_fetching=False),
-                ts_validation_context=ValidationContext(trust_roots=roots, allow_fetching=False))
+                emb, signer_validation_context=ValidationContext(trust_roots=roots, allow_fetching=False, moment=at),
+                ts_validation_context=ValidationContext(trust_roots=roots, allow_fetching=False, moment=at))
         except Exception as exc:  # noqa: BLE001 - pyHanko raises many types on damaged input
             # Name the time-stamp token when it is the part that is broken: it sits in the
             # unsigned attributes, outside what the signature and the document digest cover.
@@ -595,7 +621,7 @@ def verify_pdf(data: bytes, trust_roots: list[Path]) -> list[SignatureCheck]:
                                "trusted": bool(ts.trusted)}
             if not (ts.intact and ts.valid):
                 check.problems.append("the signature time-stamp token is damaged or altered (it does not verify)")
-            elif not ts.trusted:
+            elif not ts.trusted and not _expiry_problems(status, at or dt.datetime.now(dt.timezone.utc)):
                 check.problems.append("the time-stamping authority is not trusted")
         else:
             check.problems.append("no signature time-stamp (not PAdES B-T)")
@@ -609,7 +635,9 @@ def verify_pdf(data: bytes, trust_roots: list[Path]) -> list[SignatureCheck]:
             check.problems.append("signed bytes were altered (digest mismatch)")
         elif not check.valid:
             check.problems.append("the cryptographic signature does not verify")
-        if check.intact and not check.trusted:
+        expiry = _expiry_problems(status, at or dt.datetime.now(dt.timezone.utc))
+        check.problems.extend(expiry)
+        if check.intact and not check.trusted and not expiry:
             check.problems.append("the signing certificate does not chain to a trusted root")
         check.problems.extend(_unprotected_fields_problems(emb))
         if not _contents_padding_ok(data, list(emb.byte_range)):
