@@ -324,6 +324,17 @@ def test_serve_reports_a_missing_key_in_one_line(tmp_path, monkeypatch):
 
 
 # --- 6. headers, auth parsing, CORS, chunked bodies -----------------------------------------------
+def inline_script_hashes_of(html: str) -> int:
+    import tempfile
+    from pathlib import Path
+
+    from inkwitness.service.middleware import inline_script_hashes
+
+    with tempfile.TemporaryDirectory() as d:
+        (Path(d) / "p.html").write_text(html)
+        return len(inline_script_hashes(Path(d) / "p.html"))
+
+
 def test_the_bearer_scheme_is_case_insensitive(service):
     svc = service
     key = svc.operator["Authorization"].split(" ", 1)[1]
@@ -344,8 +355,14 @@ def test_every_response_carries_security_headers(service):
         assert "frame-ancestors" in csp, (r.request.url, r.status_code)
         assert r.headers["x-content-type-options"] == "nosniff" and r.headers.get("referrer-policy")
         assert r.headers.get("x-request-id")
+    from inkwitness.service.app import STATIC
+    from inkwitness.service.middleware import inline_script_hashes
+
     page = svc.client.get("/").headers["content-security-policy"]
-    assert "'unsafe-inline'" not in page and "'sha256-" in page and "frame-ancestors 'none'" in page
+    assert "'unsafe-inline'" not in page and "frame-ancestors 'none'" in page
+    # Inline scripts of the page (if any) are allowed by hash, nothing else inline.
+    assert all(h in page for h in inline_script_hashes(STATIC / "index.html"))
+    assert inline_script_hashes_of('<script>a()</script><script src="/x.js"></script>') == 1
 
 
 def test_cors_allow_list_lets_a_configured_origin_embed_the_pad(tmp_path):
