@@ -33,6 +33,13 @@ def test_a_tenant_admin_cannot_create_tenants_or_learn_their_ids(service):
     assert r.status_code == 409 and svc.tenant_a not in r.text
     r = svc.client.post("/v1/tenants", json={"name": "bank-c"}, headers=svc.platform)
     assert r.status_code == 201 and r.json()["id"] not in (svc.tenant_a, svc.tenant_b)
+    from sqlalchemy import select
+
+    from inkwitness.store.models import AuditEvent
+
+    with svc.client.app.state.ops.repo.sessions() as s:
+        audit = s.scalars(select(AuditEvent).where(AuditEvent.action == "tenant.create")).all()
+    assert [a.target for a in audit] == [r.json()["id"]] and audit[0].actor.startswith("key:")
 
 
 def test_a_tenant_admin_cannot_mint_keys_for_another_tenant(service):

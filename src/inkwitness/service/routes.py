@@ -170,7 +170,7 @@ async def health(request: Request) -> dict[str, str]:
 async def create_tenant(body: TenantIn, who: Annotated[Caller, Depends(may("tenant.create"))],
                         request: Request) -> dict[str, str]:
     """Create a tenant (platform key only); an existing name is a conflict."""
-    return {"id": await run(ops_of(request).repo.create_tenant, body.name), "name": body.name}
+    return {"id": await run(ops_of(request).repo.create_tenant, body.name, f"key:{who.key_id}"), "name": body.name}
 
 
 @router.post("/v1/api-keys", status_code=201)

@@ -131,7 +131,7 @@ class Repository:
             s.execute(select(1))
 
     # --- tenants and keys ---------------------------------------------------------------
-    def create_tenant(self, name: str) -> str:
+    def create_tenant(self, name: str, actor: str = "system") -> str:
         """Create a tenant; an existing name is a conflict (its id is never disclosed)."""
         try:
             with self.sessions.begin() as s:
@@ -139,6 +139,8 @@ class Repository:
                     raise Conflict("a tenant with this name already exists")
                 tenant = Tenant(id=new_id(), name=name)
                 s.add(tenant)
+                s.flush()  # the audit row refers to the tenant
+                self.audit(s, tenant.id, actor, "tenant.create", tenant.id, {"name": name})
         except IntegrityError as exc:
             raise Conflict("a tenant with this name already exists") from exc
         return tenant.id
