@@ -155,6 +155,9 @@ def evaluate(dataset: Annotated[str, typer.Option(help=f"one of: {', '.join(ds.S
              strict: Annotated[bool, typer.Option(help="fail (exit 2) if any file is skipped")] = False
              ) -> None:
     """Run a dataset's fixed protocol: EERs (global and per-user thresholds), FNMR at FMR, counts."""
+    if dataset == "fvc2002-db1b":  # fingerprints: the FVC protocol lives with the fingerprint commands
+        from .cli_fingerprint import evaluate_fvc
+        return evaluate_fvc(dataset, data, scores, det)
     from .evaluation import evaluate as run_evaluation
     from .evaluation import plot_det, summarise, write_scores
     from .model import Model
@@ -292,6 +295,8 @@ from . import cli_evidence, cli_service  # noqa: E402  (they register their comm
 
 cli_evidence.register(app)
 cli_service.register(app)
+from .cli_fingerprint import fingerprint_app  # noqa: E402
+app.add_typer(fingerprint_app, name="fingerprint")
 
 
 def main() -> None:
