@@ -148,7 +148,7 @@ def test_skilled_forgery_sealed_as_the_subject_fails_verify_pdf(tmp_path, data_r
 
 
 def test_bundle_keys_from_the_bundle_itself_are_untrusted_unless_accepted(workspace, tmp_path):
-    root, data = workspace, workspace / "data"
+    data = workspace / "data"
     bundle = tmp_path / "b.zip"
     assert run("evidence", "export", "0", "-o", str(bundle), "--data-dir", str(data)).returncode == 0
     out = run("evidence", "verify", str(bundle))
