@@ -239,3 +239,39 @@ def find_key(container: Container, keys: list[PrivateKey]) -> PrivateKey:
         if key_id(key.public_key()) == container.key_id:
             return key
     raise EvidenceError(f"none of the given escrow keys opens this container (needs key {container.key_id[:16]}...)")
+
+
+def seal_fingerprint(fingerprint: Any, document_sha256: str, escrow: PublicKey, template: bytes | None = None,
+                     signature_sha256: str | None = None, created: str | None = None) -> Container:
+    """Encrypt a finger-press (image and ISO/IEC 19794-2 template) to the escrow key, bound to the document.
+
+    ``fingerprint`` is an :class:`inkwitness.fingerprint.Fingerprint`. The header's
+    ``signature_sha256`` is the hash of the encrypted packet, as for signatures; ``extra``
+    names the capture and, when given, the signature it was pressed beside.
+    """
+    from ..fingerprint.packet import fingerprint_packet
+
+    packet = fingerprint_packet(fingerprint, template)
+    extra: dict[str, Any] = {"kind": "fingerprint", "fingerprint_sha256": fingerprint.sha256}
+    if signature_sha256 is not None:
+        extra["beside_signature_sha256"] = signature_sha256
+    return seal(packet, hashlib.sha256(packet).hexdigest(), document_sha256, escrow, created, extra)
+
+
+def open_fingerprint(container: Container, escrow: PrivateKey, document_sha256: str | None = None
+                     ) -> tuple[Any, bytes | None]:
+    """Decrypt a finger-press container: the Fingerprint and its template bytes (None when not escrowed)."""
+    from ..fingerprint.packet import parse_fingerprint_packet
+    from ..fingerprint.sample import InvalidFingerprint
+
+    extra = container.header.get("extra") or {}
+    if extra.get("kind") != "fingerprint":
+        raise EvidenceError("this escrow container does not hold a finger-press")
+    packet = open_container(container, escrow, document_sha256)
+    try:
+        fp, template = parse_fingerprint_packet(packet)
+    except InvalidFingerprint as exc:
+        raise EvidenceError(f"finger-press packet is malformed: {exc}") from exc
+    if fp.sha256 != extra.get("fingerprint_sha256"):
+        raise EvidenceError("finger-press packet does not match the capture hash in the header")
+    return fp, template
