@@ -185,6 +185,12 @@ def _score_protocols(result: FvcResult) -> None:
                                     int(result.raw[i, j]), float(s[i, j])))
     result.rates.append(rates("FVC protocol", genuine, fvc_impostor))
     result.rates.append(rates("all impostors", genuine, all_impostor))
+    # The unnormalised bozorth3 count, on the same comparisons, shows what the normalisation adds.
+    raw = {label: [float(r[4]) for r in result.rows if keep(r)] for label, keep in (
+        ("genuine", lambda r: r[3] == "genuine"), ("fvc", lambda r: r[3] == "impostor" and r[2] == "fvc"),
+        ("all", lambda r: r[3] == "impostor"))}
+    result.rates.append(rates("FVC protocol, raw bozorth3", raw["genuine"], raw["fvc"]))
+    result.rates.append(rates("all impostors, raw bozorth3", raw["genuine"], raw["all"]))
     enrol_g, enrol_i = _enrolment_scores(items, s)
     if enrol_g and enrol_i:
         result.rates.append(rates(f"enrolment of impressions 1-{ENROLLED}, best match", enrol_g, enrol_i))
