@@ -63,7 +63,8 @@ function renderText() {
     $("review-text").textContent = i18n.t("review.text.plain");
   }
   const expires = (doc && doc.expires_at) || (info.session && info.session.expires_at);
-  $("expires").textContent = expires ? i18n.t("sign.expires", { time: fmtTime(expires) }) : "";
+  // Once signed or declined, the link's expiry no longer matters to the signer.
+  $("expires").textContent = expires && $("outcome").hidden ? i18n.t("sign.expires", { time: fmtTime(expires) }) : "";
   $("consent-text").textContent = info.consent[i18n.lang()] || info.consent.en;
   $("typed-notice").textContent = info.typed_notice[i18n.lang()] || info.typed_notice.en;
   prompt();
@@ -107,9 +108,10 @@ function sizePad() {
   const frame = $("pad-frame");
   const maxH = Math.max(110, window.innerHeight * 0.6);
   const avail = frame.parentElement.clientWidth;
-  const w = Math.min(avail, maxH * ratio);
-  frame.style.width = `${Math.round(w)}px`;
-  frame.style.height = `${Math.round(w / ratio)}px`;
+  const border = frame.offsetWidth - frame.clientWidth;   // the frame's border is not drawing area
+  const w = Math.min(avail - border, maxH * ratio);
+  frame.style.width = `${Math.round(w + border)}px`;
+  frame.style.height = `${Math.round(w / ratio + border)}px`;
   pad.resize();
 }
 
@@ -148,11 +150,13 @@ async function init() {
 
 function outcome(key, copy) {
   show("intro", "outcome");
+  $("expires").textContent = "";
   $("h-outcome").textContent = i18n.t(key);
   $("h-outcome").dataset.i18n = key;
   $("download").hidden = !copy;
   if (copy) { $("download").href = `/v1/capture/${token}/copy.pdf`; $("download").setAttribute("download", "signed.pdf"); }
-  say(key);
+  $("live").textContent = "";   // the focused heading announces the outcome
+  lastMessage = null;
   $("h-outcome").focus();
 }
 
@@ -256,6 +260,11 @@ $("consent-ok").addEventListener("change", () => {
   if (consentGiven()) { alertMsg(null); $("signing").scrollIntoView({ block: "start", behavior: "smooth" }); say("pad.prompt"); }
 });
 $("pad-frame").addEventListener("pointerdown", () => { if (!consentGiven()) alertMsg("consent.required"); });
+$("jump").addEventListener("click", (ev) => {
+  ev.preventDefault();
+  const field = document.querySelector("#field-page .field");
+  if (field) field.scrollIntoView({ block: "center" });
+});
 $("clear").addEventListener("click", () => pad.clear());
 $("undo").addEventListener("click", () => pad.undo());
 $("review").addEventListener("click", toReview);

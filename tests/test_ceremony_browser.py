@@ -1,0 +1,227 @@
+"""The signing ceremony end to end in Chromium: the clerk on a desktop, the signer on a phone, in zh-CN and en.
+
+Set INKWITNESS_SCREENSHOTS=1 to write the pages' screenshots into docs/.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from .test_browser import DESKTOP, PHONE, browser, pen_signature, server  # noqa: F401
+
+pytestmark = pytest.mark.slow
+DOCS = Path(__file__).parent.parent / "docs"
+TEXT = {
+    "en": {"title": "Signature request", "console": "Clerk console", "signed": "Signed — you can download your copy.",
+           "status_signed": "Status: signed", "declined": "You declined to sign. The sender has been told.",
+           "name": "Li Wei", "requester": "Example Bank, Riverside branch", "reason": "Opening a savings account"},
+    "zh": {"title": "签名请求", "console": "柜员控制台", "signed": "已签署 — 您可以下载您的副本。",
+           "status_signed": "状态：已签署", "declined": "您已拒绝签署，发件人已收到通知。",
+           "name": "李伟", "requester": "示例银行 河滨支行", "reason": "开立储蓄账户"},
+}
+LOCALE = {"en": "en-US", "zh": "zh-CN"}
+
+
+def agreement_pdf() -> bytes:
+    """A two-page account-opening form with a signature line at the bottom right of page 2."""
+    from reportlab.lib.pagesizes import A4
+    from reportlab.pdfgen import canvas
+
+    buf = io.BytesIO()
+    c = canvas.Canvas(buf, pagesize=A4, invariant=1)
+    for page in (1, 2):
+        c.setFont("Helvetica-Bold", 18)
+        c.drawString(72, 770, "Savings account opening form" if page == 1 else "Terms and signature")
+        c.setFont("Helvetica", 11)
+        for i in range(22 if page == 1 else 12):
+            c.drawString(72, 730 - 22 * i, f"{page}.{i + 1}  The customer agrees to the terms of clause {page}.{i + 1} "
+                                            "as set out by the bank.")
+        if page == 2:
+            c.line(340, 110, 540, 110)
+            c.drawString(340, 96, "Customer's signature")
+        c.showPage()
+    c.save()
+    return buf.getvalue()
+
+
+def shoot(pg, name: str, tmp: Path) -> None:
+    """A viewport screenshot: into docs/ when asked, else a scratch folder."""
+    folder = DOCS if os.environ.get("INKWITNESS_SCREENSHOTS") else tmp
+    pg.wait_for_function("() => [...document.images].every((i) => i.complete)")
+    path = folder / f"{name}.png"
+    pg.screenshot(path=str(path), scale="css")
+    if folder == DOCS:  # a 128-colour palette keeps the committed images small
+        from PIL import Image
+
+        Image.open(path).convert("RGB").quantize(colors=128).save(path, optimize=True)
+
+
+def _console(browser, server, lang: str, viewport: dict):  # noqa: F811
+    ctx = browser.new_context(**viewport, locale=LOCALE[lang], accept_downloads=True)
+    pg = ctx.new_page()
+    pg.goto(server.base + "/")
+    pg.fill("#api-key", server.key)
+    pg.dispatch_event("#api-key", "change")
+    return ctx, pg
+
+
+def _create_request(con, tmp_path: Path, lang: str, enrol: bool = True) -> str:
+    t = TEXT[lang]
+    con.fill("#subject-name", t["name"])
+    con.click("#new-subject")
+    con.wait_for_function("() => document.getElementById('subject').value.length > 0")
+    if enrol:
+        con.select_option("#mode", "enrol")
+        cdp = con.context.new_cdp_session(con)
+        for seed in range(5):
+            pen_signature(con, cdp, n=70, seed=seed)
+            con.click("#submit")
+        con.wait_for_function("() => window.inkwitnessLastResult && window.inkwitnessLastResult.references",
+                              timeout=60_000)
+    pdf = tmp_path / "account-opening.pdf"
+    pdf.write_bytes(agreement_pdf())
+    con.set_input_files("#req-file", str(pdf))
+    con.fill("#req-requester", t["requester"])
+    con.fill("#req-reason", t["reason"])
+    con.fill("#req-signer", t["name"])
+    con.fill("#req-box", "340,112,540,172")
+    con.click("#req-create")
+    con.wait_for_function("() => document.getElementById('req-link').textContent.startsWith('http')", timeout=30_000)
+    con.wait_for_function("() => document.getElementById('req-page-img').complete && "
+                          "document.getElementById('req-page-img').naturalWidth > 0")
+    return con.inner_text("#req-link")
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_sign_a_document_on_a_phone_while_the_clerk_watches(browser, server, lang, tmp_path):  # noqa: F811
+    t = TEXT[lang]
+    desk, con = _console(browser, server, lang, DESKTOP)
+    assert con.inner_text("h1") == t["console"]
+    url = _create_request(con, tmp_path, lang)
+    assert con.evaluate("() => document.documentElement.lang") == LOCALE[lang].replace("en-US", "en")
+
+    # The same link on a desktop (for the screenshot only; viewing does not use it up).
+    view = desk.new_page()
+    view.goto(url)
+    view.wait_for_function("() => document.querySelector('#pages img') && document.querySelector('#pages img').complete")
+    shoot(view, f"ceremony-sign-desktop-{lang}", tmp_path)
+    view.close()
+
+    phone = browser.new_context(**PHONE, locale=LOCALE[lang], accept_downloads=True)
+    sp = phone.new_page()
+    sp.goto(url)
+    sp.wait_for_function("() => window.inkwitnessInfo !== undefined")
+    assert sp.inner_text("h1") == t["title"]
+    assert t["requester"] in sp.inner_text("#who") and t["reason"] in sp.inner_text("#why")
+    assert sp.locator(".field").count() == 1 and sp.locator(".page").count() == 2
+    viewport = sp.evaluate("() => document.querySelector('meta[name=viewport]').content")
+    assert "user-scalable=no" not in viewport and "maximum-scale" not in viewport
+    shoot(sp, f"ceremony-sign-phone-{lang}", tmp_path)
+    # The signing box has the field's shape (200 x 60 pt) and fits the phone's width.
+    box = sp.locator("#pad").bounding_box()
+    assert abs(box["width"] / box["height"] - 200 / 60) < 0.05 and box["width"] <= 390
+    sp.check("#consent-ok")
+    cdp = phone.new_cdp_session(sp)
+    pen_signature(sp, cdp, n=70, seed=11)
+    sp.evaluate("() => document.getElementById('leave').scrollIntoView({block: 'end'})")
+    shoot(sp, f"ceremony-signing-phone-{lang}", tmp_path)
+    sp.click("#review")
+    sp.wait_for_selector("#reviewing", state="visible")
+    # First try offline: the signature is kept and the signer may try again.
+    sp.route("**/sign", lambda route: route.abort("internetdisconnected"))
+    sp.click("#confirm")
+    sp.wait_for_selector("#alert", state="visible")
+    assert sp.evaluate("() => window.inkwitnessKept.length") == 1
+    sp.unroute("**/sign")
+    sp.click("#confirm")
+    sp.wait_for_selector("#outcome", state="visible", timeout=60_000)
+    assert sp.inner_text("#h-outcome") == t["signed"]
+    page_text = sp.inner_text("body")
+    assert "score" not in page_text.lower() and "forgery" not in page_text.lower()
+    with sp.expect_download() as dl:
+        sp.click("#download")
+    assert Path(dl.value.path()).read_bytes().startswith(b"%PDF")
+    shoot(sp, f"ceremony-signed-phone-{lang}", tmp_path)
+
+    # The console learned it through its event stream, and offers the sealed PDF.
+    con.wait_for_function("() => window.inkwitnessConsole.lastStatus && window.inkwitnessConsole.lastStatus.state === 'signed'",
+                          timeout=30_000)
+    assert con.inner_text("#req-status") == t["status_signed"]
+    with con.expect_download() as dl:
+        con.click("#dl-sealed")
+    assert Path(dl.value.path()).read_bytes().startswith(b"%PDF")
+    con.evaluate("() => document.getElementById('h-req').scrollIntoView()")
+    shoot(con, f"ceremony-console-desktop-{lang}", tmp_path)
+    phone.close()
+    desk.close()
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_console_on_a_phone_and_declining(browser, server, lang, tmp_path):  # noqa: F811
+    ctx, con = _console(browser, server, lang, PHONE)
+    shoot(con, f"ceremony-console-phone-{lang}", tmp_path)
+    url = _create_request(con, tmp_path, lang, enrol=False)
+    sp = ctx.new_page()
+    sp.goto(url)
+    sp.wait_for_function("() => window.inkwitnessInfo !== undefined")
+    sp.click("#decline")
+    sp.fill("#decline-reason", "wrong amount")
+    sp.click("#decline-yes")
+    sp.wait_for_selector("#outcome", state="visible")
+    assert sp.inner_text("#h-outcome") == TEXT[lang]["declined"]
+    con.wait_for_function("() => window.inkwitnessConsole.lastStatus && window.inkwitnessConsole.lastStatus.state === 'declined'",
+                          timeout=30_000)
+    ctx.close()
+
+
+def _axe_source() -> str:
+    """axe-core's script: AXE_CORE_JS, node_modules, or an npm install into a cache folder."""
+    candidates = [os.environ.get("AXE_CORE_JS", ""), "node_modules/axe-core/axe.min.js"]
+    cache = Path.home() / ".cache" / "inkwitness-test" / "axe"
+    candidates.append(str(cache / "node_modules" / "axe-core" / "axe.min.js"))
+    for c in candidates:
+        if c and Path(c).exists():
+            return Path(c).read_text()
+    if shutil.which("npm"):
+        cache.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["npm", "install", "--silent", "--no-audit", "--no-fund", "--prefix", str(cache), "axe-core@4"],
+                       capture_output=True, timeout=300)
+        if Path(candidates[-1]).exists():
+            return Path(candidates[-1]).read_text()
+    pytest.skip("axe-core is not available (npm install axe-core, or set AXE_CORE_JS)")
+
+
+def _serious(pg, source: str) -> list[dict]:
+    pg.add_script_tag(content=source)
+    result = pg.evaluate("async () => await axe.run(document, {runOnly: ['wcag2a', 'wcag2aa', 'best-practice']})")
+    assert len(result["passes"]) > 10  # axe really looked at the page
+    return [{"id": v["id"], "impact": v["impact"], "nodes": [n["target"] for n in v["nodes"]][:3]}
+            for v in result["violations"] if v["impact"] in ("serious", "critical")]
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_no_serious_accessibility_violations(browser, server, lang, tmp_path):  # noqa: F811
+    source = _axe_source()
+    # Playwright injects axe as an inline script: the test context alone ignores the CSP.
+    ctx = browser.new_context(**DESKTOP, locale=LOCALE[lang], bypass_csp=True)
+    con = ctx.new_page()
+    con.goto(server.base + "/")
+    con.fill("#api-key", server.key)
+    con.dispatch_event("#api-key", "change")
+    url = _create_request(con, tmp_path, lang, enrol=False)
+    assert _serious(con, source) == []
+    phone = browser.new_context(**PHONE, locale=LOCALE[lang], bypass_csp=True)
+    sp = phone.new_page()
+    sp.goto(url)
+    sp.wait_for_function("() => window.inkwitnessInfo !== undefined")
+    assert _serious(sp, source) == []
+    sp.check("#consent-ok")
+    assert _serious(sp, source) == []
+    phone.close()
+    ctx.close()
