@@ -225,3 +225,39 @@ def test_no_serious_accessibility_violations(browser, server, lang, tmp_path):  
     assert _serious(sp, source) == []
     phone.close()
     ctx.close()
+
+
+def test_enrolment_link_on_a_phone_in_landscape(browser, server, tmp_path):  # noqa: F811
+    ctx, con = _console(browser, server, "en", DESKTOP)
+    con.click("#new-subject")
+    con.wait_for_function("() => document.getElementById('subject').value.length > 0")
+    con.click("#enrol-link")
+    con.wait_for_function("() => document.getElementById('enrol-url').textContent.startsWith('http')")
+    url = con.inner_text("#enrol-url")
+    landscape = {**PHONE, "viewport": {"width": 844, "height": 390}}
+    phone = browser.new_context(**landscape, locale="en-US")
+    sp = phone.new_page()
+    sp.goto(url)
+    sp.wait_for_function("() => window.inkwitnessInfo !== undefined")
+    assert "5 times" in sp.inner_text("#who") and sp.locator("#document").is_hidden()
+    sp.check("#consent-ok")
+    sp.wait_for_timeout(600)  # the smooth scroll to the signing box
+    # In landscape the whole signing box is on screen once consent is given.
+    box = sp.locator("#pad").bounding_box()
+    assert box["y"] >= 0 and box["y"] + box["height"] <= 390 and box["width"] / box["height"] == pytest.approx(3, abs=0.05)
+    cdp = phone.new_cdp_session(sp)
+    for seed in range(5):
+        assert sp.inner_text("#prompt").startswith(f"Signature {seed + 1} of 5")
+        pen_signature(sp, cdp, n=70, seed=seed)
+        sp.click("#review")
+    sp.wait_for_selector("#reviewing", state="visible")
+    assert sp.evaluate("() => window.inkwitnessKept.length") == 5
+    sp.click("#confirm")
+    sp.wait_for_selector("#outcome", state="visible", timeout=60_000)
+    assert sp.inner_text("#h-outcome") == "Thank you — your signatures have been received."
+    # The link is used up: opening it again says so, in words.
+    sp.reload()
+    sp.wait_for_selector("#alert", state="visible")
+    assert "expired or was already used" in sp.inner_text("#alert")
+    phone.close()
+    ctx.close()

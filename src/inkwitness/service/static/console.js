@@ -117,6 +117,17 @@ async function newSubject() {
   } catch (err) { $("live").textContent = errorText(err); }
 }
 
+async function enrolLink() {
+  try {
+    const s = await api()._call("POST", "/v1/signing-sessions", { subject_id: $("subject").value.trim(), purpose: "enrol" });
+    $("enrol-out").hidden = false;
+    $("enrol-url").href = s.url;
+    $("enrol-url").textContent = s.url;
+    $("enrol-qr").src = `data:image/svg+xml;base64,${btoa(s.qr_svg)}`;
+    state.enrolSession = s;
+  } catch (err) { $("live").textContent = errorText(err); }
+}
+
 function dataUrl(blob) {
   return new Promise((resolve) => { const r = new FileReader(); r.onload = () => resolve(r.result); r.readAsDataURL(blob); });
 }
@@ -225,6 +236,7 @@ $("clear").addEventListener("click", () => pad.clear());
 $("undo").addEventListener("click", () => pad.undo());
 $("submit").addEventListener("click", submitPad);
 $("new-subject").addEventListener("click", newSubject);
+$("enrol-link").addEventListener("click", enrolLink);
 $("req-form").addEventListener("submit", createRequest);
 $("dl-sealed").addEventListener("click", () => download(`/v1/documents/requests/${current.id}/sealed.pdf`, "signed.pdf"));
 $("dl-evidence").addEventListener("click", () => download(`/v1/documents/requests/${current.id}/evidence.zip`, "evidence.zip"));
