@@ -284,3 +284,43 @@ def test_red_mark_is_drawn_from_the_capture_itself(fvc, print_101_1):
     assert np.mean((other[..., 3] > 128) != inked) > 0.2
     svg = mark_svg(print_101_1)
     assert svg.startswith("<svg") and 'width="19.71mm"' in svg and svg.count("<path") > 5
+
+
+def test_red_mark_is_sealed_into_the_pdf_signature_appearance(print_101_1, tmp_path):
+    import pypdfium2
+    from reportlab.pdfgen import canvas
+
+    from inkwitness.evidence.pdf import SealConfig, sign_pdf, verify_pdf
+    from inkwitness.evidence.pki import create_pki
+    from inkwitness.evidence.tsa import TsaServer
+
+    from .conftest import synthetic_signature
+
+    buf = io.BytesIO()
+    c = canvas.Canvas(buf, invariant=1)
+    c.drawString(72, 720, "Agreement. Signed and finger-pressed below.")
+    c.showPage()
+    c.save()
+    pki = create_pki(tmp_path / "pki")
+    escrow = generate_escrow_key()
+    with TsaServer(pki.tsa_cert, pki.tsa_key) as tsa:
+        config = SealConfig(pki.signer_cert, pki.signer_key, (pki.ca_cert,), tsa.url, escrow.public_key())
+        sealed, _ = sign_pdf(buf.getvalue(), synthetic_signature(1), 1, (300, 100, 500, 180), config,
+                             signer_name="A", finger_mark=mark_png(print_101_1))
+    checks = verify_pdf(sealed, [pki.ca_cert])
+    assert checks and all(check.ok for check in checks)
+    doc = pypdfium2.PdfDocument(sealed)
+    doc.init_forms()  # the signature's appearance is a form widget
+    page = doc[0]
+    scale = 2.0
+    rgb = np.asarray(page.render(scale=scale, may_draw_forms=True).to_pil().convert("RGB")).astype(int)
+    top = rgb.shape[0] - int(180 * scale)
+    box = rgb[top:rgb.shape[0] - int(100 * scale), int(300 * scale):int(500 * scale)]
+    red = (box[..., 0] > 150) & (box[..., 1] < 110) & (box[..., 2] < 110)
+    # The mark sits at the right of the signature box, at the finger's true size.
+    cols = np.flatnonzero(red.sum(axis=0) >= 3)  # a few anti-aliased label pixels are reddish
+    assert red.mean() > 0.01 and cols.min() > box.shape[1] * 0.55
+    alpha = np.asarray(Image.open(io.BytesIO(mark_png(print_101_1))))[..., 3]
+    inked = np.flatnonzero((alpha > 128).sum(axis=0) >= 3)
+    finger_pt = (inked.max() - inked.min()) / 500 * 72
+    assert (cols.max() - cols.min()) / scale == pytest.approx(finger_pt, rel=0.25)
