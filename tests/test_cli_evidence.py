@@ -32,7 +32,8 @@ def workspace(tmp_path_factory):
 
 def test_sign_verify_decrypt_log_and_bundle(workspace):
     root, data = workspace, workspace / "data"
-    assert run("verify-pdf", str(root / "signed.pdf"), "--data-dir", str(data)).returncode == 0
+    verified = run("verify-pdf", str(root / "signed.pdf"), "--data-dir", str(data))
+    assert verified.returncode == 0 and "PAdES level: B-LTA; CRLs in DSS: 1" in verified.stdout, verified.stdout
     out = run("escrow", "decrypt", str(root / "signed.pdf"), "--key", str(root / "notary.key.pem"),
               "-o", str(root / "packet.json"))
     assert out.returncode == 0, out.stderr

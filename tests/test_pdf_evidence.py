@@ -309,3 +309,44 @@ def test_label_shows_the_tsa_time_and_leaves_the_ink_alone(sealed, pki):
     # PDF literal strings may escape characters as octal (\\055 is "-").
     shown = [re.sub(rb"\\([0-7]{3})", lambda m: bytes([int(m.group(1), 8)]), t) for t in texts]
     assert any(b"TSA time " + extra["label_time"].encode() in t for t in shown), shown[0][:300]
+
+
+def test_b_lta_seal_embeds_crls_in_the_dss_and_a_document_timestamp(config, pki, tsa):
+    import dataclasses
+    import urllib.request
+
+    lta = dataclasses.replace(config, crls=(pki.crl,))
+    first, _ = sign_pdf(form_pdf(), synthetic_signature(1), 1, (300, 100, 500, 180), lta,
+                        reserve=[(1, (300, 200, 500, 280))])
+    second, _ = sign_pdf(first, synthetic_signature(2), 1, (1, 1, 2, 2), lta)
+    checks = verify_pdf(second, [pki.ca_cert])
+    assert [c.ok for c in checks] == [True, True], [c.problems for c in checks]
+    ltv = checks[0].ltv
+    assert ltv["level"] == "B-LTA" and ltv["dss_crls"] >= 1 and len(ltv["document_timestamps"]) == 2
+    assert all(d["valid"] and d["trusted"] for d in ltv["document_timestamps"])
+    # A form value changed after all that is still named (the lock is the recorded policy).
+    changed = verify_pdf(fill_field(second, "days", "90"), [pki.ca_cert])
+    assert not any(c.ok for c in changed) and all(c.field_changes for c in changed)
+    # The certificates name a CRL URL; the local TSA serves the CRL there.
+    from cryptography import x509
+
+    cert = x509.load_pem_x509_certificate(pki.signer_cert.read_bytes())
+    (point,) = cert.extensions.get_extension_for_class(x509.CRLDistributionPoints).value
+    assert point.full_name[0].value.endswith("/ca.crl")
+    with urllib.request.urlopen(tsa.url.rsplit("/", 1)[0] + "/ca.crl") as reply:  # noqa: S310 - loopback
+        assert reply.read() == pki.crl.read_bytes()
+
+
+def test_a_revoked_signing_certificate_cannot_seal(tmp_path, escrow):
+    from cryptography import x509
+
+    from inkwitness.evidence.pki import issue_crl
+
+    revoked_pki = create_pki(tmp_path / "pki")
+    serial = x509.load_pem_x509_certificate(revoked_pki.signer_cert.read_bytes()).serial_number
+    issue_crl(revoked_pki, revoked=(serial,))
+    with TsaServer(revoked_pki.tsa_cert, revoked_pki.tsa_key) as own_tsa:
+        config = SealConfig(revoked_pki.signer_cert, revoked_pki.signer_key, (revoked_pki.ca_cert,), own_tsa.url,
+                            escrow.public_key(), crls=(revoked_pki.crl,))
+        with pytest.raises(EvidenceError, match="certificate was revoked"):
+            sign_pdf(blank_pdf(), synthetic_signature(1), 1, (300, 100, 500, 180), config)

@@ -122,7 +122,7 @@ def _containers_from(path: Path, field: str | None) -> list[tuple[str, bytes]]:
 
     out = []
     for emb in PdfFileReader(io.BytesIO(data), strict=False).embedded_signatures:
-        if field and emb.field_name != field:
+        if (field and emb.field_name != field) or emb.sig_object_type == "/DocTimeStamp":
             continue
         container, problem = evidence_of(emb)
         if container is None:
@@ -190,6 +190,10 @@ def sign_pdf_command(
         allow_form_filling: Annotated[bool, typer.Option(
             "--allow-form-filling", help="certify with form filling allowed (default: no changes, fields "
                                          "locked)")] = False,
+        crl: Annotated[Optional[list[Path]], typer.Option(
+            help="CRL(s) to embed for long-term validation (default: ca.crl of the PKI folder, if any)")] = None,
+        lta: Annotated[bool, typer.Option("--lta/--no-lta", help="PAdES B-LTA (DSS with CRLs and a document "
+                                                                 "time-stamp) when CRLs are available")] = True,
         nonce: Annotated[Optional[str], typer.Option(
             help="the server nonce issued for this signing (required when the packet is bound to one)")] = None,
         data_dir: DataDir = None, database_url: DbUrl = None) -> None:
@@ -224,8 +228,9 @@ def sign_pdf_command(
         if not sep or not r_page.strip().isdigit():
             raise CliError(f"--reserve expects PAGE:x1,y1,x2,y2, got {item[:60]!r}")
         reserved.append((int(r_page), parse_box(r_box)))
+    crls = tuple(crl or ([folder / "ca.crl"] if (folder / "ca.crl").exists() else [])) if lta else ()
     config = SealConfig(cert, key, tuple(chain), tsa_url, load_public_key(escrow_pub),
-                        form_policy="fill" if allow_form_filling else "locked")
+                        form_policy="fill" if allow_form_filling else "locked", crls=crls)
     sealed, container = sign_pdf(source, sig, page, parse_box(box), config, signer_name=signer_name,
                                  expected_nonce=nonce, reserve=reserved)
     event = {"type": "signing", "time": entry_time(), "document_sha256": source_sha256,
@@ -299,7 +304,7 @@ def _reverify(data: bytes, subjects: dict[str, str], escrow_keys: list[Path], ct
     for emb in PdfFileReader(io.BytesIO(data), strict=False).embedded_signatures:
         field = str(emb.field_name)
         subject = subjects.get(field)
-        if subject is None:
+        if subject is None or emb.sig_object_type == "/DocTimeStamp":
             continue
         container, problem = evidence_of(emb)
         if container is None:
@@ -409,6 +414,10 @@ def verify_pdf_command(
                           highlight=False)
             if c.certification:
                 console.print(f"  certification: DocMDP {c.certification}", highlight=False)
+            if c.ltv:
+                stamps = ", ".join(d.get("time", "damaged") for d in c.ltv["document_timestamps"]) or "none"
+                console.print(f"  PAdES level: {c.ltv['level']}; CRLs in DSS: {c.ltv['dss_crls']}; document "
+                              f"time-stamps: {stamps}", highlight=False)
             for change in c.field_changes:
                 if change["allowed"]:
                     console.print(f"  form field {change['field']!r} {change['change']} after this signature: "

@@ -112,6 +112,9 @@ class SealConfig:
     #: only signature fields reserved at the first seal can still be signed. "fill": form
     #: filling is allowed (DocMDP level 2) and fields are not locked.
     form_policy: str = "locked"
+    #: CRLs (DER or PEM files) to embed: with them the seal is PAdES B-LTA -- revocation
+    #: data in the DSS and a document time-stamp over everything -- instead of B-T.
+    crls: tuple[Path, ...] = ()
 
 
 FORM_POLICIES = ("locked", "fill")
@@ -177,12 +180,10 @@ def parse_box(text: str) -> tuple[float, float, float, float]:
 LABEL_STRIP = 9.0
 
 
-def render_ink_pdf(sig: Signature, width: float, height: float, bottom: float = 0.0,
-                   mark: bytes | None = None) -> bytes:
+def render_ink_pdf(sig: Signature, width: float, height: float, bottom: float = 0.0) -> bytes:
     """A one-page vector PDF of the pen-down strokes fitted into ``width`` x ``height`` points.
 
-    The ink stays above ``bottom`` points so that a label drawn there never covers it. A
-    finger-press ``mark`` (RGBA PNG with its dpi) is pressed over the right end of it.
+    The ink stays above ``bottom`` points so that a label drawn there never covers it.
     """
     from reportlab.pdfgen import canvas
 
@@ -212,30 +213,9 @@ def render_ink_pdf(sig: Signature, width: float, height: float, bottom: float = 
             p = float(sig.pressure[a + i + 1]) if sig.pressure is not None else 0.6
             c.setLineWidth(0.35 + 1.6 * p)
             c.line(float(px[i]), float(py[i]), float(px[i + 1]), float(py[i + 1]))
-    if mark is not None:
-        _draw_finger_mark(c, mark, width, height, bottom)
     c.showPage()
     c.save()
     return buf.getvalue()
-
-
-def _draw_finger_mark(c: Any, mark: bytes, width: float, height: float, bottom: float) -> None:
-    """The red finger-press at true size (shrunk only to fit), over the right end of the signature."""
-    from PIL import Image
-    from reportlab.lib.utils import ImageReader
-
-    try:
-        with Image.open(io.BytesIO(mark)) as im:
-            im.load()
-            dpi = float((im.info.get("dpi") or (500, 500))[0]) or 500.0
-            size = im.size
-            image = im.convert("RGBA")
-    except OSError as exc:
-        raise EvidenceError(f"finger-press mark is not a readable image: {exc}") from exc
-    w, h = size[0] / dpi * 72, size[1] / dpi * 72
-    scale = min(1.0, (height - bottom) / h, 0.5 * width / w)
-    w, h = w * scale, h * scale
-    c.drawImage(ImageReader(image), width - w, bottom + (height - bottom - h) / 2, w, h, mask="auto")
 
 
 def _tsa_time(url: str, digest: bytes) -> tuple[str, bytes]:
@@ -265,16 +245,14 @@ def _page_of(writer: IncrementalPdfFileWriter, field_ref: Any) -> int | None:
 def sign_pdf(pdf: bytes, sig: Signature, page: int, box: tuple[float, float, float, float], config: SealConfig,
              signer_name: str | None = None, reason: str = "Handwritten signature",
              location: str | None = None, expected_nonce: str | None = None,
-             reserve: Sequence[tuple[int, tuple[float, float, float, float]]] = (),
-             finger_mark: bytes | None = None) -> tuple[bytes, Container]:
+             reserve: Sequence[tuple[int, tuple[float, float, float, float]]] = ()) -> tuple[bytes, Container]:
     """Seal a handwritten signature into a PDF; returns the new PDF bytes and the escrow container.
 
     The first seal certifies the document (see ``SealConfig.form_policy``) and may
     ``reserve`` signature fields (page, box) for further signers; a later seal fills the
     next reserved field, whose page and box win over the ones given. A packet bound at
     capture to another document (or to a nonce other than ``expected_nonce``) is refused
-    (see :mod:`.binding`). ``finger_mark`` (``inkwitness.fingerprint.mark.mark_png``) is
-    drawn into the signature's appearance, so the seal covers it.
+    (see :mod:`.binding`).
     """
     from .binding import check_binding
 
@@ -325,11 +303,14 @@ def sign_pdf(pdf: bytes, sig: Signature, page: int, box: tuple[float, float, flo
             raise EvidenceError(f"reserved field on page {r_page} with box {r_box} is not on the document")
     # Every seal locks the form fields present now, so a value changed later breaks it.
     to_lock = sorted(f.name for f in form.values() if f.kind != "/Sig")
-    # pyHanko's difference analysis reports filling a reserved signature field as a change
-    # to the locked fields, so with reserved fields the lock is the policy recorded in the
-    # signed container (enforced by verify_pdf) rather than a FieldMDP transform.
+    # pyHanko's difference analysis flags *any* later revision (a reserved signature being
+    # filled, the B-LTA DSS and document time-stamp) as touching FieldMDP-locked fields,
+    # even when they are untouched. So the FieldMDP transform is used only when no
+    # legitimate later revision is expected; otherwise the lock is the policy recorded in
+    # the signed container, which verify_pdf enforces field by field.
     lock = (FieldMDPSpec(FieldMDPAction.INCLUDE, fields=to_lock)
-            if config.form_policy == "locked" and to_lock and not reserve and not empty_reserved else None)
+            if config.form_policy == "locked" and to_lock and not reserve and not empty_reserved
+            and not config.crls else None)
     # The label shows a TSA time, not the local clock: a token over the document as it is
     # now, kept in the signed container so the label's time can be checked later.
     label_time, label_token = _tsa_time(config.tsa_url, hashlib.sha256(pdf).digest())
@@ -353,22 +334,32 @@ def sign_pdf(pdf: bytes, sig: Signature, page: int, box: tuple[float, float, flo
     signer.evidence = container.to_bytes()
     with tempfile.TemporaryDirectory() as tmp:
         ink = Path(tmp) / "ink.pdf"
-        ink.write_bytes(render_ink_pdf(sig, x2 - x1, y2 - y1, bottom=LABEL_STRIP, mark=finger_mark))
+        ink.write_bytes(render_ink_pdf(sig, x2 - x1, y2 - y1, bottom=LABEL_STRIP))
         style = TextStampStyle(
             stamp_text=f"%(signer)s  TSA time {label_time}", background=ImportedPdfPage(str(ink)),
             background_opacity=1.0,
             border_width=0, text_box_style=TextBoxStyle(font_size=5),
             inner_content_layout=SimpleBoxLayoutRule(x_align=AxisAlignment.ALIGN_MIN,
                                                      y_align=AxisAlignment.ALIGN_MIN))
+        lta = {}
+        if config.crls:
+            # pyHanko checks the certificates against these CRLs before signing (a revoked
+            # one is refused), then writes them to the DSS and adds a document time-stamp.
+            lta = {"embed_validation_info": True, "use_pades_lta": True,
+                   "validation_context": ValidationContext(trust_roots=load_certs(list(config.chain)),
+                                                           crls=load_crls(list(config.crls)),
+                                                           allow_fetching=False, revocation_mode="hard-fail")}
         meta = signers.PdfSignatureMetadata(field_name=field_name, subfilter=fields.SigSeedSubFilter.PADES,
                                             md_algorithm="sha256", reason=reason, location=location,
-                                            name=signer_name, certify=certify, docmdp_permissions=docmdp)
+                                            name=signer_name, certify=certify, docmdp_permissions=docmdp, **lta)
         pdf_signer = signers.PdfSigner(meta, signer, timestamper=timestamps.HTTPTimeStamper(config.tsa_url),
                                        stamp_style=style)
         try:
             out = pdf_signer.sign_pdf(writer)
         except (SigningError, OSError, PdfError) as exc:
-            raise EvidenceError(f"signing failed: {exc}") from exc
+            # pyHanko's message is generic; the cause says why (e.g. the certificate is revoked).
+            cause = exc.__cause__ or exc.__context__
+            raise EvidenceError(f"signing failed: {exc}" + (f" ({cause})" if cause else "")) from exc
     return out.getvalue(), container
 
 
@@ -390,6 +381,7 @@ class SignatureCheck:
     modification_level: str | None = None
     certification: str | None = None
     field_changes: list[dict[str, Any]] = field(default_factory=list)
+    ltv: dict[str, Any] = field(default_factory=dict)
     biometric: dict[str, Any] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
 
@@ -415,7 +407,7 @@ class SignatureCheck:
                 "trusted": self.trusted, "signing_time": self.signing_time, "timestamp": self.timestamp,
                 "coverage": self.coverage, "modified_after": self.modified_after,
                 "modification_level": self.modification_level, "certification": self.certification,
-                "field_changes": self.field_changes, "biometric": self.biometric,
+                "field_changes": self.field_changes, "ltv": self.ltv, "biometric": self.biometric,
                 "problems": self.problems, "ok": self.ok}
 
 
@@ -439,6 +431,34 @@ def load_certs(paths: list[Path]) -> list[asn1_x509.Certificate]:
     return out
 
 
+def load_crls(paths: list[Path]) -> list[Any]:
+    """CRLs from PEM or DER files."""
+    from asn1crypto import crl as asn1_crl
+
+    out = []
+    for p in paths:
+        data = Path(p).read_bytes()
+        try:
+            ders = [der for _, _, der in asn1_pem.unarmor(data, multiple=True)] if asn1_pem.detect(data) else [data]
+            for der in ders:
+                item = asn1_crl.CertificateList.load(der)
+                item.native  # noqa: B018 - forces a full parse
+                out.append(item)
+        except (ValueError, TypeError, OSError) as exc:
+            raise EvidenceError(f"{p} is not a CRL (PEM or DER): {exc}") from exc
+    return out
+
+
+def _dss_crls(reader: PdfFileReader) -> list[Any]:
+    """The CRLs stored in the document security store (PAdES B-LT)."""
+    from asn1crypto import crl as asn1_crl
+
+    dss = reader.root.get("/DSS")
+    if dss is None:
+        return []
+    return [asn1_crl.CertificateList.load(ref.get_object().data) for ref in dss.get_object().get("/CRLs", [])]
+
+
 def _contents_padding_ok(data: bytes, byte_range: list[int]) -> bool:
     # The /Contents hex string is zero-padded after the DER blob. pyHanko reads only the
     # DER, so a change in the padding would go unnoticed without this check.
@@ -458,6 +478,24 @@ def _contents_padding_ok(data: bytes, byte_range: list[int]) -> bool:
         n = first & 0x7F
         length, header = int.from_bytes(blob[2:2 + n], "big"), 2 + n
     return not any(blob[header + length:])
+
+
+def _document_timestamps(stamps: list[Any], roots: list[asn1_x509.Certificate], crls: list[Any],
+                         at: dt.datetime | None) -> dict[str, Any]:
+    """PAdES level and the document time-stamps (B-LTA), each validated against the trust roots."""
+    from pyhanko.sign.validation import validate_pdf_timestamp
+
+    out: dict[str, Any] = {"level": "B-LTA" if stamps and crls else "B-LT" if crls else "B-T",
+                           "dss_crls": len(crls), "document_timestamps": []}
+    for emb in stamps:
+        try:
+            status = validate_pdf_timestamp(emb, validation_context=ValidationContext(
+                trust_roots=roots, allow_fetching=False, moment=at, crls=crls))
+            out["document_timestamps"].append({"time": status.timestamp.isoformat(), "intact": bool(status.intact),
+                                               "valid": bool(status.valid), "trusted": bool(status.trusted)})
+        except Exception as exc:  # noqa: BLE001 - pyHanko raises many types on damaged input
+            out["document_timestamps"].append({"error": f"{type(exc).__name__}: {str(exc)[:160]}", "valid": False})
+    return out
 
 
 def _unprotected_fields_problems(emb: Any) -> list[str]:
@@ -607,11 +645,22 @@ def verify_pdf(data: bytes, trust_roots: list[Path], at: dt.datetime | None = No
         in_force = _docmdp_in_force(reader)
     except (PdfError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise EvidenceError(f"PDF form structure is damaged: {exc}") from exc
+    try:
+        dss_crls = _dss_crls(reader)
+    except (PdfError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise EvidenceError(f"the document security store (DSS) is damaged: {exc}") from exc
+    doc_stamps = [e for e in embedded if e.sig_object_type == "/DocTimeStamp"]
+    ltv = _document_timestamps(doc_stamps, roots, dss_crls, at)
+    embedded = [e for e in embedded if e.sig_object_type != "/DocTimeStamp"]
+    if not embedded:
+        raise EvidenceError("the PDF carries no signature (only document time-stamps)")
+    # With revocation data in the DSS, revocation is checked strictly against it (B-LT).
+    revocation = {"crls": dss_crls, "revocation_mode": "hard-fail"} if dss_crls else {}
     checks = []
     locks: list[FieldMDPSpec] = []
     policy_locked = False
     for emb in sorted(embedded, key=lambda e: e.signed_revision):
-        check = SignatureCheck(field=str(emb.field_name))
+        check = SignatureCheck(field=str(emb.field_name), ltv=ltv)
         try:
             if emb.fieldmdp is not None:
                 locks.append(emb.fieldmdp)
@@ -628,8 +677,10 @@ def verify_pdf(data: bytes, trust_roots: list[Path], at: dt.datetime | None = No
             check.problems.append(f"form fields cannot be compared with the signed revision: {exc}")
         try:
             status = validate_pdf_signature(
-                emb, signer_validation_context=ValidationContext(trust_roots=roots, allow_fetching=False, moment=at),
-                ts_validation_context=ValidationContext(trust_roots=roots, allow_fetching=False, moment=at))
+                emb, signer_validation_context=ValidationContext(trust_roots=roots, allow_fetching=False, moment=at,
+                                                                 **revocation),
+                ts_validation_context=ValidationContext(trust_roots=roots, allow_fetching=False, moment=at,
+                                                        **revocation))
         except Exception as exc:  # noqa: BLE001 - pyHanko raises many types on damaged input
             # Name the time-stamp token when it is the part that is broken: it sits in the
             # unsigned attributes, outside what the signature and the document digest cover.
@@ -660,6 +711,10 @@ def verify_pdf(data: bytes, trust_roots: list[Path], at: dt.datetime | None = No
             check.problems.append("signed bytes were altered (digest mismatch)")
         elif not check.valid:
             check.problems.append("the cryptographic signature does not verify")
+        for stamp in ltv["document_timestamps"]:
+            if not (stamp.get("intact") and stamp.get("valid")):
+                check.problems.append("a document time-stamp does not verify (damaged or altered): "
+                                      + stamp.get("error", "digest or signature mismatch"))
         expiry = _expiry_problems(status, at or dt.datetime.now(dt.timezone.utc))
         check.problems.extend(expiry)
         if check.intact and not check.trusted and not expiry:

@@ -48,6 +48,30 @@ class PkiPaths:
         """Time-stamping authority private key."""
         return self.folder / "tsa.key.pem"
 
+    @property
+    def crl(self) -> Path:
+        """The CA's current certificate revocation list (DER), served at the certificates' CRL URL."""
+        return self.folder / "ca.crl"
+
+
+#: Where the bundled PKI's certificates say their CRL is: ``inkwitness tsa serve`` on its default port.
+DEFAULT_CRL_URL = "http://127.0.0.1:3180/ca.crl"
+
+
+def issue_crl(paths: PkiPaths, revoked: tuple[int, ...] = (), days: int = 30) -> Path:
+    """Sign a fresh CRL with the CA key (listing ``revoked`` serial numbers) and write it to ``paths.crl``."""
+    ca = x509.load_pem_x509_certificate(paths.ca_cert.read_bytes())
+    ca_key = serialization.load_pem_private_key((paths.folder / "ca.key.pem").read_bytes(), None)
+    now = dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=5)
+    builder = (x509.CertificateRevocationListBuilder().issuer_name(ca.subject).last_update(now)
+               .next_update(now + dt.timedelta(days=days)))
+    for serial in revoked:
+        builder = builder.add_revoked_certificate(
+            x509.RevokedCertificateBuilder().serial_number(serial).revocation_date(now).build())
+    crl = builder.sign(ca_key, hashes.SHA256())  # type: ignore[arg-type]
+    paths.crl.write_bytes(crl.public_bytes(serialization.Encoding.DER))
+    return paths.crl
+
 
 def _new_key() -> rsa.RSAPrivateKey:
     # RSA rather than ECDSA: the reference TSA responder and older PDF readers expect it.
@@ -66,8 +90,8 @@ def _write_key(path: Path, key: rsa.RSAPrivateKey) -> None:
 
 
 def create_pki(folder: str | Path, org: str = "inkwitness", signer_name: str = "inkwitness document seal",
-               years: int = 5) -> PkiPaths:
-    """Create a root CA, a signing certificate and a TSA certificate (RSA 3072)."""
+               years: int = 5, crl_url: str = DEFAULT_CRL_URL) -> PkiPaths:
+    """Create a root CA, a signing and a TSA certificate (RSA 3072, with a CRL distribution point) and a CRL."""
     paths = PkiPaths(Path(folder))
     paths.folder.mkdir(parents=True, exist_ok=True)
     now = dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=5)
@@ -97,6 +121,9 @@ def create_pki(folder: str | Path, org: str = "inkwitness", signer_name: str = "
                                eku[0] == ExtendedKeyUsageOID.TIME_STAMPING))
                 .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
                                critical=False)
+                .add_extension(x509.CRLDistributionPoints([x509.DistributionPoint(
+                    full_name=[x509.UniformResourceIdentifier(crl_url)], relative_name=None, reasons=None,
+                    crl_issuer=None)]), critical=False)
                 .sign(ca_key, hashes.SHA256()))
         return cert, key
 
@@ -109,4 +136,5 @@ def create_pki(folder: str | Path, org: str = "inkwitness", signer_name: str = "
     _write_key(paths.signer_key, signer_key)
     _write_key(paths.tsa_key, tsa_key)
     _write_key(paths.folder / "ca.key.pem", ca_key)
+    issue_crl(paths)
     return paths

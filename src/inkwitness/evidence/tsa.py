@@ -1,4 +1,4 @@
-"""A local RFC 3161 time-stamping authority over HTTP, for development and tests.
+"""A local RFC 3161 time-stamping authority over HTTP (and the CA's CRL), for development and tests.
 
 Production configures a trusted TSA URL instead. Requests are ``application/timestamp-query``
 POSTs; replies are ``application/timestamp-reply``. The signing itself is pyHanko's
@@ -32,10 +32,24 @@ def make_responder(cert_path: Path, key_path: Path) -> DummyTimeStamper:
 class TsaServer:
     """A threaded HTTP TSA on loopback; ``url`` is what signers configure."""
 
-    def __init__(self, cert_path: Path, key_path: Path, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, cert_path: Path, key_path: Path, host: str = "127.0.0.1", port: int = 0,
+                 crl_path: Path | None = None) -> None:
         responder = make_responder(Path(cert_path), Path(key_path))
+        # The bundled PKI's certificates point at http://HOST:PORT/ca.crl: serve it when present.
+        crl = Path(crl_path) if crl_path else Path(cert_path).parent / "ca.crl"
 
         class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+                if self.path != "/ca.crl" or not crl.exists():
+                    self.send_error(404, "only /ca.crl is served here")
+                    return
+                body = crl.read_bytes()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/pkix-crl")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
             def do_POST(self) -> None:  # noqa: N802 - http.server's naming
                 length = int(self.headers.get("Content-Length") or 0)
                 if self.headers.get("Content-Type") != "application/timestamp-query" or not 0 < length <= MAX_REQUEST:
