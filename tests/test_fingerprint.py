@@ -18,7 +18,7 @@ from inkwitness.evidence.envelope import (EvidenceError, generate_escrow_key, op
                                           seal_fingerprint)
 from inkwitness.fingerprint import (Fingerprint, FingerprintContext, FingerprintDevice, InvalidFingerprint,
                                     LowQualityCapture, Matcher, assess, extract, read_fingerprint, read_iso19794_4,
-                                    read_template, require_quality, write_iso19794_4, write_iso2005)
+                                    read_template, require_quality, write_iso2005, write_iso19794_4)
 from inkwitness.fingerprint.mark import mark_png, mark_svg
 from inkwitness.fingerprint.minutiae import ANSI_2004, ANSI_2007, ISO_2005, ISO_ANGLE_UNIT
 
@@ -103,7 +103,7 @@ def test_minutiae_records_from_nist_agree_across_formats(samples):
         assert (t.width, t.height, t.x_res) == (512, 512, 197)
         assert t.views[0].finger == 7 and t.views[0].quality == 90
     # The same minutiae in three encodings: ISO angles in 360/256 degree steps, ANSI in 2 degree steps.
-    for m_iso, m04, m07 in zip(iso.minutiae, a04.minutiae, a07.minutiae):
+    for m_iso, m04, m07 in zip(iso.minutiae, a04.minutiae, a07.minutiae, strict=True):
         assert (m_iso.x, m_iso.y, m_iso.kind) == (m04.x, m04.y, m04.kind) == (m07.x, m07.y, m07.kind)
         assert abs((m_iso.angle - m04.angle + 180) % 360 - 180) <= 2.0
         assert m04.angle == m07.angle
@@ -141,7 +141,7 @@ def test_iso19794_2_template_round_trip(print_101_1, samples):
     back = read_template(record)
     assert (back.width, back.height, back.x_res, back.views[0].finger) == (388, 374, 197, 2)
     assert len(back.minutiae) == len(template.minutiae) > 12
-    for a, b in zip(template.minutiae, back.minutiae):
+    for a, b in zip(template.minutiae, back.minutiae, strict=True):
         assert (a.x, a.y, a.kind, a.quality) == (b.x, b.y, b.kind, b.quality)
         assert abs((a.angle - b.angle + 180) % 360 - 180) <= ISO_ANGLE_UNIT / 2
     # A record written, read and written again is byte-identical, NIST's own included (less its extended data).

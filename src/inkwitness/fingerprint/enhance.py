@@ -14,7 +14,8 @@ def foreground_mask(image: np.ndarray, ppi: float, block_mm: float = 0.8, thresh
     """Pixels inside the finger: blocks whose grey-level spread is that of ridges, not of background."""
     norm = _normalise(image)
     block = max(4, int(round(block_mm / 25.4 * ppi)))
-    local_sd = np.sqrt(np.maximum(ndimage.uniform_filter(norm ** 2, block) - ndimage.uniform_filter(norm, block) ** 2, 0))
+    mean = ndimage.uniform_filter(norm, block)
+    local_sd = np.sqrt(np.maximum(ndimage.uniform_filter(norm ** 2, block) - mean ** 2, 0))
     mask = local_sd > threshold
     # Ridge valleys and pores make holes; closing then opening keeps one solid region.
     mask = ndimage.binary_closing(mask, np.ones((block, block)), iterations=2)

@@ -52,9 +52,9 @@ def mark_svg(fp: Fingerprint, rgb: tuple[int, int, int] = INK_RGB, level: float 
     gen = contourpy.contour_generator(z=ink, fill_type=contourpy.FillType.OuterOffset)
     polygons, offsets = gen.filled(level, 2.0)
     paths = []
-    for points, offs in zip(polygons, offsets):
+    for points, offs in zip(polygons, offsets, strict=True):
         parts = []
-        for a, b in zip(offs[:-1], offs[1:]):
+        for a, b in zip(offs[:-1], offs[1:], strict=True):
             ring = points[a:b]
             parts.append("M" + " L".join(f"{x:.1f} {y:.1f}" for x, y in ring) + " Z")
         paths.append(" ".join(parts))
@@ -62,4 +62,5 @@ def mark_svg(fp: Fingerprint, rgb: tuple[int, int, int] = INK_RGB, level: float 
     colour = "#{:02x}{:02x}{:02x}".format(*rgb)
     body = "\n".join(f'<path d="{d}"/>' for d in paths)
     return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{mm_w:.2f}mm" height="{mm_h:.2f}mm" '
-            f'viewBox="0 0 {w} {h}">\n<g fill="{colour}" fill-rule="evenodd" fill-opacity="0.9">\n{body}\n</g>\n</svg>\n')
+            f'viewBox="0 0 {w} {h}">\n<g fill="{colour}" fill-rule="evenodd" fill-opacity="0.9">\n'
+            f'{body}\n</g>\n</svg>\n')
