@@ -169,3 +169,16 @@ def test_cli_prove_consistency_cosign_export_and_verify(tmp_path, ctx):
     assert out.returncode == 1 and "witness refuses" in out.stderr
     bad = run("evidence", "verify", str(tmp_path / "b.zip"), "--log-key", log_key, "--witness-key", "nonsense")
     assert bad.returncode == 2
+
+
+def test_log_witness_cli_gets_the_newest_checkpoint_cosigned(ctx, witness):
+    data = str(ctx.data_dir)
+    with WitnessServer(witness) as server:
+        out = run("log", "witness", "--url", server.url, "--data-dir", data)
+        assert out.returncode == 0 and "checkpoint of size 3 co-signed" in out.stdout, out.stderr
+        _fill(ctx, 3, 5)
+        # The CLI remembers the witness's size and proves consistency from it.
+        out = run("log", "witness", "--url", server.url, "--data-dir", data)
+        assert out.returncode == 0 and "checkpoint of size 5 co-signed" in out.stdout, out.stderr
+    verify_cosignature(ctx.cosigned_checkpoint(5), witness.verifier_key)
+    assert open_checkpoint(ctx.cosigned_checkpoint(5), ctx.log.verifier_key).size == 5
