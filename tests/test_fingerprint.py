@@ -192,6 +192,15 @@ def test_same_finger_scores_above_other_finger(fvc):
     assert (back.raw, back.score) == (same.raw, same.score)
 
 
+def test_other_resolutions_are_compared_at_500_ppi(fvc, print_101_1):
+    # The same print scanned at 1000 ppi: resampled to 500 ppi before mindtct, it matches itself.
+    big = Image.fromarray(np.asarray(print_101_1.image)).resize((776, 748), Image.Resampling.BICUBIC)
+    fine = extract(Fingerprint(np.asarray(big), 1000), quality=False).template
+    assert (fine.width, fine.height) == (388, 374)
+    other = extract(read_fingerprint(fvc / "101_2.tif", ppi=500), quality=False).template
+    assert Matcher().compare(fine, other).score > 24
+
+
 @pytest.mark.slow
 def test_fvc2002_db1b_figures(fvc, tmp_path):
     from inkwitness.fingerprint.evaluation import plot_det, run_fvc, write_scores
