@@ -156,3 +156,13 @@ def test_requests_need_an_operator_key_and_a_pdf(ceremony):
     assert r.status_code == 422 and "PDF" in r.json()["error"]
     listed = client.get("/v1/documents/requests", headers=auth).json()["requests"]
     assert listed and all("tenant_id" in r for r in listed)
+
+
+def test_preview_shows_pages_to_choose_the_field(ceremony):
+    client, auth, _, _ = ceremony
+    r = client.post("/v1/documents/preview", headers=auth, files={"file": ("a.pdf", blank_pdf(), "application/pdf")})
+    assert r.status_code == 201 or r.status_code == 200, r.text
+    body = r.json()
+    assert len(body["pages"]) == 1 and body["images"][0].startswith("data:image/png;base64,")
+    assert body["default_box"][2] == pytest.approx(body["pages"][0][0] - 36)
+    assert client.post("/v1/documents/preview", files={"file": ("a.pdf", blank_pdf(), "application/pdf")}).status_code == 401

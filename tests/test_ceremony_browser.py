@@ -261,3 +261,27 @@ def test_enrolment_link_on_a_phone_in_landscape(browser, server, tmp_path):  # n
     assert "expired or was already used" in sp.inner_text("#alert")
     phone.close()
     ctx.close()
+
+
+def test_the_clerk_places_the_field_by_dragging_on_the_page(browser, server, tmp_path):  # noqa: F811
+    ctx, con = _console(browser, server, "en", DESKTOP)
+    pdf = tmp_path / "form.pdf"
+    pdf.write_bytes(agreement_pdf())
+    con.set_input_files("#req-file", str(pdf))
+    con.wait_for_selector("#picker-box", state="visible")
+    con.wait_for_function("() => document.getElementById('picker-img').naturalWidth > 0")
+    assert con.input_value("#req-page") == "2"
+    con.locator("#picker").scroll_into_view_if_needed()
+    box = con.locator("#picker").bounding_box()
+    # A4 is 595 x 842 pt: drag from (100, 700) to (300, 640) in PDF points.
+    to_screen = lambda x, y: (box["x"] + x / 595.28 * box["width"], box["y"] + (841.89 - y) / 841.89 * box["height"])  # noqa: E731
+    con.mouse.move(*to_screen(100, 700))
+    con.mouse.down()
+    con.mouse.move(*to_screen(200, 670), steps=4)
+    con.mouse.move(*to_screen(300, 640), steps=4)
+    con.mouse.up()
+    x1, y1, x2, y2 = map(float, con.input_value("#req-box").split(","))
+    assert abs(x1 - 100) <= 3 and abs(y1 - 640) <= 3 and abs(x2 - 300) <= 3 and abs(y2 - 700) <= 3
+    field = con.locator("#picker-field").bounding_box()
+    assert field["width"] == pytest.approx(200 / 595.28 * box["width"], abs=3)
+    ctx.close()

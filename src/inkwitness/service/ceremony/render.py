@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
+from collections import OrderedDict
 from threading import Lock
 
 from ...errors import InkwitnessError
 
 #: Widest page image served (CSS px at 2x on a phone); bounds the work a link can cause.
 MAX_WIDTH = 1400
+#: Widths actually rendered: a requested width is rounded up to one of these, so varying the
+#: width in the URL cannot make every request a fresh render.
+WIDTHS = (400, 700, 1000, 1400)
+#: Rendered pages kept per process (~50-300 kB each).
+CACHE_SIZE = 64
 # PDFium is not thread-safe: one render at a time per process.
 _LOCK = Lock()
+_CACHE: OrderedDict[tuple[str, int, int], bytes] = OrderedDict()
 
 
 class DocumentError(InkwitnessError):
@@ -33,10 +41,25 @@ def page_sizes(pdf: bytes) -> list[tuple[float, float]]:
 
 
 def page_png(pdf: bytes, page: int, width: int = 900) -> bytes:
-    """PNG of page ``page`` (1-based), ``width`` pixels wide (capped)."""
+    """PNG of page ``page`` (1-based), at least ``width`` pixels wide (one of WIDTHS), cached."""
+    width = next((w for w in WIDTHS if w >= width), MAX_WIDTH)
+    key = (hashlib.sha256(pdf).hexdigest(), page, width)
+    with _LOCK:
+        cached = _CACHE.get(key)
+        if cached is not None:
+            _CACHE.move_to_end(key)
+            return cached
+    data = _render(pdf, page, width)
+    with _LOCK:
+        _CACHE[key] = data
+        while len(_CACHE) > CACHE_SIZE:
+            _CACHE.popitem(last=False)
+    return data
+
+
+def _render(pdf: bytes, page: int, width: int) -> bytes:
     import pypdfium2 as pdfium
 
-    width = max(100, min(int(width), MAX_WIDTH))
     with _LOCK:
         doc = pdfium.PdfDocument(pdf)
         try:

@@ -259,6 +259,25 @@ async def create_request(who: Clerk, request: Request, file: Annotated[UploadFil
     return await run(_create, request, who, pdf, name, fields)
 
 
+#: Pages shown when choosing the field (a longer document's signature page is typed in).
+PREVIEW_PAGES = 20
+
+
+def _preview(pdf: bytes) -> dict[str, Any]:
+    import base64
+
+    sizes = page_sizes(pdf)
+    images = [base64.b64encode(page_png(pdf, n, 700)).decode() for n in range(1, min(len(sizes), PREVIEW_PAGES) + 1)]
+    return {"pages": [list(p) for p in sizes], "images": [f"data:image/png;base64,{i}" for i in images],
+            "default_box": list(_default_box(sizes[-1]))}
+
+
+@router.post("/v1/documents/preview")
+async def preview_document(who: Clerk, file: Annotated[UploadFile, File()]) -> dict[str, Any]:
+    """Page sizes and images of a PDF, to choose the page and the field before asking for a signature."""
+    return await run(_preview, await file.read())
+
+
 @router.get("/v1/documents/requests")
 async def list_requests(who: Clerk, request: Request) -> dict[str, Any]:
     """This tenant's newest signing requests."""

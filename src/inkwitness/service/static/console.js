@@ -191,6 +191,80 @@ async function follow(id) {
   } catch (err) { if (err.name !== "AbortError") $("live").textContent = errorText(err); }
 }
 
+// --- choosing the page and the field on a preview --------------------------------------------
+let preview = null;   // {pages, images, default_box}
+
+function pickedPage() {
+  const n = Number($("req-page").value) || (preview ? preview.pages.length : 1);
+  return Math.max(1, Math.min(n, preview ? preview.pages.length : n));
+}
+
+/** The server's default field: 180 x 60 pt at the bottom right, inside a 36 pt margin. */
+function defaultBox(w, h) {
+  const width = Math.min(180, w - 72), height = Math.min(60, h / 6);
+  return [w - 36 - width, 72, w - 36, 72 + height];
+}
+
+function drawPicker() {
+  if (!preview) return;
+  const n = pickedPage();
+  const [w, h] = preview.pages[n - 1];
+  $("picker-box").hidden = n > preview.images.length;
+  $("picker-img").src = preview.images[n - 1] || "";
+  $("picker-img").alt = i18n.t("con.pick.page", { n, total: preview.pages.length });
+  $("picker").style.aspectRatio = `${w} / ${h}`;
+  const box = ($("req-box").value || "").split(",").map(Number);
+  const [x1, y1, x2, y2] = box.length === 4 && box.every(Number.isFinite) ? box : defaultBox(w, h);
+  Object.assign($("picker-field").style, { left: `${100 * Math.min(x1, x2) / w}%`, top: `${100 * (h - Math.max(y1, y2)) / h}%`,
+                                           width: `${100 * Math.abs(x2 - x1) / w}%`, height: `${100 * Math.abs(y2 - y1) / h}%` });
+}
+
+async function loadPreview() {
+  const file = $("req-file").files[0];
+  preview = null;
+  $("picker-box").hidden = true;
+  if (!file) return;
+  const form = new FormData();
+  form.append("file", file, file.name);
+  try {
+    preview = await api()._call("POST", "/v1/documents/preview", null, { form });
+    if (!$("req-page").value) $("req-page").value = String(preview.pages.length);
+    drawPicker();
+  } catch (err) { $("live").textContent = errorText(err); }
+}
+
+function pickerPoint(ev) {
+  // Pointer position as PDF points (origin bottom left) on the chosen page.
+  const r = $("picker").getBoundingClientRect();
+  const [w, h] = preview.pages[pickedPage() - 1];
+  const fx = Math.max(0, Math.min(1, (ev.clientX - r.left) / r.width));
+  const fy = Math.max(0, Math.min(1, (ev.clientY - r.top) / r.height));
+  return [Math.round(fx * w), Math.round(h - fy * h)];
+}
+
+let dragFrom = null;
+$("picker").addEventListener("pointerdown", (ev) => {
+  if (!preview) return;
+  dragFrom = pickerPoint(ev);
+  $("picker").setPointerCapture(ev.pointerId);
+});
+$("picker").addEventListener("pointermove", (ev) => {
+  if (!dragFrom) return;
+  const [x, y] = pickerPoint(ev);
+  const [x0, y0] = dragFrom;
+  $("req-box").value = [Math.min(x0, x), Math.min(y0, y), Math.max(x0, x), Math.max(y0, y)].join(",");
+  drawPicker();
+});
+$("picker").addEventListener("pointerup", () => {
+  dragFrom = null;
+  const [x1, y1, x2, y2] = $("req-box").value.split(",").map(Number);
+  if (x2 - x1 < 20 || y2 - y1 < 10) $("req-box").value = "";   // a click, not a rectangle
+  drawPicker();
+});
+$("req-file").addEventListener("change", loadPreview);
+$("req-page").addEventListener("input", drawPicker);
+$("req-box").addEventListener("input", drawPicker);
+
 async function createRequest(ev) {
   ev.preventDefault();
   const file = $("req-file").files[0];
@@ -210,6 +284,7 @@ async function createRequest(ev) {
     const req = await api()._call("POST", "/v1/documents/requests", null, { form });
     current = req;
     state.lastRequest = req;
+    $("picker-box").hidden = true;   // the request's own preview below shows the field chosen
     $("req-out").hidden = false;
     $("req-link").href = req.url;
     $("req-link").textContent = req.url;
