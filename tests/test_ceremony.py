@@ -166,3 +166,25 @@ def test_preview_shows_pages_to_choose_the_field(ceremony):
     assert len(body["pages"]) == 1 and body["images"][0].startswith("data:image/png;base64,")
     assert body["default_box"][2] == pytest.approx(body["pages"][0][0] - 36)
     assert client.post("/v1/documents/preview", files={"file": ("a.pdf", blank_pdf(), "application/pdf")}).status_code == 401
+
+
+def test_a_failed_sealing_leaves_the_link_open_and_the_retry_is_no_replay(ceremony, monkeypatch):
+    from inkwitness.errors import StorageError
+
+    client, auth, _, _ = ceremony
+    req = _request(client, auth)
+    ops = client.app.state.ops
+    real, calls = ops.sign_document, []
+
+    def once(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise StorageError("time-stamping authority unreachable")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(ops, "sign_document", once)
+    body = {"signature": synthetic_signature(12).to_dict(), "consent": {"accepted": True}}
+    assert client.post(f"/v1/capture/{_token(req)}/sign", json=body).status_code == 503
+    assert client.post(f"/v1/capture/{_token(req)}/sign", json=body).status_code == 201
+    clerk = client.get(f"/v1/documents/requests/{req['id']}", headers=auth).json()
+    assert clerk["outcome"]["verification"]["decision"] in ("genuine", "forgery")

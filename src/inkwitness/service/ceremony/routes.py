@@ -134,9 +134,14 @@ def _verification(request: Request, row: Any, sig: Any) -> dict[str, Any]:
 
 def _seal(request: Request, row: Any, req: SigningRequest, sig: Any, consent: ConsentIn) -> None:
     ops, store = ops_of(request), store_of(request)
-    verification = _verification(request, row, sig)
+    # Sealing first: if it fails (TSA down) the signer retries with the same packet, which a
+    # verification stored before would then flag as a replay of itself.
     sealed, info = ops.sign_document(req.tenant_id, store.blob(req, "document"), sig, req.page, req.box,
                                      req.signer_name, req.subject_id)
+    try:
+        verification = _verification(request, row, sig)
+    except Exception as exc:  # noqa: BLE001 - the document is signed; the clerk sees why it was not checked
+        verification = {"decision": "error", "reasons": [f"verification failed: {type(exc).__name__}"]}
     store.put_blob(req, "sealed", sealed)
     store.put_blob(req, "packet", json.dumps(sig.to_dict()).encode())
     req.outcome = {"log_index": info["log_index"], "sealed_sha256": hashlib.sha256(sealed).hexdigest(),
