@@ -505,34 +505,6 @@ def _contents_padding_ok(data: bytes, byte_range: list[int]) -> bool:
     return not any(blob[header + length:])
 
 
-def _valid_at_signing_time(emb: Any, status: Any, ltv: dict[str, Any], roots: list[asn1_x509.Certificate],
-                           crls: list[Any]) -> bool:
-    """PAdES long-term validation, simplified: is the signature valid at its time-stamp's time?
-
-    Applies only when a trusted document time-stamp (validated at the requested time)
-    covers the signature and its revocation data; the signature is then validated at the
-    signature time-stamp's time against the DSS's CRLs, strictly.
-    """
-    ts = status.timestamp_validity
-    if not crls or ts is None or not (status.intact and status.valid):
-        return False
-    proven = [d for d in ltv["document_timestamps"] if d.get("valid") and d.get("trusted") and d.get("time")
-              and dt.datetime.fromisoformat(d["time"]) >= ts.timestamp]
-    if not proven:
-        return False
-    then = ts.timestamp
-    try:
-        again = validate_pdf_signature(
-            emb, signer_validation_context=ValidationContext(trust_roots=roots, allow_fetching=False, moment=then,
-                                                             crls=crls, revocation_mode="hard-fail"),
-            ts_validation_context=ValidationContext(trust_roots=roots, allow_fetching=False, moment=then,
-                                                    crls=crls, revocation_mode="hard-fail"))
-    except Exception:  # noqa: BLE001 - any failure means it cannot be shown
-        return False
-    tsv = again.timestamp_validity
-    return bool(again.intact and again.valid and again.trusted and tsv is not None and tsv.trusted)
-
-
 def _document_timestamps(stamps: list[Any], roots: list[asn1_x509.Certificate], crls: list[Any],
                          at: dt.datetime | None) -> dict[str, Any]:
     """PAdES level and the document time-stamps (B-LTA), each validated against the trust roots."""
@@ -542,11 +514,8 @@ def _document_timestamps(stamps: list[Any], roots: list[asn1_x509.Certificate], 
                            "dss_crls": len(crls), "document_timestamps": []}
     for emb in stamps:
         try:
-            # The DSS's CRLs describe the signing time; at a later validation time they are
-            # stale, and current revocation data for the TSA cannot be fetched offline, so
-            # the document time-stamp's chain is checked without them (soft-fail).
             status = validate_pdf_timestamp(emb, validation_context=ValidationContext(
-                trust_roots=roots, allow_fetching=False, moment=at))
+                trust_roots=roots, allow_fetching=False, moment=at, crls=crls))
             out["document_timestamps"].append({"time": status.timestamp.isoformat(), "intact": bool(status.intact),
                                                "valid": bool(status.valid), "trusted": bool(status.trusted)})
         except Exception as exc:  # noqa: BLE001 - pyHanko raises many types on damaged input
@@ -772,14 +741,6 @@ def verify_pdf(data: bytes, trust_roots: list[Path], at: dt.datetime | None = No
                 check.problems.append("a document time-stamp does not verify (damaged or altered): "
                                       + stamp.get("error", "digest or signature mismatch"))
         expiry = _expiry_problems(status, at or dt.datetime.now(dt.timezone.utc))
-        if expiry and _valid_at_signing_time(emb, status, ltv, roots, dss_crls):
-            # B-LTA: a document time-stamp still valid now proves the signature, its
-            # time-stamp and the DSS existed then, and they validate at the signing time.
-            expiry, check.trusted = [], True
-            if check.timestamp is not None:
-                check.timestamp["trusted"] = True
-            ltv["validated_at_signing_time"] = status.timestamp_validity.timestamp.isoformat()
-            check.problems = [p for p in check.problems if p != "the time-stamping authority is not trusted"]
         check.problems.extend(expiry)
         if check.intact and not check.trusted and not expiry:
             check.problems.append("the signing certificate does not chain to a trusted root")
