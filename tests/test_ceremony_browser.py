@@ -133,6 +133,7 @@ def test_sign_a_document_on_a_phone_while_the_clerk_watches(browser, server, lan
     shoot(sp, f"ceremony-signing-phone-{lang}", tmp_path)
     sp.click("#review")
     sp.wait_for_selector("#reviewing", state="visible")
+    shoot(sp, f"ceremony-review-phone-{lang}", tmp_path)
     # First try offline: the signature is kept and the signer may try again.
     sp.route("**/sign", lambda route: route.abort("internetdisconnected"))
     sp.click("#confirm")

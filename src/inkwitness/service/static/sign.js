@@ -169,11 +169,31 @@ function toReview() {
   pad.clear();
   if (kept.length < needed) { prompt(); say("pad.captured", { i: kept.length, n: needed }); return; }
   $("review-img").src = kept[kept.length - 1].png;
+  if (info.document) placeOnPage(info.document);
   show("intro", "reviewing", "leave");
   $("confirm").textContent = i18n.t("review.confirm");
   $("h-review").focus?.();
   $("reviewing").scrollIntoView({ block: "start" });
   say("review.heading");
+}
+
+function placeOnPage(doc) {
+  // Show the signature where it will go: the field's part of the page, the ink fitted into it.
+  const [w, h] = doc.pages[doc.page - 1];
+  const [x1, y1, x2, y2] = doc.box;
+  const fw = Math.abs(x2 - x1), fh = Math.abs(y2 - y1);
+  const margin = 0.25;   // some of the page around the field, for context
+  const vx = Math.min(x1, x2) - margin * fw, vw = fw * (1 + 2 * margin);
+  const vtop = h - Math.max(y1, y2) - margin * fh, vh = fh * (1 + 2 * margin);
+  const box = $("review-box"), page = $("review-page"), ink = $("review-img");
+  box.classList.add("on-page");
+  box.style.aspectRatio = `${vw} / ${vh}`;
+  box.style.width = "100%";
+  page.hidden = false;
+  page.src = document.querySelector(`#field-page img`)?.src || "";
+  Object.assign(page.style, { width: `${100 * w / vw}%`, left: `${-100 * vx / vw}%`, top: `${-100 * vtop / vh}%` });
+  Object.assign(ink.style, { left: `${100 * margin / (1 + 2 * margin)}%`, top: `${100 * margin / (1 + 2 * margin)}%`,
+                             width: `${100 / (1 + 2 * margin)}%`, height: `${100 / (1 + 2 * margin)}%` });
 }
 
 function explain(err) {
