@@ -286,3 +286,29 @@ def test_the_clerk_places_the_field_by_dragging_on_the_page(browser, server, tmp
     field = con.locator("#picker-field").bounding_box()
     assert field["width"] == pytest.approx(200 / 595.28 * box["width"], abs=3)
     ctx.close()
+
+
+def test_switching_language_and_agreeing_with_a_typed_name(browser, server, tmp_path):  # noqa: F811
+    ctx, con = _console(browser, server, "en", DESKTOP)
+    url = _create_request(con, tmp_path, "en", enrol=False)
+    phone = browser.new_context(**PHONE, locale="en-GB")
+    sp = phone.new_page()
+    sp.goto(url)
+    sp.wait_for_function("() => window.inkwitnessInfo !== undefined")
+    assert sp.inner_text("h1") == "Signature request"
+    sp.click("#lang")
+    assert sp.inner_text("h1") == "签名请求" and sp.evaluate("() => document.documentElement.lang") == "zh-CN"
+    assert "签署" in sp.inner_text("#who") and "生物特征" in sp.inner_text("#consent-text")
+    sp.click("#typed-open")
+    assert "证据" in sp.inner_text("#typed-notice")  # the reduced evidential value is stated first
+    sp.fill("#typed-name", "Li Wei")
+    sp.click("#typed-submit")
+    sp.wait_for_selector("#outcome", state="visible")
+    assert "键入姓名" in sp.inner_text("#h-outcome")
+    con.wait_for_function("() => window.inkwitnessConsole.lastStatus && window.inkwitnessConsole.lastStatus.state === 'typed'",
+                          timeout=30_000)
+    # The choice is remembered for this browser.
+    sp.goto(url)
+    sp.wait_for_function("() => document.documentElement.lang === 'zh-CN'")
+    phone.close()
+    ctx.close()
