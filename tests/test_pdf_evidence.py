@@ -350,3 +350,25 @@ def test_a_revoked_signing_certificate_cannot_seal(tmp_path, escrow):
                             escrow.public_key(), crls=(revoked_pki.crl,))
         with pytest.raises(EvidenceError, match="certificate was revoked"):
             sign_pdf(blank_pdf(), synthetic_signature(1), 1, (300, 100, 500, 180), config)
+
+
+def test_b_lta_keeps_a_signature_valid_after_its_certificate_expires(tmp_path, escrow):
+    import dataclasses
+    import datetime as dt
+
+    short = create_pki(tmp_path / "pki", signer_days=365)
+    later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=2 * 365)
+    after_all = dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=6 * 365)
+    with TsaServer(short.tsa_cert, short.tsa_key) as own_tsa:
+        bt = SealConfig(short.signer_cert, short.signer_key, (short.ca_cert,), own_tsa.url, escrow.public_key())
+        plain, _ = sign_pdf(blank_pdf(), synthetic_signature(1), 1, (300, 100, 500, 180), bt)
+        lta, _ = sign_pdf(blank_pdf(), synthetic_signature(1), 1, (300, 100, 500, 180),
+                          dataclasses.replace(bt, crls=(short.crl,)))
+    (check,) = verify_pdf(plain, [short.ca_cert], at=later)
+    assert not check.ok and any("signing certificate expired" in p for p in check.problems)
+    (check,) = verify_pdf(lta, [short.ca_cert], at=later)
+    assert check.ok, check.problems
+    assert check.ltv["level"] == "B-LTA" and "validated_at_signing_time" in check.ltv
+    # Once the TSA certificate behind the document time-stamp expires too, nothing proves it.
+    (check,) = verify_pdf(lta, [short.ca_cert], at=after_all)
+    assert not check.ok and any("expired" in p for p in check.problems)

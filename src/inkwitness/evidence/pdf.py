@@ -180,12 +180,10 @@ def parse_box(text: str) -> tuple[float, float, float, float]:
 LABEL_STRIP = 9.0
 
 
-def render_ink_pdf(sig: Signature, width: float, height: float, bottom: float = 0.0,
-                   mark: bytes | None = None) -> bytes:
+def render_ink_pdf(sig: Signature, width: float, height: float, bottom: float = 0.0) -> bytes:
     """A one-page vector PDF of the pen-down strokes fitted into ``width`` x ``height`` points.
 
-    The ink stays above ``bottom`` points so that a label drawn there never covers it. A
-    finger-press ``mark`` (RGBA PNG with its dpi) is pressed over the right end of it.
+    The ink stays above ``bottom`` points so that a label drawn there never covers it.
     """
     from reportlab.pdfgen import canvas
 
@@ -215,30 +213,9 @@ def render_ink_pdf(sig: Signature, width: float, height: float, bottom: float = 
             p = float(sig.pressure[a + i + 1]) if sig.pressure is not None else 0.6
             c.setLineWidth(0.35 + 1.6 * p)
             c.line(float(px[i]), float(py[i]), float(px[i + 1]), float(py[i + 1]))
-    if mark is not None:
-        _draw_finger_mark(c, mark, width, height, bottom)
     c.showPage()
     c.save()
     return buf.getvalue()
-
-
-def _draw_finger_mark(c: Any, mark: bytes, width: float, height: float, bottom: float) -> None:
-    """The red finger-press at true size (shrunk only to fit), over the right end of the signature."""
-    from PIL import Image
-    from reportlab.lib.utils import ImageReader
-
-    try:
-        with Image.open(io.BytesIO(mark)) as im:
-            im.load()
-            dpi = float((im.info.get("dpi") or (500, 500))[0]) or 500.0
-            size = im.size
-            image = im.convert("RGBA")
-    except OSError as exc:
-        raise EvidenceError(f"finger-press mark is not a readable image: {exc}") from exc
-    w, h = size[0] / dpi * 72, size[1] / dpi * 72
-    scale = min(1.0, (height - bottom) / h, 0.5 * width / w)
-    w, h = w * scale, h * scale
-    c.drawImage(ImageReader(image), width - w, bottom + (height - bottom - h) / 2, w, h, mask="auto")
 
 
 def _tsa_time(url: str, digest: bytes) -> tuple[str, bytes]:
@@ -268,16 +245,14 @@ def _page_of(writer: IncrementalPdfFileWriter, field_ref: Any) -> int | None:
 def sign_pdf(pdf: bytes, sig: Signature, page: int, box: tuple[float, float, float, float], config: SealConfig,
              signer_name: str | None = None, reason: str = "Handwritten signature",
              location: str | None = None, expected_nonce: str | None = None,
-             reserve: Sequence[tuple[int, tuple[float, float, float, float]]] = (),
-             finger_mark: bytes | None = None) -> tuple[bytes, Container]:
+             reserve: Sequence[tuple[int, tuple[float, float, float, float]]] = ()) -> tuple[bytes, Container]:
     """Seal a handwritten signature into a PDF; returns the new PDF bytes and the escrow container.
 
     The first seal certifies the document (see ``SealConfig.form_policy``) and may
     ``reserve`` signature fields (page, box) for further signers; a later seal fills the
     next reserved field, whose page and box win over the ones given. A packet bound at
     capture to another document (or to a nonce other than ``expected_nonce``) is refused
-    (see :mod:`.binding`). ``finger_mark`` (``inkwitness.fingerprint.mark.mark_png``) is
-    drawn into the signature's appearance, so the seal covers it.
+    (see :mod:`.binding`).
     """
     from .binding import check_binding
 
@@ -359,7 +334,7 @@ def sign_pdf(pdf: bytes, sig: Signature, page: int, box: tuple[float, float, flo
     signer.evidence = container.to_bytes()
     with tempfile.TemporaryDirectory() as tmp:
         ink = Path(tmp) / "ink.pdf"
-        ink.write_bytes(render_ink_pdf(sig, x2 - x1, y2 - y1, bottom=LABEL_STRIP, mark=finger_mark))
+        ink.write_bytes(render_ink_pdf(sig, x2 - x1, y2 - y1, bottom=LABEL_STRIP))
         style = TextStampStyle(
             stamp_text=f"%(signer)s  TSA time {label_time}", background=ImportedPdfPage(str(ink)),
             background_opacity=1.0,
@@ -505,6 +480,34 @@ def _contents_padding_ok(data: bytes, byte_range: list[int]) -> bool:
     return not any(blob[header + length:])
 
 
+def _valid_at_signing_time(emb: Any, status: Any, ltv: dict[str, Any], roots: list[asn1_x509.Certificate],
+                           crls: list[Any]) -> bool:
+    """PAdES long-term validation, simplified: is the signature valid at its time-stamp's time?
+
+    Applies only when a trusted document time-stamp (validated at the requested time)
+    covers the signature and its revocation data; the signature is then validated at the
+    signature time-stamp's time against the DSS's CRLs, strictly.
+    """
+    ts = status.timestamp_validity
+    if not crls or ts is None or not (status.intact and status.valid):
+        return False
+    proven = [d for d in ltv["document_timestamps"] if d.get("valid") and d.get("trusted") and d.get("time")
+              and dt.datetime.fromisoformat(d["time"]) >= ts.timestamp]
+    if not proven:
+        return False
+    then = ts.timestamp
+    try:
+        again = validate_pdf_signature(
+            emb, signer_validation_context=ValidationContext(trust_roots=roots, allow_fetching=False, moment=then,
+                                                             crls=crls, revocation_mode="hard-fail"),
+            ts_validation_context=ValidationContext(trust_roots=roots, allow_fetching=False, moment=then,
+                                                    crls=crls, revocation_mode="hard-fail"))
+    except Exception:  # noqa: BLE001 - any failure means it cannot be shown
+        return False
+    tsv = again.timestamp_validity
+    return bool(again.intact and again.valid and again.trusted and tsv is not None and tsv.trusted)
+
+
 def _document_timestamps(stamps: list[Any], roots: list[asn1_x509.Certificate], crls: list[Any],
                          at: dt.datetime | None) -> dict[str, Any]:
     """PAdES level and the document time-stamps (B-LTA), each validated against the trust roots."""
@@ -514,8 +517,11 @@ def _document_timestamps(stamps: list[Any], roots: list[asn1_x509.Certificate], 
                            "dss_crls": len(crls), "document_timestamps": []}
     for emb in stamps:
         try:
+            # The DSS's CRLs describe the signing time; at a later validation time they are
+            # stale, and current revocation data for the TSA cannot be fetched offline, so
+            # the document time-stamp's chain is checked without them (soft-fail).
             status = validate_pdf_timestamp(emb, validation_context=ValidationContext(
-                trust_roots=roots, allow_fetching=False, moment=at, crls=crls))
+                trust_roots=roots, allow_fetching=False, moment=at))
             out["document_timestamps"].append({"time": status.timestamp.isoformat(), "intact": bool(status.intact),
                                                "valid": bool(status.valid), "trusted": bool(status.trusted)})
         except Exception as exc:  # noqa: BLE001 - pyHanko raises many types on damaged input
@@ -741,6 +747,14 @@ def verify_pdf(data: bytes, trust_roots: list[Path], at: dt.datetime | None = No
                 check.problems.append("a document time-stamp does not verify (damaged or altered): "
                                       + stamp.get("error", "digest or signature mismatch"))
         expiry = _expiry_problems(status, at or dt.datetime.now(dt.timezone.utc))
+        if expiry and _valid_at_signing_time(emb, status, ltv, roots, dss_crls):
+            # B-LTA: a document time-stamp still valid now proves the signature, its
+            # time-stamp and the DSS existed then, and they validate at the signing time.
+            expiry, check.trusted = [], True
+            if check.timestamp is not None:
+                check.timestamp["trusted"] = True
+            ltv["validated_at_signing_time"] = status.timestamp_validity.timestamp.isoformat()
+            check.problems = [p for p in check.problems if p != "the time-stamping authority is not trusted"]
         check.problems.extend(expiry)
         if check.intact and not check.trusted and not expiry:
             check.problems.append("the signing certificate does not chain to a trusted root")

@@ -90,7 +90,7 @@ def _write_key(path: Path, key: rsa.RSAPrivateKey) -> None:
 
 
 def create_pki(folder: str | Path, org: str = "inkwitness", signer_name: str = "inkwitness document seal",
-               years: int = 5, crl_url: str = DEFAULT_CRL_URL) -> PkiPaths:
+               years: int = 5, crl_url: str = DEFAULT_CRL_URL, signer_days: int | None = None) -> PkiPaths:
     """Create a root CA, a signing and a TSA certificate (RSA 3072, with a CRL distribution point) and a CRL."""
     paths = PkiPaths(Path(folder))
     paths.folder.mkdir(parents=True, exist_ok=True)
@@ -107,11 +107,12 @@ def create_pki(folder: str | Path, org: str = "inkwitness", signer_name: str = "
           .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
           .sign(ca_key, hashes.SHA256()))
 
-    def leaf(common_name: str, eku: list, nonrep: bool) -> tuple[x509.Certificate, rsa.RSAPrivateKey]:
+    def leaf(common_name: str, eku: list, nonrep: bool, end: dt.datetime = until
+             ) -> tuple[x509.Certificate, rsa.RSAPrivateKey]:
         key = _new_key()
         cert = (x509.CertificateBuilder().subject_name(_name(common_name, org)).issuer_name(ca_name)
                 .public_key(key.public_key()).serial_number(x509.random_serial_number())
-                .not_valid_before(now).not_valid_after(until)
+                .not_valid_before(now).not_valid_after(end)
                 .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
                 .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=nonrep,
                                              key_encipherment=False, data_encipherment=False, key_agreement=False,
@@ -127,8 +128,10 @@ def create_pki(folder: str | Path, org: str = "inkwitness", signer_name: str = "
                 .sign(ca_key, hashes.SHA256()))
         return cert, key
 
+    # A shorter-lived signing certificate (``signer_days``) shows long-term validation at work.
+    signer_until = now + dt.timedelta(days=signer_days) if signer_days else until
     signer, signer_key = leaf(signer_name, [ExtendedKeyUsageOID.EMAIL_PROTECTION,
-                                            x509.ObjectIdentifier("1.3.6.1.4.1.311.10.3.12")], True)
+                                            x509.ObjectIdentifier("1.3.6.1.4.1.311.10.3.12")], True, signer_until)
     tsa, tsa_key = leaf(f"{org} time-stamping authority", [ExtendedKeyUsageOID.TIME_STAMPING], False)
     paths.ca_cert.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
     paths.signer_cert.write_bytes(signer.public_bytes(serialization.Encoding.PEM))
