@@ -180,10 +180,12 @@ def parse_box(text: str) -> tuple[float, float, float, float]:
 LABEL_STRIP = 9.0
 
 
-def render_ink_pdf(sig: Signature, width: float, height: float, bottom: float = 0.0) -> bytes:
+def render_ink_pdf(sig: Signature, width: float, height: float, bottom: float = 0.0,
+                   mark: bytes | None = None) -> bytes:
     """A one-page vector PDF of the pen-down strokes fitted into ``width`` x ``height`` points.
 
-    The ink stays above ``bottom`` points so that a label drawn there never covers it.
+    The ink stays above ``bottom`` points so that a label drawn there never covers it. A
+    finger-press ``mark`` (RGBA PNG with its dpi) is pressed over the right end of it.
     """
     from reportlab.pdfgen import canvas
 
@@ -213,9 +215,30 @@ def render_ink_pdf(sig: Signature, width: float, height: float, bottom: float = 
             p = float(sig.pressure[a + i + 1]) if sig.pressure is not None else 0.6
             c.setLineWidth(0.35 + 1.6 * p)
             c.line(float(px[i]), float(py[i]), float(px[i + 1]), float(py[i + 1]))
+    if mark is not None:
+        _draw_finger_mark(c, mark, width, height, bottom)
     c.showPage()
     c.save()
     return buf.getvalue()
+
+
+def _draw_finger_mark(c: Any, mark: bytes, width: float, height: float, bottom: float) -> None:
+    """The red finger-press at true size (shrunk only to fit), over the right end of the signature."""
+    from PIL import Image
+    from reportlab.lib.utils import ImageReader
+
+    try:
+        with Image.open(io.BytesIO(mark)) as im:
+            im.load()
+            dpi = float((im.info.get("dpi") or (500, 500))[0]) or 500.0
+            size = im.size
+            image = im.convert("RGBA")
+    except OSError as exc:
+        raise EvidenceError(f"finger-press mark is not a readable image: {exc}") from exc
+    w, h = size[0] / dpi * 72, size[1] / dpi * 72
+    scale = min(1.0, (height - bottom) / h, 0.5 * width / w)
+    w, h = w * scale, h * scale
+    c.drawImage(ImageReader(image), width - w, bottom + (height - bottom - h) / 2, w, h, mask="auto")
 
 
 def _tsa_time(url: str, digest: bytes) -> tuple[str, bytes]:
@@ -245,14 +268,16 @@ def _page_of(writer: IncrementalPdfFileWriter, field_ref: Any) -> int | None:
 def sign_pdf(pdf: bytes, sig: Signature, page: int, box: tuple[float, float, float, float], config: SealConfig,
              signer_name: str | None = None, reason: str = "Handwritten signature",
              location: str | None = None, expected_nonce: str | None = None,
-             reserve: Sequence[tuple[int, tuple[float, float, float, float]]] = ()) -> tuple[bytes, Container]:
+             reserve: Sequence[tuple[int, tuple[float, float, float, float]]] = (),
+             finger_mark: bytes | None = None) -> tuple[bytes, Container]:
     """Seal a handwritten signature into a PDF; returns the new PDF bytes and the escrow container.
 
     The first seal certifies the document (see ``SealConfig.form_policy``) and may
     ``reserve`` signature fields (page, box) for further signers; a later seal fills the
     next reserved field, whose page and box win over the ones given. A packet bound at
     capture to another document (or to a nonce other than ``expected_nonce``) is refused
-    (see :mod:`.binding`).
+    (see :mod:`.binding`). ``finger_mark`` (``inkwitness.fingerprint.mark.mark_png``) is
+    drawn into the signature's appearance, so the seal covers it.
     """
     from .binding import check_binding
 
@@ -334,7 +359,7 @@ def sign_pdf(pdf: bytes, sig: Signature, page: int, box: tuple[float, float, flo
     signer.evidence = container.to_bytes()
     with tempfile.TemporaryDirectory() as tmp:
         ink = Path(tmp) / "ink.pdf"
-        ink.write_bytes(render_ink_pdf(sig, x2 - x1, y2 - y1, bottom=LABEL_STRIP))
+        ink.write_bytes(render_ink_pdf(sig, x2 - x1, y2 - y1, bottom=LABEL_STRIP, mark=finger_mark))
         style = TextStampStyle(
             stamp_text=f"%(signer)s  TSA time {label_time}", background=ImportedPdfPage(str(ink)),
             background_opacity=1.0,
