@@ -283,3 +283,22 @@ def test_verify_pdf_at_a_later_date_reports_expiry_without_a_traceback(workspace
     assert run(*args).returncode == 0
     bad = run(*args, "--at", "next tuesday")
     assert bad.returncode == 2 and "ISO 8601" in bad.stderr
+
+
+def test_a_certificate_revoked_with_pki_crl_can_no_longer_seal(tmp_path):
+    from cryptography import x509
+
+    data = tmp_path / "data"
+    assert run("pki", "init", "--data-dir", str(data)).returncode == 0
+    assert run("escrow", "keygen", "-o", str(tmp_path / "notary")).returncode == 0
+    (tmp_path / "doc.pdf").write_bytes(blank_pdf())
+    (tmp_path / "sig.json").write_bytes(synthetic_signature(5).canonical_bytes())
+    serial = x509.load_pem_x509_certificate((data / "pki/signer.cert.pem").read_bytes()).serial_number
+    out = run("pki", "crl", "--data-dir", str(data), "--revoke", f"{serial:x}")
+    assert out.returncode == 0 and "1 revoked certificate" in out.stdout, out.stderr
+    with TsaServer(data / "pki/tsa.cert.pem", data / "pki/tsa.key.pem") as tsa:
+        out = run("sign-pdf", str(tmp_path / "doc.pdf"), "--signature", str(tmp_path / "sig.json"), "--page", "1",
+                  "--box", "100,100,300,160", "-o", str(tmp_path / "s.pdf"), "--tsa-url", tsa.url,
+                  "--escrow-pub", str(tmp_path / "notary.pub.pem"), "--data-dir", str(data))
+    assert out.returncode == 2 and "revoked" in out.stderr and not (tmp_path / "s.pdf").exists(), out.stderr
+    assert run("pki", "crl", "--data-dir", str(data), "--revoke", "xyz").returncode == 2

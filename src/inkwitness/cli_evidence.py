@@ -56,6 +56,27 @@ def pki_init(folder: Annotated[Optional[Path], typer.Argument(help="where to wri
     console.print(f"wrote CA {paths.ca_cert}, signer {paths.signer_cert}, TSA {paths.tsa_cert}")
 
 
+@pki_app.command("crl")
+def pki_crl(folder: Annotated[Optional[Path], typer.Argument(help="PKI folder (default DATA_DIR/pki)")] = None,
+            data_dir: DataDir = None,
+            revoke: Annotated[Optional[list[str]], typer.Option(
+                help="serial number (hex) of a certificate to list as revoked (repeatable)")] = None,
+            days: Annotated[int, typer.Option(min=1, max=3650, help="days until the next update")] = 30) -> None:
+    """Issue a fresh CRL (ca.crl): sealing embeds it, and a stale one stops sealing."""
+    from .evidence.context import DEFAULT_DATA_DIR
+    from .evidence.pki import PkiPaths, issue_crl
+
+    paths = PkiPaths(folder or (data_dir or DEFAULT_DATA_DIR) / "pki")
+    if not (paths.folder / "ca.key.pem").exists():
+        raise CliError(f"{paths.folder} holds no CA key (run 'inkwitness pki init')")
+    try:
+        serials = tuple(int(s, 16) for s in revoke or [])
+    except ValueError:
+        raise CliError("--revoke takes certificate serial numbers in hex") from None
+    out = issue_crl(paths, serials, days)
+    console.print(f"wrote {out}: {len(serials)} revoked certificate(s), next update in {days} days")
+
+
 @tsa_app.command("serve")
 def tsa_serve(pki: Annotated[Path, typer.Option(help="PKI folder with tsa.cert.pem and tsa.key.pem")],
               host: Annotated[str, typer.Option()] = "127.0.0.1",

@@ -384,7 +384,9 @@ def sign_pdf(pdf: bytes, sig: Signature, page: int, box: tuple[float, float, flo
         except (SigningError, OSError, PdfError) as exc:
             # pyHanko's message is generic; the cause says why (e.g. the certificate is revoked).
             cause = exc.__cause__ or exc.__context__
-            raise EvidenceError(f"signing failed: {exc}" + (f" ({cause})" if cause else "")) from exc
+            hint = ("; issue a fresh CRL ('inkwitness pki crl')" if cause and "CRL is not recent" in str(cause)
+                    else "")
+            raise EvidenceError(f"signing failed: {exc}" + (f" ({cause}{hint})" if cause else "")) from exc
     return out.getvalue(), container
 
 
