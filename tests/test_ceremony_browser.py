@@ -157,6 +157,9 @@ def test_sign_a_document_on_a_phone_while_the_clerk_watches(browser, server, lan
     with con.expect_download() as dl:
         con.click("#dl-sealed")
     assert Path(dl.value.path()).read_bytes().startswith(b"%PDF")
+    # The list of recent requests follows the same stream.
+    row = con.locator("#list-body tr").first
+    assert t["status_signed"].split(":")[-1].split("：")[-1].strip() in row.inner_text()
     con.evaluate("() => document.getElementById('h-req').scrollIntoView()")
     shoot(con, f"ceremony-console-desktop-{lang}", tmp_path)
     phone.close()

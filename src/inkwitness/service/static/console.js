@@ -150,6 +150,8 @@ async function download(path, name) {
 
 function renderStatus(req) {
   state.lastStatus = req;
+  const i = listed.findIndex((r) => r.id === req.id);
+  if (i >= 0) { listed[i] = req; renderList(); }
   current = { ...current, ...req };
   $("req-status").textContent = i18n.t("con.req.status", { state: i18n.t(`state.${req.state}`) });
   const v = req.outcome && req.outcome.verification;
@@ -289,23 +291,70 @@ async function createRequest(ev) {
     $("req-link").href = req.url;
     $("req-link").textContent = req.url;
     $("req-qr").src = `data:image/svg+xml;base64,${btoa(req.qr_svg)}`;
-    const [w, h] = req.pages[req.page - 1];
-    const [x1, y1, x2, y2] = req.box;
-    $("req-preview").style.aspectRatio = `${w} / ${h}`;
-    Object.assign($("req-field").style, { left: `${100 * x1 / w}%`, top: `${100 * (h - y2) / h}%`,
-                                          width: `${100 * (x2 - x1) / w}%`, height: `${100 * (y2 - y1) / h}%` });
-    $("req-page-img").alt = i18n.t("doc.page", { n: req.page, total: req.pages.length });
-    $("req-page-img").src = await dataUrl(await authed(`/v1/documents/requests/${req.id}/pages/${req.page}.png?w=700`));
+    $("req-qr").hidden = false;
+    await showPreview(req);
     renderStatus(req);
     follow(req.id);
+    refreshList();
   } catch (err) { $("live").textContent = errorText(err); }
   finally { $("req-create").disabled = false; $("req-progress").hidden = true; }
 }
 
+// --- recent requests ---------------------------------------------------------------------------
+let listed = [];
+
+function renderList() {
+  const body = $("list-body");
+  body.textContent = "";
+  $("list").hidden = !listed.length;
+  for (const r of listed) {
+    const tr = document.createElement("tr");
+    const when = new Date(r.created_at).toLocaleString(i18n.lang() === "zh" ? "zh-CN" : "en");
+    for (const text of [r.document_name, r.signer_name || r.subject_id.slice(0, 8), when, i18n.t(`state.${r.state}`)]) {
+      const td = document.createElement("td"); td.textContent = text; tr.append(td);
+    }
+    const td = document.createElement("td");
+    const b = document.createElement("button");
+    b.type = "button"; b.textContent = i18n.t("con.list.show");
+    b.setAttribute("aria-label", `${i18n.t("con.list.show")}: ${r.document_name}`);
+    b.addEventListener("click", () => showRequest(r));
+    td.append(b); tr.append(td); body.append(tr);
+  }
+}
+
+async function refreshList() {
+  try { listed = (await api()._call("GET", "/v1/documents/requests")).requests; renderList(); }
+  catch (err) { $("live").textContent = errorText(err); }
+}
+
+async function showRequest(r) {
+  // A listed request: its status, outcome and files (the link itself is not kept: only its hash is).
+  current = r;
+  $("req-out").hidden = false;
+  $("req-link").textContent = ""; $("req-link").removeAttribute("href");
+  $("req-qr").hidden = true;
+  await showPreview(r);
+  renderStatus(r);
+  follow(r.id);
+  $("req-out").scrollIntoView({ block: "start" });
+}
+
+async function showPreview(req) {
+  const [w, h] = req.pages[req.page - 1];
+  const [x1, y1, x2, y2] = req.box;
+  $("req-preview").style.aspectRatio = `${w} / ${h}`;
+  Object.assign($("req-field").style, { left: `${100 * x1 / w}%`, top: `${100 * (h - y2) / h}%`,
+                                        width: `${100 * (x2 - x1) / w}%`, height: `${100 * (y2 - y1) / h}%` });
+  $("req-page-img").alt = i18n.t("doc.page", { n: req.page, total: req.pages.length });
+  $("req-page-img").src = await dataUrl(await authed(`/v1/documents/requests/${req.id}/pages/${req.page}.png?w=700`));
+}
+
 i18n.setup($("lang"));
-i18n.onLang(() => { prompt(); showResult(lastResult); if (state.lastStatus) renderStatus(state.lastStatus); });
+$("list-refresh").addEventListener("click", refreshList);
+i18n.onLang(() => { prompt(); showResult(lastResult); renderList(); if (state.lastStatus) renderStatus(state.lastStatus); });
 $("api-key").value = sessionStorage.getItem("inkwitness-key") || "";
-$("api-key").addEventListener("change", () => sessionStorage.setItem("inkwitness-key", key()));
+$("api-key").addEventListener("change", () => { sessionStorage.setItem("inkwitness-key", key()); if (key()) refreshList(); });
+if (key()) refreshList();
 $("mode").addEventListener("change", () => { kept.length = 0; prompt(); $("submit").textContent = i18n.t("con.pad.submit"); });
 $("clear").addEventListener("click", () => pad.clear());
 $("undo").addEventListener("click", () => pad.undo());
