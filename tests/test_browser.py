@@ -330,3 +330,32 @@ def test_a_failed_submit_keeps_the_signatures_for_a_retry(console, server):
     result = page.evaluate("window.inkwitnessLastResult")
     assert result["decision"] in ("genuine", "forgery") and "score" in result
     assert page.locator("#result .status").inner_text()
+
+
+def test_requests_time_out_and_show_progress_meanwhile(console):
+    page = console
+    page.route("**/v1/never", lambda route: None)  # never answered
+    out = page.evaluate("""async () => { const { InkwitnessClient } = await import('/static/capture.js');
+        const c = new InkwitnessClient('', null, { timeoutMs: 300 });
+        try { await c._call('GET', '/v1/never'); return 'answered'; } catch (e) { return [e.status, e.message]; } }""")
+    assert out == [-1, "timeout"]
+    page.route("**/verifications", lambda route: None)
+    page.fill("#subject", "00000000-0000-0000-0000-000000000000")
+    page.select_option("#mode", "verify")
+    cdp = page.context.new_cdp_session(page)
+    pen_signature(page, cdp, n=40)
+    page.click("#submit")
+    assert page.locator("#pad-progress").is_visible() and page.locator("#submit").is_disabled()
+
+
+def test_verifier_reasons_in_plain_words(console):
+    page = console
+    reasons = ["rhythm differs: aligning with the references needs 2.1x the time warping",
+               "trajectory and dynamics differ from the closest reference by 1.90x the spread",
+               "replay: identical to a stored signature of this subject", "duration: 2.3 vs reference 1.2 +- 0.2 (z = +5.5)"]
+    plain = "async (rs) => { const m = await import('/static/console.js'); return rs.map(m.plainReason); }"
+    en = page.evaluate(plain, reasons)
+    assert en[0].startswith("The rhythm") and "copy" in en[2] and "duration" in en[3]
+    page.click("#lang")
+    zh = page.evaluate(plain, reasons)
+    assert zh[0] == "书写节奏与参考签名不同。" and "duration" in zh[3] and "不寻常" in zh[3]
