@@ -188,3 +188,13 @@ def test_a_failed_sealing_leaves_the_link_open_and_the_retry_is_no_replay(ceremo
     assert client.post(f"/v1/capture/{_token(req)}/sign", json=body).status_code == 201
     clerk = client.get(f"/v1/documents/requests/{req['id']}", headers=auth).json()
     assert clerk["outcome"]["verification"]["decision"] in ("genuine", "forgery")
+
+
+def test_an_expired_link_shows_no_pages(ceremony):
+    client, auth, _, _ = ceremony
+    req = _request(client, auth)
+    store = client.app.state.ceremony_store
+    stored = store.get(req["id"])
+    stored.expires_at = "2020-01-01T00:00:00+00:00"
+    store.save(stored)
+    assert client.get(f"/v1/capture/{_token(req)}/pages/1.png").status_code == 410

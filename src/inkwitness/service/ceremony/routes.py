@@ -26,7 +26,6 @@ from .store import COPY_RETENTION, RequestStore, SigningRequest, now
 router = APIRouter()
 TEMPLATES = FilePath(__file__).parent / "templates"
 Clerk = Annotated[Caller, Depends(may("document.manage"))]
-PageNo = Annotated[int, Field(ge=1, le=100_000)]
 #: Seconds between state checks of a live status stream, and how long one stream lasts at most.
 EVENT_POLL_SECONDS, EVENT_STREAM_SECONDS = 0.5, 15 * 60
 
@@ -108,8 +107,10 @@ async def link_page(token: Token, page: int, request: Request, w: Annotated[int,
     """A page of the document, as an image."""
     store = store_of(request)
     req = await run(_open_request, request, token)
-    if req.state in ("declined",):
+    if req.state == "declined":
         raise Gone("this signing request was declined")
+    if req.state in ("open", "viewed") and dt.datetime.fromisoformat(req.expires_at) < dt.datetime.now(dt.timezone.utc):
+        raise Gone("this signing link has expired")
     data = await run(page_png, await run(store.blob, req, "document"), page, w)
     return Response(data, media_type="image/png", headers={"Cache-Control": "private, max-age=600"})
 
