@@ -221,15 +221,20 @@ function drawPicker() {
                                            width: `${100 * Math.abs(x2 - x1) / w}%`, height: `${100 * Math.abs(y2 - y1) / h}%` });
 }
 
+let previewSeq = 0;   // a preview arriving after the request was created (or another file chosen) is stale
+
 async function loadPreview() {
   const file = $("req-file").files[0];
+  const seq = ++previewSeq;
   preview = null;
   $("picker-box").hidden = true;
   if (!file) return;
   const form = new FormData();
   form.append("file", file, file.name);
   try {
-    preview = await api()._call("POST", "/v1/documents/preview", null, { form });
+    const found = await api()._call("POST", "/v1/documents/preview", null, { form });
+    if (seq !== previewSeq) return;
+    preview = found;
     if (!$("req-page").value) $("req-page").value = String(preview.pages.length);
     drawPicker();
   } catch (err) { $("live").textContent = errorText(err); }
@@ -286,6 +291,8 @@ async function createRequest(ev) {
     const req = await api()._call("POST", "/v1/documents/requests", null, { form });
     current = req;
     state.lastRequest = req;
+    previewSeq += 1;
+    preview = null;
     $("picker-box").hidden = true;   // the request's own preview below shows the field chosen
     $("req-out").hidden = false;
     $("req-link").href = req.url;
