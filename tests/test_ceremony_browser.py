@@ -315,3 +315,37 @@ def test_switching_language_and_agreeing_with_a_typed_name(browser, server, tmp_
     sp.wait_for_function("() => document.documentElement.lang === 'zh-CN'")
     phone.close()
     ctx.close()
+
+
+def test_an_inconsistent_enrolment_signature_is_the_only_one_asked_again(browser, server):  # noqa: F811
+    ctx, con = _console(browser, server, "en", DESKTOP)
+    con.click("#new-subject")
+    con.wait_for_function("() => document.getElementById('subject').value.length > 0")
+    con.click("#enrol-link")
+    con.wait_for_function("() => document.getElementById('enrol-url').textContent.startsWith('http')")
+    url = con.inner_text("#enrol-url")
+    phone = browser.new_context(**PHONE, locale="en-US")
+    sp = phone.new_page()
+    sp.goto(url)
+    sp.wait_for_function("() => window.inkwitnessInfo !== undefined")
+    sp.check("#consent-ok")
+    cdp = phone.new_cdp_session(sp)
+    for seed in range(5):
+        pen_signature(sp, cdp, n=70, seed=seed)
+        sp.click("#review")
+    token = url.rsplit("/", 1)[1]
+    refusal = {"error": "reference 3 (sha256 0123456789ab) is far from the others", "type": "EnrolmentError"}
+    sp.route(f"**/v1/capture/{token}", lambda route: route.fulfill(status=422, json=refusal)
+             if route.request.method == "POST" else route.continue_())
+    sp.click("#confirm")
+    sp.wait_for_selector("#alert", state="visible")
+    assert sp.evaluate("() => window.inkwitnessKept.length") == 4
+    assert sp.inner_text("#prompt").startswith("Signature 5 of 5") and "differs" in sp.inner_text("#alert")
+    sp.unroute(f"**/v1/capture/{token}")
+    pen_signature(sp, cdp, n=70, seed=2)
+    sp.click("#review")
+    sp.click("#confirm")
+    sp.wait_for_selector("#outcome", state="visible", timeout=60_000)
+    assert sp.evaluate("() => window.inkwitnessLastResult.references") == 5
+    phone.close()
+    ctx.close()
