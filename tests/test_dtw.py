@@ -93,3 +93,37 @@ def test_batch_pairs_equal_single_calls():
 def test_mismatched_dimensions_are_refused():
     with pytest.raises(ValueError, match="dimension"):
         dtw(np.zeros((5, 2)), np.zeros((5, 3)))
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(2, 40), st.integers(2, 40), st.integers(1, 3), st.integers(0, 2**31 - 1), st.floats(1.0, 15.0))
+def test_compiled_alignment_is_the_explained_path(n, m, d, seed, window):
+    from inkwitness.matching.dtw import dtw_alignment
+
+    rng = np.random.default_rng(seed)
+    # Small integers make ties frequent, which is where the tie rule matters.
+    a = rng.integers(0, 3, (n, d)).astype(float)
+    b = rng.integers(0, 3, (m, d)).astype(float)
+    try:
+        expected, _ = dtw_path(a, b, window=window)
+    except ValueError:
+        with pytest.raises(ValueError):
+            dtw_alignment(a, b, window)
+        return
+    assert np.array_equal(dtw_alignment(a, b, window), expected)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(2, 40), st.integers(2, 40), st.integers(1, 3), st.integers(0, 2**31 - 1))
+def test_weighted_dtw_with_unit_weights_is_plain_dtw_and_weights_scale_the_template_side(n, m, d, seed):
+    from inkwitness.matching.dtw import dtw_kernel, dtw_weighted_kernel
+
+    rng = np.random.default_rng(seed)
+    a, b = rng.normal(size=(n, d)), rng.normal(size=(m, d))
+    window = float(max(n, m))
+    cost, length = dtw_kernel(a, b, window, False)
+    wcost, wlength = dtw_weighted_kernel(a, np.ones_like(a), b, window)
+    assert wcost == pytest.approx(cost, rel=1e-9) and wlength == length
+    # A constant weight c on every template point multiplies every local cost by c.
+    doubled, _ = dtw_weighted_kernel(a, np.full_like(a, 2.0), b, window)
+    assert doubled == pytest.approx(2 * cost, rel=1e-9)

@@ -33,12 +33,12 @@ def test_fnmr_at_fmr():
 
 @pytest.mark.data
 def test_evaluation_is_reproducible_and_labelled(data_root):
-    rows1, _ = evaluate("sigcomp2009-nfi", data_root, workers=2)
-    rows2, _ = evaluate("sigcomp2009-nfi", data_root, workers=1)
+    rows1, _ = evaluate("mcyt100", data_root, workers=2)
+    rows2, _ = evaluate("mcyt100", data_root, workers=1)
     assert [(r.questioned, r.score) for r in rows1] == [(r.questioned, r.score) for r in rows2]
     assert {r.label for r in rows1} == {ds.GENUINE, ds.SKILLED}
-    summary = summarise("sigcomp2009-nfi", rows1)
-    assert summary.counts == {"genuine": 6, "skilled": 24, "random": 0}
+    summary = summarise("mcyt100", rows1)
+    assert summary.counts == {"genuine": 20, "skilled": 25, "random": 0}
 
 
 @pytest.mark.data
@@ -74,11 +74,28 @@ def test_evaluate_cli_rejects_unknown_dataset():
 
 @pytest.mark.data
 @pytest.mark.slow
-def test_svc2004_task2_accuracy_does_not_regress(data_root):
-    """Regression guard at the measured level (docs/accuracy.md); the issue's 2.5 % target is not met yet."""
-    rows, failures = evaluate("svc2004-task2", data_root)
-    assert not failures
+def test_svc2004_task2_accuracy_under_writer_disjoint_cross_validation_does_not_regress(data_root):
+    """Regression guard at the measured level (docs/accuracy.md); the issue's targets are not met yet.
+
+    The 4-fold protocol of docs/accuracy.md: each fold of ten writers is scored by a model
+    trained on the other thirty plus the other development datasets.
+    """
+    from inkwitness.training import DEVELOPMENT, run_protocol
+
+    rows = run_protocol("svc2004-task2", "cv4", data_root, [n for n in DEVELOPMENT if n != "svc2004-task2"])
     summary = summarise("svc2004-task2", rows)
     assert summary.counts == {"genuine": 600, "skilled": 800, "random": 1560}
-    assert summary.skilled_eer <= 0.11
-    assert summary.random_eer <= 0.005
+    assert summary.skilled_eer <= 0.1
+    assert summary.user_threshold_skilled_eer <= 0.056
+    assert summary.random_eer <= 0.003
+
+
+@pytest.mark.data
+@pytest.mark.slow
+def test_the_shipped_model_keeps_its_accuracy_on_an_unseen_dataset(data_root):
+    """SVC2004 Task1 (no pressure) is in no training set of the shipped model."""
+    rows, failures = evaluate("svc2004-task1", data_root)
+    assert not failures
+    summary = summarise("svc2004-task1", rows)
+    assert summary.skilled_eer <= 0.125
+    assert summary.random_eer <= 0.006

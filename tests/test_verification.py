@@ -59,7 +59,7 @@ def test_result_has_score_components_decision_and_reasons():
     verifier = Verifier().fit(refs)
     assert hasattr(verifier, "template_")
     result = verifier.score(synthetic_signature(10))
-    assert set(result.components) == set(default_model().fusion_components) | {"dyn_tempo", "dir_tempo"}
+    assert set(result.components) == set(default_model().fusion_components)
     assert result.decision in ("genuine", "forgery")
     assert result.threshold == default_model().threshold
     assert isinstance(result.reasons, list)
@@ -150,3 +150,61 @@ def test_training_learns_a_complete_model_from_development_data(data_root):
     assert set(model.spread_prior) == {spread_key(v, p) for v, _, _ in model.views for p in (True, False)}
     assert all(m > 0 and c > 0 for m, c in model.spread_prior.values())
     assert Model.from_json(model.to_json()) == model
+
+
+def test_dsdtw_time_functions_follow_their_definitions():
+    from inkwitness.features.timefunctions import DSDTW, DSDTW_PRESSURE, LOG_RADIUS_EPS, normalise, time_functions
+
+    names, matrix = time_functions(normalise(synthetic_signature()), with_pressure=True)
+    assert set(DSDTW) | set(DSDTW_PRESSURE) <= set(names)
+    cols = {n: matrix[:, names.index(n)] for n in names}
+    assert np.isfinite(matrix).all()
+    v, radius = cols["lp_speed"], cols["lp_log_radius"]
+    dtheta = np.abs(cols["lp_v_dtheta"]) / np.maximum(v, 1e-12)
+    assert np.allclose(radius, np.log((v + LOG_RADIUS_EPS) / (dtheta + LOG_RADIUS_EPS)), atol=1e-6)
+    assert np.allclose(cols["lp_cos"] ** 2 + cols["lp_sin"] ** 2, 1.0)
+    without, _ = time_functions(normalise(synthetic_signature(pressure=False)), with_pressure=True)
+    assert not set(DSDTW_PRESSURE) & set(without)
+
+
+def test_the_low_pass_keeps_pen_movements_and_removes_what_is_faster_than_15_hz():
+    from inkwitness.features.timefunctions import lowpass
+
+    t = np.arange(400) / 100.0
+    slow, fast = np.sin(2 * np.pi * 3 * t), 0.5 * np.sin(2 * np.pi * 40 * t)
+    out = lowpass(slow + fast)
+    inner = slice(40, -40)
+    assert np.abs(out[inner] - slow[inner]).max() < 0.02
+    assert lowpass(np.arange(5.0)).tolist() == list(range(5))
+
+
+def test_a_format_1_model_file_still_scores_as_it_did():
+    old = replace(default_model(), template_view=None, fusion_center=(), fusion_scale=())
+    text = old.to_json().replace("inkwitness.model/2", "inkwitness.model/1")
+    data = __import__("json").loads(text)
+    for key in ("template_view", "fusion_center", "fusion_scale"):
+        data.pop(key)
+    loaded = Model.from_json(__import__("json").dumps(data))
+    assert loaded.template_view is None and loaded.fusion_center == ()
+    refs = [synthetic_signature(seed) for seed in range(5)]
+    q = synthetic_signature(11)
+    assert Verifier(loaded).fit(refs).score(q).score == pytest.approx(Verifier(old).fit(refs).score(q).score)
+
+
+def test_standardised_fusion_centres_and_scales_each_log_component():
+    model = Model(fusion_components=("all_mean", "global"), fusion_weights=(-2.0, -1.0), fusion_bias=0.5,
+                  fusion_center=(0.1, -0.2), fusion_scale=(0.5, 2.0))
+    comps = {"all_mean": 1.5, "global": 0.8}
+    expected = 0.5 - 2.0 * (np.log(1.5) - 0.1) / 0.5 - 1.0 * (np.log(0.8) + 0.2) / 2.0
+    assert model.fuse(comps) == pytest.approx(expected)
+
+
+def test_the_mean_template_component_compares_with_the_references_own_distance():
+    refs = [synthetic_signature(seed) for seed in range(5)]
+    verifier = Verifier(replace(default_model(), template_view="all")).fit(refs)
+    comps, _, _ = verifier.components(refs[0])
+    other, _, _ = verifier.components(synthetic_signature(40, n=260))
+    assert 0 < comps["template"] < other["template"]
+    # Measuring twice reuses the cached template: the same value.
+    again, _, _ = verifier.components(refs[0])
+    assert again["template"] == comps["template"]

@@ -12,10 +12,12 @@ them deterministically on load.
 
 from __future__ import annotations
 
+import csv
 import json
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -54,6 +56,27 @@ class ScoreSet:
         population = data.get("population")
         return cls(str(data["name"]), np.asarray(data["scores"], dtype=np.float64),
                    np.asarray(data["labels"], dtype=np.int64), str(population) if population else None)
+
+
+def read_score_sets(paths: list[Path], population: str | None = None) -> ScoreSet:
+    """Genuine (H1) and skilled-forgery (H2) rows of score files (``dataset,user,questioned,label,score``), pooled."""
+    scores: list[float] = []
+    labels: list[int] = []
+    datasets: list[str] = []
+    for path in paths:
+        try:
+            with open(path, newline="") as fh:
+                for row in csv.DictReader(fh):
+                    if row["label"] in ("genuine", "skilled"):
+                        scores.append(float(row["score"]))
+                        labels.append(1 if row["label"] == "genuine" else 0)
+                        if row["dataset"] not in datasets:
+                            datasets.append(row["dataset"])
+        except (OSError, KeyError, ValueError) as exc:
+            raise InkwitnessError(f"{path}: not a score file ({exc})") from exc
+    if set(labels) != {0, 1}:
+        raise InkwitnessError("score files hold no genuine and skilled-forgery comparisons to calibrate on")
+    return ScoreSet("+".join(datasets), np.asarray(scores), np.asarray(labels), population)
 
 
 class Calibration:

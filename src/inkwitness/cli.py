@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 from rich.table import Table
@@ -16,6 +16,9 @@ from .formats import WRITERS, detect_format, read_signature, write_signature
 from .formats._text import read_bytes
 
 from .cli_common import CliError, console, err_console, progress_bar
+
+if TYPE_CHECKING:
+    from .model import Model
 
 app = typer.Typer(help="inkwitness: handwritten e-signatures that courts can rely on.", no_args_is_help=True,
                   pretty_exceptions_enable=False, add_completion=False)
@@ -152,14 +155,22 @@ def evaluate(dataset: Annotated[str, typer.Option(help=f"one of: {', '.join(ds.S
              model: Annotated[Optional[Path], typer.Option(help="model file (default: shipped model)")] = None,
              workers: Annotated[Optional[int], typer.Option(min=1, help="processes (default: every core)")] = None,
              dask: Annotated[Optional[str], typer.Option(help="Dask scheduler address, to run on a cluster")] = None,
-             strict: Annotated[bool, typer.Option(help="fail (exit 2) if any file is skipped")] = False
+             strict: Annotated[bool, typer.Option(help="fail (exit 2) if any file is skipped")] = False,
+             protocol: Annotated[str, typer.Option(
+                 help="fixed: score with the model as it is; cv4: 4-fold writer-disjoint cross-validation, "
+                      "each fold trained on the other three plus --train-with; lodo: trained on --train-with only")
+             ] = "fixed",
+             train_with: Annotated[Optional[str], typer.Option(
+                 help="comma-separated training datasets for cv4/lodo (default: the development sets "
+                      "other than DATASET)")] = None,
+             components: Annotated[str, typer.Option(help="fused component set for cv4/lodo")] = "extended",
+             c: Annotated[float, typer.Option(min=1e-4, max=1e4, help="fusion regularisation (cv4/lodo)")] = 1.0,
              ) -> None:
-    """Run a dataset's fixed protocol: EERs (global and per-user thresholds), FNMR at FMR, counts."""
+    """Run a dataset's protocol: EERs (global and per-user thresholds), FNMR at FMR, counts."""
     if dataset == "fvc2002-db1b":  # fingerprints: the FVC protocol lives with the fingerprint commands
         from .cli_fingerprint import evaluate_fvc
         return evaluate_fvc(dataset, data, scores, det)
     from .evaluation import evaluate as run_evaluation
-    from .evaluation import plot_det, summarise, write_scores
     from .model import Model
 
     if dataset not in ds.SPECS:
@@ -170,6 +181,10 @@ def evaluate(dataset: Annotated[str, typer.Option(help=f"one of: {', '.join(ds.S
     if strict and misnamed:
         raise CliError(f"--strict: {len(misnamed)} file(s) skipped, e.g. {misnamed[0]}")
     chosen = Model.load(model) if model else None
+    if protocol != "fixed":
+        rows = _trained_protocol(dataset, protocol, root, train_with, components, c, chosen, workers, references)
+        _print_results(dataset, rows, scores, det, [], misnamed)
+        return
     with progress_bar() as bar:
         tasks: dict[str, int] = {}
 
@@ -190,6 +205,27 @@ def evaluate(dataset: Annotated[str, typer.Option(help=f"one of: {', '.join(ds.S
         raise CliError(f"--strict: {len(failures)} unreadable file(s) skipped, e.g. {failures[0]}")
     for failure in failures:
         err_console.print(f"skipped unreadable sample {failure}", markup=False)
+    _print_results(dataset, rows, scores, det, failures, misnamed)
+
+
+def _trained_protocol(dataset: str, protocol: str, root: Path, train_with: Optional[str], components: str,
+                      c: float, base: Optional[Model], workers: Optional[int], references: int) -> list:
+    from .training import DEVELOPMENT, FusionConfig, run_protocol
+
+    names = ([n.strip() for n in train_with.split(",") if n.strip()] if train_with is not None
+             else [n for n in DEVELOPMENT if n != dataset])
+    unknown = [n for n in names if n not in ds.SPECS]
+    if unknown:
+        raise CliError(f"unknown training dataset(s) {', '.join(unknown)}")
+    config = FusionConfig(components=components, c=c)
+    return run_protocol(dataset, protocol, root, names, config, base, workers, references,
+                        lambda msg: err_console.print(msg, markup=False))
+
+
+def _print_results(dataset: str, rows: list, scores: Optional[Path], det: Optional[Path], failures: list[str],
+                   misnamed: list[str]) -> None:
+    from .evaluation import plot_det, summarise, write_scores
+
     summary = summarise(dataset, rows)
     for line in summary.lines():
         console.print(line, highlight=False)
@@ -204,19 +240,40 @@ def evaluate(dataset: Annotated[str, typer.Option(help=f"one of: {', '.join(ds.S
 
 
 @app.command()
+def det(scores: Annotated[list[Path], typer.Option("--scores", help="score files (one curve pair each)")],
+        output: Annotated[Path, typer.Option("-o", "--output", help="PNG to write")],
+        label: Annotated[Optional[list[str]], typer.Option("--label", help="legend name per score file")] = None
+        ) -> None:
+    """One DET plot of several score files (skilled and random forgeries of each)."""
+    from .evaluation import plot_det, read_scores
+
+    names = list(label or [])
+    if names and len(names) != len(scores):
+        raise CliError("give one --label per --scores file, or none")
+    curves = [(names[i] if names else path.stem, read_scores(path)) for i, path in enumerate(scores)]
+    plot_det(curves, output)
+    console.print(f"wrote {output}")
+
+
+@app.command()
 def train(datasets: Annotated[str, typer.Option(help="comma-separated development datasets")] =
-          "susig-visual,susig-blind,sigcomp2011-dutch",
+          "svc2004-task2,susig-visual,susig-blind,sigcomp2011-dutch",
           data: Annotated[Optional[Path], typer.Option(help="data root")] = None,
           output: Annotated[Path, typer.Option("-o", "--output", help="model file to write")] = Path("model.json"),
-          workers: Annotated[Optional[int], typer.Option(min=1)] = None) -> None:
+          workers: Annotated[Optional[int], typer.Option(min=1)] = None,
+          components: Annotated[str, typer.Option(help="fused component set: compact, extended, spread, rich")
+                                ] = "extended",
+          c: Annotated[float, typer.Option(min=1e-4, max=1e4, help="fusion regularisation")] = 1.0) -> None:
     """Train the learned parts writer-independently on development datasets."""
+    from .training import FusionConfig
     from .training import train as run_training
 
     names = [n.strip() for n in datasets.split(",") if n.strip()]
     unknown = [n for n in names if n not in ds.SPECS]
     if unknown:
         raise CliError(f"unknown dataset(s) {', '.join(unknown)}")
-    trained = run_training(names, _data_root(data), workers, lambda msg: err_console.print(msg, markup=False))
+    trained = run_training(names, _data_root(data), workers, lambda msg: err_console.print(msg, markup=False),
+                           FusionConfig(components=components, c=c))
     output.write_text(trained.to_json())
     console.print(f"wrote {output} (training skilled EER {100 * trained.notes['training_skilled_eer']:.2f} %)")
 
@@ -266,11 +323,14 @@ def report(references: Annotated[list[Path], typer.Option("--references", help="
 @app.command()
 def calibrate(data: Annotated[Optional[Path], typer.Option(help="data root")] = None,
               validation: Annotated[str, typer.Option(help="comma-separated validation datasets")] =
-              "svc2004-task2,svc2004-task1",
+              "svc2004-task1",
+              held_out: Annotated[Optional[list[Path]], typer.Option(
+                  "--held-out", help="score files of writer-disjoint runs (evaluate --protocol cv4|lodo --scores) "
+                                     "to fit on; default: the model's own training datasets")] = None,
               output: Annotated[Path, typer.Option("-o", "--output")] = Path("calibration.json"),
               workers: Annotated[Optional[int], typer.Option(min=1)] = None) -> None:
-    """Fit the score-to-LR calibration on the model's training datasets; report Cllr on validation sets."""
-    from .calibration import Calibration
+    """Fit the score-to-LR calibration; report Cllr on validation sets the model was not trained on."""
+    from .calibration import Calibration, read_score_sets
     from .model import default_model
     from .training import calibration_scores
 
@@ -278,8 +338,15 @@ def calibrate(data: Annotated[Optional[Path], typer.Option(help="data root")] = 
     model = default_model()
     if not model.trained_on:
         raise CliError("the model records no training datasets")
-    training = calibration_scores(model.trained_on, root, model, workers)
-    checks = [calibration_scores([n.strip()], root, model, workers) for n in validation.split(",") if n.strip()]
+    names = [n.strip() for n in validation.split(",") if n.strip()]
+    overlap = sorted(set(names) & set(model.trained_on))
+    if overlap:
+        raise CliError(f"validation dataset(s) {', '.join(overlap)} were used to train the model")
+    # Scores of writers no fitted part has seen calibrate honestly; the model's own training
+    # scores are in-sample and make the LRs overconfident.
+    training = (read_score_sets(held_out, "held-out writers of " + "+".join(model.trained_on)) if held_out
+                else calibration_scores(model.trained_on, root, model, workers))
+    checks = [calibration_scores([n], root, model, workers) for n in names]
     cal = Calibration(training, checks)
     output.write_text(cal.to_json())
     summary = cal.summary

@@ -134,6 +134,16 @@ def write_scores(rows: Iterable[ScoreRow], path: str | Path) -> None:
             writer.writerow([r.dataset, r.user, r.questioned, r.label, f"{r.score:.6f}"])
 
 
+def read_scores(path: str | Path) -> list[ScoreRow]:
+    """Rows of a score file written by :func:`write_scores`."""
+    try:
+        with open(path, newline="") as fh:
+            return [ScoreRow(r["dataset"], r["user"], r["questioned"], r["label"], float(r["score"]))
+                    for r in csv.DictReader(fh)]
+    except (OSError, KeyError, ValueError) as exc:
+        raise InkwitnessError(f"{path}: not a score file ({exc})") from exc
+
+
 def plot_det(summaries: Sequence[tuple[str, Sequence[ScoreRow]]], path: str | Path) -> None:
     """DET curves (probit axes) of skilled and random forgeries."""
     import matplotlib.pyplot as plt

@@ -21,12 +21,19 @@ import numpy as np
 from .errors import InkwitnessError
 from .features.globalfeatures import FEATURE_NAMES
 
-MODEL_FORMAT = "inkwitness.model/1"
+MODEL_FORMAT = "inkwitness.model/2"
+#: Formats this code reads: /1 files lack the mean template and the standardised fusion (defaults apply).
+READABLE_FORMATS = ("inkwitness.model/1", MODEL_FORMAT)
 #: DTW views: (name, time functions when both sides have pressure, time functions otherwise).
 VIEWS: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (
     ("all", ("x", "y", "vx", "vy", "pressure"), ("x", "y", "vx", "vy")),
     ("dyn", ("vx", "vy", "pressure"), ("vx", "vy", "speed")),
     ("dir", ("cos_angle", "sin_angle", "speed"), ("cos_angle", "sin_angle", "speed")),
+    # The DsDTW set (Jiang et al., IEEE TIFS 2022): 15 Hz low-passed trajectory and its derivatives.
+    ("ds", ("lp_x", "lp_y", "lp_speed", "lp_cos", "lp_sin", "lp_log_radius", "lp_dspeed", "lp_acceleration",
+            "lp_v_dtheta", "lp_pressure", "lp_dpressure"),
+     ("lp_x", "lp_y", "lp_speed", "lp_cos", "lp_sin", "lp_log_radius", "lp_dspeed", "lp_acceleration",
+      "lp_v_dtheta")),
 )
 COMPONENTS = ("all_mean", "all_min", "all_tempo", "dyn_mean", "dyn_min", "dir_mean", "dir_min", "global")
 
@@ -55,6 +62,12 @@ class Model:
     fusion_components: tuple[str, ...] = COMPONENTS
     fusion_weights: tuple[float, ...] = (0.0, 0.0, 0.0, -1.0, 0.0, 0.0, 0.0, 0.0)
     fusion_bias: float = 0.0
+    # Standardisation of each fused log-component (centre, scale), learned with the weights;
+    # empty means none (centre 0, scale 1), as in format /1.
+    fusion_center: tuple[float, ...] = ()
+    fusion_scale: tuple[float, ...] = ()
+    # The view whose time functions build the stability-weighted mean template (None: no template).
+    template_view: str | None = "all"
     threshold: float = 0.0
     trained_on: tuple[str, ...] = ()
     notes: dict[str, Any] = field(default_factory=dict)
@@ -82,8 +95,12 @@ class Model:
     def fuse(self, components: dict[str, float]) -> float:
         """Fused score (log-odds-like; higher = more genuine) from distance components."""
         total = self.fusion_bias
-        for name, weight in zip(self.fusion_components, self.fusion_weights):
-            total += weight * math.log(max(components[name], 1e-9))
+        center = self.fusion_center or (0.0,) * len(self.fusion_components)
+        scale = self.fusion_scale or (1.0,) * len(self.fusion_components)
+        for name, weight, c, sc in zip(self.fusion_components, self.fusion_weights, center, scale):
+            # A global feature one side lacks (no pressure) counts as no deviation (1 + |z| = 1).
+            value = components.get(name, 1.0) if name.startswith("g:") else components[name]
+            total += weight * (math.log(max(value, 1e-9)) - c) / sc
         return float(total)
 
     def to_json(self) -> str:
@@ -97,8 +114,9 @@ class Model:
             data = json.loads(text)
         except ValueError as exc:
             raise InkwitnessError(f"model file is not JSON: {exc}") from exc
-        if data.pop("format", None) != MODEL_FORMAT:
+        if data.pop("format", None) not in READABLE_FORMATS:
             raise InkwitnessError(f"model file is not {MODEL_FORMAT}")
+        data.setdefault("template_view", None)  # format /1 had no mean template
         tuples = {k for k, v in asdict(cls()).items() if isinstance(v, tuple)}
         kwargs = {k: tuple(v) if k in tuples else v for k, v in data.items()}
         if "spread_prior" in kwargs:

@@ -1,16 +1,21 @@
-"""Writer-independent training of the verifier's learned parts on development datasets.
+"""Writer-independent training of the verifier's learned parts, and the protocols that judge it.
 
-Feature selection, the population spread of global features, the fusion weights and the
-operating threshold are all learned here from datasets whose writers are disjoint from
-the ones the model is evaluated on (see ``docs/accuracy.md``).
+Training happens in two steps. :func:`measure` compares every protocol sample of the
+development datasets with its user's references once (DTW distances, mean-template
+distance, global features: a :class:`~inkwitness.verification.Measurement`). :func:`fit`
+then learns everything that is fitted (population spread of the global features, the
+references' spread prior, the selected global features, the fusion and its threshold) from
+the measurements of the training writers only. Because the DTWs are not repeated, the
+writer-disjoint protocols are cheap: :func:`cross_validate` refits per fold of writers and
+:func:`leave_one_out` per held-out dataset (see ``docs/accuracy.md``).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -18,10 +23,11 @@ from sklearn.linear_model import LogisticRegression
 
 from . import datasets as ds
 from .calibration import ScoreSet
-from .evaluation import eer, prepare_all, workers_default
+from .errors import InkwitnessError
+from .evaluation import ScoreRow, eer, prepare_all, workers_default
 from .features.globalfeatures import FEATURE_NAMES
 from .model import COMPONENTS, Model, spread_key
-from .verification import Prepared, Verifier
+from .verification import Measurement, Prepared, Verifier, components_of, deviations
 
 #: Impostor comparisons per user drawn from other users' genuine samples during training.
 TRAIN_RANDOM_PER_USER = 10
@@ -30,151 +36,261 @@ N_GLOBAL_FEATURES = 40
 #: Weight of the population prior added to each person's reference spread (chosen by
 #: leave-one-dataset-out over the training datasets; docs/accuracy.md).
 SPREAD_SHRINK = 0.5
+#: Writer folds of the cross-validation protocol (SVC2004: users 1-10, 11-20, 21-30, 31-40).
+FOLDS = 4
+
+#: Named sets of fused components (``docs/accuracy.md`` has the ablation over them).
+COMPONENT_SETS: dict[str, tuple[str, ...]] = {
+    "compact": COMPONENTS,
+    "extended": COMPONENTS + ("ds_mean", "ds_min", "all_perref", "dyn_perref", "ds_perref", "template"),
+    "spread": COMPONENTS + ("ds_mean", "ds_min", "template", "all_spread", "dyn_spread"),
+}
+#: The "rich" set: every view's components plus one per selected global feature.
+RICH_VIEW_PARTS = ("mean", "min", "tempo", "perref", "raw", "spread")
 
 
-@dataclass
-class Comparison:
-    """One training comparison: its label, components and per-feature deviations."""
+@dataclass(frozen=True)
+class FusionConfig:
+    """What :func:`fit` learns and how strongly it is regularised."""
+
+    components: str = "compact"               # a key of COMPONENT_SETS, or "rich"
+    c: float = 1.0                            # inverse L2 strength of the logistic fusion
+    dataset_weights: Mapping[str, float] = field(default_factory=dict)  # default 1 per dataset
+    spread_shrink: float = SPREAD_SHRINK
+    n_global_features: int = N_GLOBAL_FEATURES
+
+
+@dataclass(frozen=True)
+class Record:
+    """One protocol comparison: who, what kind of sample, and what comparing it measured."""
 
     dataset: str
+    user: str
+    questioned: str
     label: str
-    components: dict[str, float]
-    z: np.ndarray  # |z| per feature, NaN where a side lacks it
+    measurement: Measurement
+    # The template's own (mean, closest) spread per spread_key, with and without pressure, so that
+    # priors exist for questioned samples that lack pressure too (shared by a trial's records).
+    template_spreads: Mapping[str, tuple[float, float]] = field(default_factory=dict)
 
 
-def _compare_trial(args: tuple) -> list[Comparison]:
+def _measure_trial(args: tuple) -> list[Record]:
     dataset, trial, preps, model = args
     verifier = Verifier(model).fit([preps[s.path] for s in trial.references], check_consistency=False)
-    everything = list(range(len(FEATURE_NAMES)))
+    template = verifier.template_
+    spreads = {spread_key(name, with_pressure): template.spread(funcs, model)[:2]
+               for with_pressure in ((True, False) if template.has_pressure else (False,))
+               for name, funcs in model.view_functions(with_pressure)}
     out = []
     for label, samples in ((ds.GENUINE, trial.genuine), (ds.SKILLED, trial.skilled), (ds.RANDOM, trial.random)):
         for s in samples:
-            q = preps[s.path]
-            comps, _, _ = verifier.components(q)
-            idx, z, _, _ = verifier.global_deviations(q, model, everything)
-            full = np.full(len(FEATURE_NAMES), np.nan)
-            full[idx] = np.abs(z)
-            out.append(Comparison(dataset, label, comps, full))
+            if s.path in preps:
+                out.append(Record(dataset, trial.user, s.name, label, verifier.measure(preps[s.path]), spreads))
     return out
 
 
-def collect(names: Sequence[str], root: Path | None, model: Model, workers: int,
-            progress: Callable[[str], None] | None = None,
-            prepared: dict[Path, Prepared] | None = None) -> tuple[list[Comparison], dict[Path, Prepared]]:
-    """Components of every protocol comparison of the named datasets (random impostors subsampled).
+def measure(names: Sequence[str], root: Path | None, model: Model, workers: int | None = None,
+            random_per_user: int | None = TRAIN_RANDOM_PER_USER, progress: Callable[[str], None] | None = None,
+            references: int = 5) -> list[Record]:
+    """Measurements of every protocol comparison of the named datasets (random impostors optionally subsampled).
 
-    Signatures already in ``prepared`` are not prepared again.
+    Only ``model``'s geometry is used here (views, DTW band, mean template); nothing learned.
     """
-    comparisons: list[Comparison] = []
-    all_preps: dict[Path, Prepared] = dict(prepared or {})
+    workers = workers or workers_default()
+    records: list[Record] = []
     for name in names:
-        trials = [ds.Trial(t.user, t.references, t.genuine, t.skilled, t.random[:TRAIN_RANDOM_PER_USER])
-                  for t in ds.protocol(ds.catalogue(name, root))]
+        trials = ds.protocol(ds.catalogue(name, root), references)
+        if random_per_user is not None:
+            trials = [ds.Trial(t.user, t.references, t.genuine, t.skilled, t.random[:random_per_user]) for t in trials]
         paths = [s.path for t in trials for s in (*t.references, *t.genuine, *t.skilled, *t.random)]
-        missing, _ = prepare_all([p for p in paths if p not in all_preps], workers)
-        all_preps.update(missing)
-        preps = all_preps
-        jobs = [(name, t, {s.path: preps[s.path] for s in (*t.references, *t.genuine, *t.skilled, *t.random)}, model)
-                for t in trials if all(s.path in preps for s in (*t.references, *t.genuine, *t.skilled, *t.random))]
+        preps, _ = prepare_all(paths, workers)
+        jobs = [(name, t, {s.path: preps[s.path] for s in (*t.references, *t.genuine, *t.skilled, *t.random)
+                           if s.path in preps}, model)
+                for t in trials if all(s.path in preps for s in t.references)]
         with ProcessPoolExecutor(max_workers=workers) as pool:
-            for result in pool.map(_compare_trial, jobs):
-                comparisons.extend(result)
+            for found in pool.map(_measure_trial, jobs):
+                records.extend(found)
         if progress:
-            progress(f"{name}: {sum(c.dataset == name for c in comparisons)} comparisons")
-    return comparisons, all_preps
+            progress(f"{name}: {sum(r.dataset == name for r in records)} comparisons measured")
+    return records
 
 
-def _trial_spread(args: tuple) -> dict[str, tuple[float, float]]:
-    trial, preps, model = args
-    template = Verifier(model).fit([preps[s.path] for s in trial.references], check_consistency=False).template_
-    out = {}
-    for with_pressure in ((True, False) if template.has_pressure else (False,)):
-        for name, funcs in model.view_functions(with_pressure):
-            mean, closest, _ = template.spread(funcs, model)
-            out[spread_key(name, with_pressure)] = (mean, closest)
-    return out
+def _per_trial(records: Sequence[Record]) -> list[Record]:
+    # One record per (dataset, user) carries that template's spreads and reference globals.
+    seen: dict[tuple[str, str], Record] = {}
+    for r in records:
+        seen.setdefault((r.dataset, r.user), r)
+    return list(seen.values())
 
 
-def spread_priors(names: Sequence[str], root: Path | None, model: Model, preps: dict[Path, Prepared],
-                  workers: int) -> dict[str, tuple[float, float]]:
+def population_std(records: Sequence[Record]) -> np.ndarray:
+    """Spread of every global feature over the training signatures (references and their tests, not impostors)."""
+    rows = [r.measurement.reference_globals for r in _per_trial(records)]
+    rows += [r.measurement.questioned_globals[None, :] for r in records if r.label != ds.RANDOM]
+    with np.errstate(all="ignore"):
+        pop = np.nanstd(np.vstack(rows), axis=0)
+    return np.where(np.isfinite(pop) & (pop > 0), pop, 1.0)
+
+
+def spread_priors(records: Sequence[Record]) -> dict[str, tuple[float, float]]:
     """Median (mean, closest) DTW spread among each training person's references, per view and pressure use."""
-    jobs = [(t, {s.path: preps[s.path] for s in t.references}, model) for name in names
-            for t in ds.protocol(ds.catalogue(name, root)) if all(s.path in preps for s in t.references)]
     per_key: dict[str, list[tuple[float, float]]] = {}
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        for found in pool.map(_trial_spread, jobs):
-            for key, value in found.items():
-                per_key.setdefault(key, []).append(value)
-    return {k: (float(np.median([m for m, _ in v])), float(np.median([c for _, c in v]))) for k, v in per_key.items()}
+    for r in _per_trial(records):
+        for key, value in r.template_spreads.items():
+            per_key.setdefault(key, []).append(value)
+    return {k: (float(np.median([a for a, _ in v])), float(np.median([b for _, b in v]))) for k, v in per_key.items()}
 
 
-def select_features(comparisons: Sequence[Comparison], k: int = N_GLOBAL_FEATURES) -> list[str]:
+def select_features(records: Sequence[Record], model: Model, k: int = N_GLOBAL_FEATURES) -> list[str]:
     """Global features ranked by their mean skilled-forgery EER across the training datasets."""
-    names = sorted({c.dataset for c in comparisons})
+    names = sorted({r.dataset for r in records})
+    everything = range(len(FEATURE_NAMES))
+    z = np.full((len(records), len(FEATURE_NAMES)), np.nan)
+    for row, r in enumerate(records):
+        if r.label in (ds.GENUINE, ds.SKILLED):
+            idx, dev, _, _ = deviations(r.measurement.questioned_globals, r.measurement.reference_globals, model,
+                                        everything)
+            z[row, idx] = np.abs(dev)
+    labels = np.array([r.label for r in records])
+    dataset = np.array([r.dataset for r in records])
     scores = []
     for j, feature in enumerate(FEATURE_NAMES):
         rates = []
         for name in names:
-            g = [-c.z[j] for c in comparisons if c.dataset == name and c.label == ds.GENUINE and np.isfinite(c.z[j])]
-            f = [-c.z[j] for c in comparisons if c.dataset == name and c.label == ds.SKILLED and np.isfinite(c.z[j])]
-            if g and f:
+            col = z[:, j]
+            g = -col[(dataset == name) & (labels == ds.GENUINE) & np.isfinite(col)]
+            f = -col[(dataset == name) & (labels == ds.SKILLED) & np.isfinite(col)]
+            if g.size and f.size:
                 rates.append(eer(g, f)[0])
         # Features a dataset cannot compute (no pressure) are judged on the others.
         scores.append((float(np.mean(rates)) if rates else 0.5, feature))
     return [f for _, f in sorted(scores)[:k]]
 
 
-def _design(comparisons: Sequence[Comparison], model: Model) -> np.ndarray:
-    selected = model.global_index()
+def fused_components(config: FusionConfig, model: Model) -> tuple[str, ...]:
+    """The component names a configuration fuses, given the model's views and selected global features."""
+    if config.components == "rich":
+        views = tuple(f"{name}_{part}" for name, _, _ in model.views for part in RICH_VIEW_PARTS)
+        extra = ("template", "template_raw") if model.template_view else ()
+        return views + extra + ("global",) + tuple(f"g:{f}" for f in model.global_features)
+    if config.components not in COMPONENT_SETS:
+        raise InkwitnessError(f"unknown component set {config.components!r}; "
+                              f"known: {', '.join([*COMPONENT_SETS, 'rich'])}")
+    wanted = COMPONENT_SETS[config.components]
+    if "template" in wanted and not model.template_view:
+        raise InkwitnessError(f"component set {config.components!r} needs the mean template (model.template_view)")
+    return wanted
+
+
+def _design(records: Sequence[Record], model: Model) -> np.ndarray:
     rows = []
-    for c in comparisons:
-        z = c.z[selected]
-        z = z[np.isfinite(z)]
-        comps = dict(c.components, **{"global": float(np.minimum(z, model.global_cap).mean()) if z.size else 1.0})
-        rows.append([math.log(max(comps[k], 1e-9)) for k in model.fusion_components])
+    for r in records:
+        comps = components_of(r.measurement, model)
+        rows.append([math.log(max(comps.get(k, 1.0) if k.startswith("g:") else comps[k], 1e-9))
+                     for k in model.fusion_components])
     return np.array(rows)
 
 
-def train(names: Sequence[str], root: Path | None = None, workers: int | None = None,
-          progress: Callable[[str], None] | None = None, spread_shrink: float = SPREAD_SHRINK) -> Model:
-    """Learn a model from the named development datasets (writer-independent)."""
-    workers = workers or workers_default()
-    base = Model(trained_on=tuple(names))
-    # Population spread first: it only needs the prepared signatures.
-    trial_paths = []
-    for name in names:
-        for t in ds.protocol(ds.catalogue(name, root)):
-            trial_paths += [s.path for s in (*t.references, *t.genuine, *t.skilled)]
-    preps, _ = prepare_all(trial_paths, workers)
-    glob = np.vstack([p.globals for p in preps.values()])
-    with np.errstate(all="ignore"):
-        pop = np.nanstd(glob, axis=0)
-    pop = np.where(np.isfinite(pop) & (pop > 0), pop, 1.0)
-    base = replace(base, population_std=tuple(float(v) for v in pop))
-    base = replace(base, spread_shrink=spread_shrink,
-                   spread_prior=spread_priors(names, root, base, preps, workers) if spread_shrink else {})
-    comparisons, _ = collect(names, root, base, workers, progress, prepared=preps)
-    model = replace(base, global_features=tuple(select_features(comparisons)), fusion_components=COMPONENTS)
-    x = _design(comparisons, model)
-    y = np.array([c.label == ds.GENUINE for c in comparisons])
-    # Each dataset weighs the same, and within it genuine and impostor classes weigh the same,
-    # so that the large SUSIG Visual set does not dictate the fusion.
-    weights = np.zeros(len(comparisons))
-    for name in names:
+def _balanced_weights(records: Sequence[Record], dataset_weights: Mapping[str, float]) -> np.ndarray:
+    # Each dataset weighs the same (unless told otherwise), and within it genuine and impostor
+    # classes weigh the same, so that the large SUSIG sets do not dictate the fusion.
+    dataset = np.array([r.dataset for r in records])
+    genuine = np.array([r.label == ds.GENUINE for r in records])
+    weights = np.zeros(len(records))
+    for name in np.unique(dataset):
         for positive in (True, False):
-            mask = np.array([c.dataset == name for c in comparisons]) & (y == positive)
+            mask = (dataset == name) & (genuine == positive)
             if mask.any():
-                weights[mask] = 1.0 / mask.sum()
-    clf = LogisticRegression(C=1.0, max_iter=5000)
-    clf.fit(x, y, sample_weight=weights * len(weights))
-    model = replace(model, fusion_weights=tuple(float(w) for w in clf.coef_[0]),
-                    fusion_bias=float(clf.intercept_[0]))
-    fused = x @ np.asarray(model.fusion_weights) + model.fusion_bias
-    labels = np.array([c.label for c in comparisons])
+                weights[mask] = dataset_weights.get(str(name), 1.0) / mask.sum()
+    return weights * len(weights) / weights.sum()
+
+
+def fit(records: Sequence[Record], base: Model, config: FusionConfig = FusionConfig()) -> Model:
+    """Learn population statistics, feature selection and the fusion from training measurements only."""
+    if not any(r.label == ds.GENUINE for r in records) or not any(r.label != ds.GENUINE for r in records):
+        raise InkwitnessError("training needs genuine and impostor comparisons")
+    names = tuple(sorted({r.dataset for r in records}))
+    model = replace(base, trained_on=names, population_std=tuple(float(v) for v in population_std(records)),
+                    spread_shrink=config.spread_shrink,
+                    spread_prior=spread_priors(records) if config.spread_shrink else {})
+    model = replace(model, global_features=tuple(select_features(records, model, config.n_global_features)))
+    model = replace(model, fusion_components=fused_components(config, model))
+    x = _design(records, model)
+    y = np.array([r.label == ds.GENUINE for r in records])
+    center, scale = x.mean(axis=0), x.std(axis=0)
+    scale[scale < 1e-9] = 1.0
+    clf = LogisticRegression(C=config.c, max_iter=5000)
+    clf.fit((x - center) / scale, y, sample_weight=_balanced_weights(records, config.dataset_weights))
+    model = replace(model, fusion_weights=tuple(float(w) for w in clf.coef_[0]), fusion_bias=float(clf.intercept_[0]),
+                    fusion_center=tuple(float(c) for c in center), fusion_scale=tuple(float(s) for s in scale))
+    fused = np.array([model.fuse(components_of(r.measurement, model)) for r in records])
+    labels = np.array([r.label for r in records])
     rate, threshold = eer(fused[labels == ds.GENUINE], fused[labels == ds.SKILLED])
     return replace(model, threshold=float(threshold),
-                   notes={"training_skilled_eer": rate, "comparisons": len(comparisons),
+                   notes={"training_skilled_eer": rate, "comparisons": len(records),
+                          "components": config.components, "c": config.c,
+                          "dataset_weights": dict(config.dataset_weights),
                           "selected_by": "mean writer-independent skilled EER over the training datasets"})
+
+
+def score_records(records: Sequence[Record], model: Model) -> list[ScoreRow]:
+    """Score rows of measured comparisons under a fitted model."""
+    rows = []
+    for r in records:
+        comps = components_of(r.measurement, model)
+        rows.append(ScoreRow(r.dataset, r.user, r.questioned, r.label, model.fuse(comps),
+                             tuple(sorted((k, v) for k, v in comps.items() if not k.startswith("g:")))))
+    return rows
+
+
+def writer_folds(users: Sequence[str], folds: int = FOLDS) -> dict[str, int]:
+    """Fold of each user: users sorted by numeric id and cut into ``folds`` contiguous groups."""
+    ordered = sorted(set(users), key=lambda u: (int(u) if u.isdigit() else math.inf, u))
+    if len(ordered) < folds:
+        raise InkwitnessError(f"{len(ordered)} users cannot be split into {folds} writer folds")
+    return {u: i * folds // len(ordered) for i, u in enumerate(ordered)}
+
+
+def cross_validate(test: Sequence[Record], others: Sequence[Record], base: Model,
+                   config: FusionConfig = FusionConfig(), folds: int = FOLDS,
+                   progress: Callable[[str], None] | None = None) -> list[ScoreRow]:
+    """k-fold writer-disjoint cross-validation: each fold scored by a model fitted on the other folds plus ``others``.
+
+    ``test`` holds every comparison of the dataset under test (all random impostors); the
+    training part keeps at most :data:`TRAIN_RANDOM_PER_USER` random impostors per user, as
+    :func:`train` does. Nothing of a held-out writer (genuine or forged) reaches its model.
+    """
+    fold_of = writer_folds([r.user for r in test], folds)
+    rows: list[ScoreRow] = []
+    for k in range(folds):
+        held = [r for r in test if fold_of[r.user] == k]
+        training = _subsample_random([r for r in test if fold_of[r.user] != k]) + list(others)
+        model = fit(training, base, config)
+        rows.extend(score_records(held, model))
+        if progress:
+            progress(f"fold {k + 1}/{folds}: {len(held)} held-out comparisons scored")
+    return rows
+
+
+def _subsample_random(records: Sequence[Record]) -> list[Record]:
+    kept: list[Record] = []
+    count: dict[tuple[str, str], int] = {}
+    for r in records:
+        if r.label == ds.RANDOM:
+            key = (r.dataset, r.user)
+            count[key] = count.get(key, 0) + 1
+            if count[key] > TRAIN_RANDOM_PER_USER:
+                continue
+        kept.append(r)
+    return kept
+
+
+def train(names: Sequence[str], root: Path | None = None, workers: int | None = None,
+          progress: Callable[[str], None] | None = None, config: FusionConfig = FusionConfig(),
+          base: Model | None = None) -> Model:
+    """Learn a model from the named development datasets (writer-independent)."""
+    base = base or Model()
+    return fit(measure(names, root, base, workers, progress=progress), base, config)
 
 
 def calibration_scores(names: Sequence[str], root: Path | None = None, model: Model | None = None,
@@ -190,3 +306,32 @@ def calibration_scores(names: Sequence[str], root: Path | None = None, model: Mo
                 scores.append(row.score)
                 labels.append(1 if row.label == ds.GENUINE else 0)
     return ScoreSet("+".join(names), np.asarray(scores), np.asarray(labels))
+
+
+#: The development datasets the shipped model is trained on (docs/accuracy.md).
+DEVELOPMENT = ("svc2004-task2", "susig-visual", "susig-blind", "sigcomp2011-dutch")
+#: The shipped fusion: the compact components plus the DsDTW view and the mean template.
+SHIPPED = FusionConfig(components="extended", c=1.0)
+
+
+def run_protocol(dataset: str, protocol: str, root: Path | None, train_with: Sequence[str],
+                 config: FusionConfig = SHIPPED, base: Model | None = None, workers: int | None = None,
+                 references: int = 5, progress: Callable[[str], None] | None = None) -> list[ScoreRow]:
+    """Score rows of ``dataset`` under a writer-disjoint training protocol.
+
+    ``cv4``: 4-fold cross-validation over the dataset's writers, each fold's model also trained
+    on ``train_with``; ``lodo``: one model trained on ``train_with`` only (which must not
+    include ``dataset``) scores the whole dataset.
+    """
+    base = base or Model()
+    if dataset in train_with:
+        raise InkwitnessError(f"{dataset} cannot be both tested and among the training datasets")
+    others = measure(train_with, root, base, workers, progress=progress, references=references)
+    test = measure([dataset], root, base, workers, random_per_user=None, progress=progress, references=references)
+    if protocol == "cv4":
+        return cross_validate(test, others, base, config, FOLDS, progress)
+    if protocol == "lodo":
+        if not train_with:
+            raise InkwitnessError("--protocol lodo needs training datasets (--train-with)")
+        return score_records(test, fit(others, base, config))
+    raise InkwitnessError(f"unknown protocol {protocol!r}; known: fixed, cv4, lodo")

@@ -23,6 +23,7 @@ from .errors import EnrolmentError, IncompatibleSignatures
 from .features.globalfeatures import FEATURE_NAMES, global_features
 from .features.timefunctions import normalise, time_functions, znorm
 from .matching.dtw import dtw_kernel
+from .matching.template import MeanTemplate, mean_template
 from .model import Model, default_model
 from .signature import Signature
 
@@ -85,6 +86,7 @@ class Template:
     _spread: dict[tuple[str, ...], np.ndarray] = field(default_factory=dict, repr=False)
     _mats: dict[tuple[str, ...], list[np.ndarray]] = field(default_factory=dict, repr=False)
     _summary: dict[tuple[str, ...], tuple[float, float, float]] = field(default_factory=dict, repr=False)
+    _means: dict[tuple[str, ...], tuple[MeanTemplate, float]] = field(default_factory=dict, repr=False)
 
     @property
     def has_pressure(self) -> bool:
@@ -118,6 +120,38 @@ class Template:
                                         float(np.mean([pair[i, :, 0][off[i]].min() for i in range(k)])),
                                         float(pair[:, :, 1][off].mean()))
         return self._summary[functions]
+
+
+    def per_reference(self, functions: tuple[str, ...], model: Model) -> np.ndarray:
+        """Each reference's mean DTW cost to the other references."""
+        pair = self.pairwise(functions, model)[:, :, 0]
+        return pair.sum(axis=1) / max(pair.shape[0] - 1, 1)
+
+    def mean_template(self, functions: tuple[str, ...], model: Model) -> tuple[MeanTemplate, float]:
+        """The references' stability-weighted mean template and their mean distance to it (cached)."""
+        if functions not in self._means:
+            mats = self.matrices(functions)
+            template = mean_template(mats, model.window_frac, model.min_window)
+            own = float(np.mean([template.distance(m, model.window_frac, model.min_window) for m in mats]))
+            self._means[functions] = (template, own)
+        return self._means[functions]
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """What comparing one questioned sample with a template measured, before any learned scaling.
+
+    Components (:func:`components_of`) are derived from it with a model's population
+    statistics, so training can refit those statistics per fold without repeating the DTWs.
+    """
+
+    with_pressure: bool
+    views: dict[str, np.ndarray]                      # view -> (k, 2): cost per step, non-diagonal share
+    spreads: dict[str, tuple[float, float, float]]    # view -> references' own mean, nearest, tempo
+    per_reference: dict[str, np.ndarray]              # view -> (k,) each reference's mean cost to the others
+    template: tuple[float, float] | None              # (questioned, references' mean) cost to the mean template
+    questioned_globals: np.ndarray
+    reference_globals: np.ndarray                     # (k, n_features)
 
 
 @dataclass(frozen=True)
@@ -192,27 +226,37 @@ class Verifier:
             raise EnrolmentError(f"reference {worst + 1} (sha256 {self.template_.references[worst].sha256[:12]}) "
                                  f"does not match the others: its distance to them is {ratio[worst]:.1f}x theirs")
 
-    def components(self, questioned: Signature | Prepared) -> tuple[dict[str, float], tuple[str, ...], list[str]]:
-        """Normalised distance components (1 = as far as this person's signatures are expected to be apart)."""
+    def measure(self, questioned: Signature | Prepared) -> Measurement:
+        """DTW distances to every reference and to the mean template, and the global features of both sides."""
         template = self._template()
         model = self.model_
         q = questioned if isinstance(questioned, Prepared) else prepare(questioned, model)
         use_pressure = template.has_pressure and q.has_pressure
-        comps: dict[str, float] = {}
-        used: list[str] = []
+        views, spreads, per_ref = {}, {}, {}
         for name, funcs in model.view_functions(use_pressure):
-            own_mean, own_min, ref_tempo = template.spread(funcs, model)
-            prior_mean, prior_min = model.prior_spread(name, use_pressure)
-            ref_mean, ref_min = own_mean + prior_mean, own_min + prior_min
             qm = view_matrix(q, funcs)
-            d = np.array([dtw_compare(qm, r, model.window_frac, model.min_window)
-                          for r in template.matrices(funcs)])
-            comps[f"{name}_mean"] = float(d[:, 0].mean() / max(ref_mean, 1e-9))
-            comps[f"{name}_min"] = float(d[:, 0].min() / max(ref_min, 1e-9))
-            comps[f"{name}_tempo"] = float((d[:, 1].mean() + 0.02) / (ref_tempo + 0.02))
+            views[name] = np.array([dtw_compare(qm, r, model.window_frac, model.min_window)
+                                    for r in template.matrices(funcs)])
+            spreads[name] = template.spread(funcs, model)
+            per_ref[name] = template.per_reference(funcs, model)
+        mean = None
+        if model.template_view:
+            funcs = dict(model.view_functions(use_pressure))[model.template_view]
+            mt, own = template.mean_template(funcs, model)
+            mean = (mt.distance(view_matrix(q, funcs), model.window_frac, model.min_window), own)
+        return Measurement(use_pressure, views, spreads, per_ref, mean, q.globals,
+                           np.vstack([r.globals for r in template.references]))
+
+    def components(self, questioned: Signature | Prepared) -> tuple[dict[str, float], tuple[str, ...], list[str]]:
+        """Normalised distance components (1 = as far as this person's signatures are expected to be apart)."""
+        model = self.model_
+        q = questioned if isinstance(questioned, Prepared) else prepare(questioned, model)
+        m = self.measure(q)
+        comps = components_of(m, model)
+        used: list[str] = []
+        for _, funcs in model.view_functions(m.with_pressure):
             used.extend(f for f in funcs if f not in used)
-        g, reasons = self._global_distance(q, model)
-        comps["global"] = g
+        _, reasons = global_distance(m, model)
         return comps, tuple(used), reasons
 
     def global_deviations(self, q: Prepared, model: Model | None = None,
@@ -221,30 +265,8 @@ class Verifier:
 
         Only features present on both sides are returned.
         """
-        model = model or self.model_
         refs = np.vstack([r.globals for r in self._template().references])
-        selected = model.global_index() if features is None else list(features)
-        usable = [i for i in selected if np.isfinite(q.globals[i]) and np.isfinite(refs[:, i]).all()]
-        idx = np.array(usable, dtype=np.int64)
-        if not usable:
-            return idx, np.zeros(0), np.zeros(0), np.zeros(0)
-        mu = refs[:, idx].mean(axis=0)
-        sd = refs[:, idx].std(axis=0, ddof=1)
-        # With 3..5 references the sample std is unreliable; a floor from the population
-        # spread keeps one lucky, tight feature from dominating the distance.
-        floor = model.global_floor * model.population_std_array[idx]
-        sigma = np.maximum(np.sqrt(sd ** 2 + floor ** 2), 1e-12)
-        return idx, (q.globals[idx] - mu) / sigma, mu, sigma
-
-    def _global_distance(self, q: Prepared, model: Model) -> tuple[float, list[str]]:
-        idx, z, mu, sigma = self.global_deviations(q, model)
-        if not idx.size:
-            raise IncompatibleSignatures("no global feature is available on both sides")
-        capped = np.minimum(np.abs(z), model.global_cap)
-        order = np.argsort(-np.abs(z))[:3]
-        reasons = [f"{FEATURE_NAMES[idx[i]]}: {q.globals[idx[i]]:.3g} vs reference {mu[i]:.3g} +- {sigma[i]:.2g} "
-                   f"(z = {z[i]:+.1f})" for i in order if abs(z[i]) >= 2]
-        return float(capped.mean()), reasons
+        return deviations(q.globals, refs, model or self.model_, features)
 
     def score(self, questioned: Signature | Prepared) -> Verification:
         """Score a questioned signature: fused score, components, decision and reasons."""
@@ -252,7 +274,8 @@ class Verifier:
         model = self.model_
         fused = model.fuse(comps)
         threshold = model.threshold if self.threshold is None else self.threshold
-        component_scores = {k: -math.log(max(v, 1e-9)) for k, v in comps.items()}
+        # Only what the fusion weighs is reported: the other components carried no weight in the score.
+        component_scores = {k: -math.log(max(comps.get(k, 1.0), 1e-9)) for k in model.fusion_components}
         if comps["all_min"] > 1.5:
             reasons.insert(0, f"trajectory and dynamics differ from the closest reference by "
                               f"{comps['all_min']:.2f}x the spread expected among this person's signatures")
@@ -267,3 +290,62 @@ class Verifier:
         if template is None:
             raise EnrolmentError("the verifier is not enrolled: call fit(references) first")
         return template
+
+
+def deviations(questioned: np.ndarray, references: np.ndarray, model: Model,
+               features: Sequence[int] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per-feature z-scores of questioned global features against (k, n) reference ones: (index, z, mean, sigma)."""
+    selected = model.global_index() if features is None else list(features)
+    usable = [i for i in selected if np.isfinite(questioned[i]) and np.isfinite(references[:, i]).all()]
+    idx = np.array(usable, dtype=np.int64)
+    if not usable:
+        return idx, np.zeros(0), np.zeros(0), np.zeros(0)
+    mu = references[:, idx].mean(axis=0)
+    sd = references[:, idx].std(axis=0, ddof=1)
+    # With 3..5 references the sample std is unreliable; a floor from the population
+    # spread keeps one lucky, tight feature from dominating the distance.
+    floor = model.global_floor * model.population_std_array[idx]
+    sigma = np.maximum(np.sqrt(sd ** 2 + floor ** 2), 1e-12)
+    return idx, (questioned[idx] - mu) / sigma, mu, sigma
+
+
+def global_distance(m: Measurement, model: Model) -> tuple[float, list[str]]:
+    """Capped mean |z| of the model's global features, and the largest deviations as reasons."""
+    idx, z, mu, sigma = deviations(m.questioned_globals, m.reference_globals, model)
+    if not idx.size:
+        raise IncompatibleSignatures("no global feature is available on both sides")
+    capped = np.minimum(np.abs(z), model.global_cap)
+    order = np.argsort(-np.abs(z))[:3]
+    reasons = [f"{FEATURE_NAMES[idx[i]]}: {m.questioned_globals[idx[i]]:.3g} vs reference {mu[i]:.3g} "
+               f"+- {sigma[i]:.2g} (z = {z[i]:+.1f})" for i in order if abs(z[i]) >= 2]
+    return float(capped.mean()), reasons
+
+
+def components_of(m: Measurement, model: Model) -> dict[str, float]:
+    """Every component a model can fuse, from one measurement (positive; larger = farther from the references).
+
+    Per DTW view: the mean and the closest distance to the references over the references'
+    own (shrunk) spread, the rhythm (share of non-diagonal warping), each reference's distance
+    over its own typical distance to the others (``perref``), the raw mean distance and the
+    references' own spread; the stability-weighted distance to the mean template over the
+    references' own (``template``); the capped mean |z| of the global features; and
+    ``g:NAME`` = 1 + capped |z| for each global feature on both sides.
+    """
+    comps: dict[str, float] = {}
+    for name, d in m.views.items():
+        own_mean, own_min, ref_tempo = m.spreads[name]
+        prior_mean, prior_min = model.prior_spread(name, m.with_pressure)
+        comps[f"{name}_mean"] = float(d[:, 0].mean() / max(own_mean + prior_mean, 1e-9))
+        comps[f"{name}_min"] = float(d[:, 0].min() / max(own_min + prior_min, 1e-9))
+        comps[f"{name}_tempo"] = float((d[:, 1].mean() + 0.02) / (ref_tempo + 0.02))
+        comps[f"{name}_perref"] = float(np.mean(d[:, 0] / np.maximum(m.per_reference[name], 1e-9)))
+        comps[f"{name}_raw"] = float(d[:, 0].mean())
+        comps[f"{name}_spread"] = float(own_mean)
+    if m.template is not None:
+        comps["template"] = float(m.template[0] / max(m.template[1], 1e-9))
+        comps["template_raw"] = float(m.template[0])
+    comps["global"], _ = global_distance(m, model)
+    idx, z, _, _ = deviations(m.questioned_globals, m.reference_globals, model, range(len(FEATURE_NAMES)))
+    for i, v in zip(idx, np.minimum(np.abs(z), model.global_cap)):
+        comps[f"g:{FEATURE_NAMES[i]}"] = float(1.0 + v)
+    return comps

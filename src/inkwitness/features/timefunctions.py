@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.signal import savgol_coeffs
+from scipy.signal import butter, savgol_coeffs, sosfiltfilt
 
 from ..signature import Signature
 
@@ -26,6 +26,13 @@ SMOOTH_ORDER = 2
 _SMOOTH_KERNEL = savgol_coeffs(SMOOTH_WINDOW, SMOOTH_ORDER, use="conv")
 _DERIV_KERNEL = savgol_coeffs(SMOOTH_WINDOW, SMOOTH_ORDER, deriv=1, use="conv")
 _HALF = SMOOTH_WINDOW // 2
+# DsDTW (Jiang et al., IEEE TIFS 2022) low-passes trajectories at 15 Hz before taking
+# derivatives: pen movements carry almost nothing above that, quantisation noise does.
+LOWPASS_HZ = 15.0
+_LOWPASS = butter(4, LOWPASS_HZ / (COMMON_RATE_HZ / 2), output="sos")
+# The constant in the log curvature radius keeps straight, slow segments finite (DsDTW's 0.05,
+# on positions normalised by the signature's size and speeds in size units per second).
+LOG_RADIUS_EPS = 0.05
 
 
 @dataclass(frozen=True)
@@ -99,6 +106,13 @@ def derivative(values: np.ndarray, dt_s: float) -> np.ndarray:
     return _convolve(values, _DERIV_KERNEL) / dt_s
 
 
+def lowpass(values: np.ndarray) -> np.ndarray:
+    """Zero-phase 15 Hz Butterworth low-pass on the common time base (a copy for very short inputs)."""
+    if values.shape[0] <= 15:
+        return values.astype(np.float64, copy=True)
+    return sosfiltfilt(_LOWPASS, values.astype(np.float64, copy=False), padlen=min(15, values.shape[0] - 1))
+
+
 def speed(sig: Signature) -> tuple[np.ndarray, np.ndarray]:
     """Pen speed in device units per second at the original samples (for plots): (t, speed)."""
     out = np.zeros(len(sig))
@@ -115,6 +129,34 @@ def speed(sig: Signature) -> tuple[np.ndarray, np.ndarray]:
 GEOMETRIC = ("x", "y", "vx", "vy", "speed", "cos_angle", "sin_angle", "angular_speed", "log_radius",
              "acceleration", "centripetal", "ax", "ay")
 PRESSURE = ("pressure", "dpressure")
+#: The DsDTW set: low-passed trajectory, speed, path direction, log curvature radius, change of
+#: speed, total acceleration, v * |dtheta| (pressure and its derivative in ``DSDTW_PRESSURE``).
+DSDTW = ("lp_x", "lp_y", "lp_speed", "lp_cos", "lp_sin", "lp_log_radius", "lp_dspeed", "lp_acceleration",
+         "lp_v_dtheta")
+DSDTW_PRESSURE = ("lp_pressure", "lp_dpressure")
+
+
+def _np_gradient(values: np.ndarray, dt_s: float) -> np.ndarray:
+    return np.gradient(values, dt_s) if values.shape[0] > 1 else np.zeros_like(values)
+
+
+def dsdtw_functions(trace: Trace, with_pressure: bool = True) -> dict[str, np.ndarray]:
+    """The DsDTW time functions of a normalised trace, 15 Hz low-passed before derivatives."""
+    dt = 1.0 / COMMON_RATE_HZ
+    x, y = lowpass(trace.x), lowpass(trace.y)
+    vx, vy = _np_gradient(x, dt), _np_gradient(y, dt)
+    v = np.hypot(vx, vy)
+    theta = np.unwrap(np.arctan2(vy, vx))
+    dtheta = _np_gradient(theta, dt)
+    dv = _np_gradient(v, dt)
+    cols = {"lp_x": x, "lp_y": y, "lp_speed": v, "lp_cos": np.cos(theta), "lp_sin": np.sin(theta),
+            "lp_log_radius": np.log((v + LOG_RADIUS_EPS) / (np.abs(dtheta) + LOG_RADIUS_EPS)),
+            "lp_dspeed": dv, "lp_acceleration": np.hypot(dv, v * dtheta), "lp_v_dtheta": v * np.abs(dtheta)}
+    if with_pressure and trace.pressure is not None:
+        p = lowpass(trace.pressure)
+        cols["lp_pressure"] = p
+        cols["lp_dpressure"] = _np_gradient(p, dt)
+    return cols
 
 
 def time_functions(trace: Trace, with_pressure: bool = True) -> tuple[tuple[str, ...], np.ndarray]:
@@ -135,6 +177,10 @@ def time_functions(trace: Trace, with_pressure: bool = True) -> tuple[tuple[str,
         cols["pressure"] = trace.pressure
         cols["dpressure"] = derivative(trace.pressure, dt)
         names += list(PRESSURE)
+    cols.update(dsdtw_functions(trace, with_pressure))
+    names += list(DSDTW)
+    if "lp_pressure" in cols:
+        names += list(DSDTW_PRESSURE)
     return tuple(names), np.column_stack([cols[n] for n in names])
 
 

@@ -222,15 +222,89 @@ def dtw_path(a: np.ndarray, b: np.ndarray, *, window: float | None = None) -> tu
         raise ValueError(f"DTW inputs differ in dimension: {a.shape[1]} vs {b.shape[1]}")
     w = float(max(a.shape[0], b.shape[0])) if window is None else float(window)
     acc = _dtw_full(a, b, w)
-    i, j = a.shape[0], b.shape[0]
-    if not np.isfinite(acc[i, j]):
+    if not np.isfinite(acc[a.shape[0], b.shape[0]]):
         raise ValueError("the band admits no warping path")
-    path = [(i - 1, j - 1)]
-    while (i, j) != (1, 1):
-        # Prefer the diagonal on ties, as the kernels do.
-        steps = ((acc[i - 1, j - 1], i - 1, j - 1), (acc[i - 1, j], i - 1, j), (acc[i, j - 1], i, j - 1))
-        _, i, j = min(steps, key=lambda s: s[0])
-        path.append((i - 1, j - 1))
-    pairs = np.array(path[::-1], dtype=np.int64)
+    pairs = _backtrack(acc)
     local = np.sqrt(((a[pairs[:, 0]] - b[pairs[:, 1]]) ** 2).sum(axis=1))
     return pairs, local
+
+
+@numba.njit(cache=True, nogil=True)
+def _backtrack(acc: np.ndarray) -> np.ndarray:
+    i, j = acc.shape[0] - 1, acc.shape[1] - 1
+    out = np.empty((i + j, 2), dtype=np.int64)
+    k = 0
+    out[k, 0], out[k, 1] = i - 1, j - 1
+    while i != 1 or j != 1:
+        # Prefer the diagonal on ties, as the kernels do.
+        diag, up, left = acc[i - 1, j - 1], acc[i - 1, j], acc[i, j - 1]
+        if diag <= up and diag <= left:
+            i, j = i - 1, j - 1
+        elif up <= left:
+            i = i - 1
+        else:
+            j = j - 1
+        k += 1
+        out[k, 0], out[k, 1] = i - 1, j - 1
+    return out[:k + 1][::-1].copy()
+
+
+def dtw_alignment(a: np.ndarray, b: np.ndarray, window: float) -> np.ndarray:
+    """The optimal warping path (k, 2) of two contiguous (n, d) float64 arrays, compiled end to end."""
+    acc = _dtw_full(a, b, window)
+    if not np.isfinite(acc[a.shape[0], b.shape[0]]):
+        raise ValueError("the band admits no warping path")
+    return _backtrack(acc)
+
+
+@numba.njit(cache=True, nogil=True, fastmath=_FAST)
+def dtw_weighted_kernel(a: np.ndarray, weights: np.ndarray, b: np.ndarray, window: float) -> tuple[float, int]:
+    """DTW of a weighted template ``a`` (n, d) against ``b`` (m, d): (accumulated cost, path length).
+
+    The local cost is the Euclidean norm of ``(a[i] - b[j]) * weights[i]``, so template points
+    where the references agree (high weight) count more than unstable ones (Okawa 2021's
+    local-stability weighting). Same band and tie rule as :func:`dtw_kernel`.
+    """
+    n, d = a.shape
+    m = b.shape[0]
+    prev = np.full(m + 1, _INF)
+    curr = np.full(m + 1, _INF)
+    prev_len = np.zeros(m + 1, dtype=np.int64)
+    curr_len = np.zeros(m + 1, dtype=np.int64)
+    prev_lo, prev_hi = 1, 0
+    for i in range(n):
+        lo, hi = _band(i, n, m, window)
+        lo += 1
+        hi += 1
+        curr[lo - 1] = _INF
+        left = _INF
+        left_len = 0
+        for j in range(lo, hi + 1):
+            local = 0.0
+            for k in range(d):
+                diff = (a[i, k] - b[j - 1, k]) * weights[i, k]
+                local += diff * diff
+            local = math.sqrt(local)
+            if i == 0 and j == 1:
+                best, best_len = 0.0, 0
+            else:
+                up = prev[j] if j <= prev_hi else _INF
+                diag = prev[j - 1] if j - 1 >= prev_lo else _INF
+                if diag <= up and diag <= left:
+                    best, best_len = diag, prev_len[j - 1]
+                elif up <= left:
+                    best, best_len = up, prev_len[j]
+                else:
+                    best, best_len = left, left_len
+            left = best + local
+            left_len = best_len + 1
+            curr[j] = left
+            curr_len[j] = left_len
+        if hi + 1 <= m:
+            curr[hi + 1] = _INF
+        prev, curr = curr, prev
+        prev_len, curr_len = curr_len, prev_len
+        prev_lo, prev_hi = lo, hi
+    if prev_hi != m or prev[m] == _INF:
+        return _INF, 0
+    return prev[m], prev_len[m]
