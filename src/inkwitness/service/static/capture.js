@@ -79,6 +79,7 @@ export class SignaturePad {
   _accepts(e) {
     if (e.pointerType !== "pen" && this.activeId !== null && e.pointerId !== this.activeId) return false;
     if (e.pointerType === "pen") {
+      if (this.pointerType === "mouse" && this.strokes.length) { this.onNotice("mixed-input"); return false; }
       if (this.pointerType && this.pointerType !== "pen") {
         const dropped = this.strokes.length;
         this.strokes = []; this.undone = []; this.active = null; this.activeId = null; this.t0 = null;
