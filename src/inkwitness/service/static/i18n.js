@@ -232,8 +232,12 @@ let current = null;
 const listeners = [];
 
 /** The language to start in: remembered choice, else the browser's language (zh* -> zh). */
+function stored() {
+  try { return localStorage.getItem(KEY); } catch (_) { return null; }   // storage may be blocked
+}
+
 export function initialLang() {
-  const saved = localStorage.getItem(KEY);
+  const saved = stored();
   if (saved === "zh" || saved === "en") return saved;
   const langs = navigator.languages && navigator.languages.length ? navigator.languages : [navigator.language || "en"];
   return String(langs[0]).toLowerCase().startsWith("zh") ? "zh" : "en";
@@ -261,7 +265,7 @@ export function apply(root = document) {
 
 export function setLang(value, remember = true) {
   current = value === "zh" ? "zh" : "en";
-  if (remember) localStorage.setItem(KEY, current);
+  if (remember) { try { localStorage.setItem(KEY, current); } catch (_) { /* not remembered */ } }
   document.documentElement.lang = current === "zh" ? "zh-CN" : "en";
   apply();
   for (const fn of listeners) fn(current);
