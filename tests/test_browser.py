@@ -320,6 +320,13 @@ def test_a_failed_submit_keeps_the_signatures_for_a_retry(console, server):
     page.wait_for_function("() => window.inkwitnessLastResult && window.inkwitnessLastResult.error", timeout=30_000)
     assert page.evaluate("window.inkwitnessKept.length") == 5
     page.unroute("**/enrolments")
+    # A wrong key: refused (401), still nothing lost.
+    page.evaluate("window.inkwitnessLastResult = undefined")
+    page.fill("#api-key", "iwk_wrong")
+    page.click("#submit")
+    page.wait_for_function("() => window.inkwitnessLastResult && window.inkwitnessLastResult.error", timeout=30_000)
+    assert page.evaluate("window.inkwitnessKept.length") == 5
+    page.fill("#api-key", server.key)
     page.click("#submit")  # "Try again": nothing to re-draw
     page.wait_for_function("() => window.inkwitnessLastResult && window.inkwitnessLastResult.references", timeout=60_000)
     assert page.evaluate("window.inkwitnessKept.length") == 0
