@@ -93,9 +93,9 @@ def test_svc2004_task2_accuracy_under_writer_disjoint_cross_validation_does_not_
 @pytest.mark.data
 @pytest.mark.slow
 def test_the_shipped_model_keeps_its_accuracy_on_an_unseen_dataset(data_root):
-    """SVC2004 Task1 (no pressure) is in no training set of the shipped model."""
+    """SVC2004 Task1 (no pressure) is in no training set of the shipped model (measured 8.83 % / 0.33 %)."""
     rows, failures = evaluate("svc2004-task1", data_root)
     assert not failures
     summary = summarise("svc2004-task1", rows)
-    assert summary.skilled_eer <= 0.125
-    assert summary.random_eer <= 0.006
+    assert summary.skilled_eer <= 0.095
+    assert summary.random_eer <= 0.005
