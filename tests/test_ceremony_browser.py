@@ -185,9 +185,9 @@ def test_console_on_a_phone_and_declining(browser, server, lang, tmp_path):  # n
 
 
 def _axe_source() -> str:
-    """axe-core's script: AXE_CORE_JS, node_modules, or an npm install into a cache folder."""
+    """axe-core's script: AXE_CORE_JS, node_modules, or an npm install into .pytest_cache."""
     candidates = [os.environ.get("AXE_CORE_JS", ""), "node_modules/axe-core/axe.min.js"]
-    cache = Path.home() / ".cache" / "inkwitness-test" / "axe"
+    cache = Path(__file__).parent.parent / ".pytest_cache" / "axe"  # git-ignored
     candidates.append(str(cache / "node_modules" / "axe-core" / "axe.min.js"))
     for c in candidates:
         if c and Path(c).exists():
