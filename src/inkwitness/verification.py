@@ -252,11 +252,10 @@ class Verifier:
         model = self.model_
         q = questioned if isinstance(questioned, Prepared) else prepare(questioned, model)
         m = self.measure(q)
-        comps = components_of(m, model)
+        comps, reasons = _components_and_reasons(m, model)
         used: list[str] = []
         for _, funcs in model.view_functions(m.with_pressure):
             used.extend(f for f in funcs if f not in used)
-        _, reasons = global_distance(m, model)
         return comps, tuple(used), reasons
 
     def global_deviations(self, q: Prepared, model: Model | None = None,
@@ -321,7 +320,7 @@ def global_distance(m: Measurement, model: Model) -> tuple[float, list[str]]:
     return float(capped.mean()), reasons
 
 
-def components_of(m: Measurement, model: Model) -> dict[str, float]:
+def components_of(m: Measurement, model: Model, every_feature: bool = False) -> dict[str, float]:
     """Every component a model can fuse, from one measurement (positive; larger = farther from the references).
 
     Per DTW view: the mean and the closest distance to the references over the references'
@@ -329,8 +328,14 @@ def components_of(m: Measurement, model: Model) -> dict[str, float]:
     over its own typical distance to the others (``perref``), the raw mean distance and the
     references' own spread; the stability-weighted distance to the mean template over the
     references' own (``template``); the capped mean |z| of the global features; and
-    ``g:NAME`` = 1 + capped |z| for each global feature on both sides.
+    ``g:NAME`` = 1 + capped |z| for each global feature on both sides (with ``every_feature``,
+    else only those the model fuses).
     """
+    return _components_and_reasons(m, model, every_feature)[0]
+
+
+def _components_and_reasons(m: Measurement, model: Model,
+                            every_feature: bool = False) -> tuple[dict[str, float], list[str]]:
     comps: dict[str, float] = {}
     for name, d in m.views.items():
         own_mean, own_min, ref_tempo = m.spreads[name]
@@ -344,8 +349,11 @@ def components_of(m: Measurement, model: Model) -> dict[str, float]:
     if m.template is not None:
         comps["template"] = float(m.template[0] / max(m.template[1], 1e-9))
         comps["template_raw"] = float(m.template[0])
-    comps["global"], _ = global_distance(m, model)
-    idx, z, _, _ = deviations(m.questioned_globals, m.reference_globals, model, range(len(FEATURE_NAMES)))
-    for i, v in zip(idx, np.minimum(np.abs(z), model.global_cap)):
-        comps[f"g:{FEATURE_NAMES[i]}"] = float(1.0 + v)
-    return comps
+    comps["global"], reasons = global_distance(m, model)
+    wanted = (range(len(FEATURE_NAMES)) if every_feature else
+              [FEATURE_NAMES.index(k[2:]) for k in model.fusion_components if k.startswith("g:")])
+    if wanted:
+        idx, z, _, _ = deviations(m.questioned_globals, m.reference_globals, model, wanted)
+        for i, v in zip(idx, np.minimum(np.abs(z), model.global_cap)):
+            comps[f"g:{FEATURE_NAMES[i]}"] = float(1.0 + v)
+    return comps, reasons
