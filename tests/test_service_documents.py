@@ -49,8 +49,10 @@ def test_sign_verify_and_bundle_through_the_api(sealing_app):
     assert bundle.status_code == 200
     key = client.get("/v1/log/checkpoint", headers=auth).json()["verifier_key"]
     assert verify_bundle(bundle.content, [pki.ca_cert], key).ok
+    # Another packet: this one is now sealed, so any other document is refused as reuse (409).
+    fresh = synthetic_signature(10)
     bad = client.post("/v1/documents/sign", headers=auth, files={"file": ("d.pdf", b"not a pdf", "application/pdf")},
-                      data={"signature": sig.canonical_bytes().decode(), "page": "1", "box": "1,1,2,2"})
+                      data={"signature": fresh.canonical_bytes().decode(), "page": "1", "box": "1,1,2,2"})
     assert bad.status_code == 422 and "PDF" in bad.json()["error"]
     assert client.get("/v1/evidence/999999", headers=auth).status_code == 404
 

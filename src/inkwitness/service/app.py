@@ -15,11 +15,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from ..errors import (DatasetError, EnrolmentError, IncompatibleSignatures, InkwitnessError, InvalidSignature,
                       StorageError, UnsupportedFormat)
 from ..evidence.context import EvidenceContext
+from ..evidence.binding import BindingError
 from ..evidence.envelope import EvidenceError
 from .auth import AuthGate, rate_for
 from .custody import open_vault
 from .middleware import RETRY_AFTER_SECONDS, BodyLimit, RequestContext, security_headers
-from .operations import Operations, SealingSetup
+from .operations import HandwritingRefused, Operations, ReplayRefused, SealingSetup
 from .policy import Forbidden
 from .ratelimit import Rate
 from .settings import Settings
@@ -30,7 +31,8 @@ log = logging.getLogger("inkwitness.service")
 
 
 _STATUS: list[tuple[type[Exception], int]] = [
-    (StorageError, 503), (Forbidden, 403), (NotFound, 404), (Gone, 410), (Conflict, 409),
+    (StorageError, 503), (Forbidden, 403), (NotFound, 404), (Gone, 410), (Conflict, 409), (ReplayRefused, 409),
+    (BindingError, 409), (HandwritingRefused, 422),
     (InvalidSignature, 422), (UnsupportedFormat, 415), (EnrolmentError, 422), (IncompatibleSignatures, 422),
     (EvidenceError, 422), (DatasetError, 422), (InkwitnessError, 422),
 ]
@@ -41,8 +43,10 @@ def _sealing(settings: Settings, evidence: EvidenceContext) -> SealingSetup | No
     needed = [pki / "signer.cert.pem", pki / "signer.key.pem", pki / "ca.cert.pem"]
     if not (settings.tsa_url and settings.escrow_public_key and all(p.exists() for p in needed)):
         return None
+    # With the PKI's CRL the seals are PAdES B-LTA (revocation data and a document time-stamp), as the CLI's.
+    crls = (pki / "ca.crl",) if (pki / "ca.crl").exists() else ()
     return SealingSetup(pki / "signer.cert.pem", pki / "signer.key.pem", (pki / "ca.cert.pem",), settings.tsa_url,
-                        settings.escrow_public_key, (pki / "ca.cert.pem",))
+                        settings.escrow_public_key, (pki / "ca.cert.pem",), crls)
 
 
 def create_app(settings: Settings) -> FastAPI:

@@ -45,6 +45,18 @@ def _mark_replay(result: dict[str, Any], why: str) -> None:
     result["reasons"] = [f"replay: {why}", *result["reasons"]]
 
 
+#: What sealing does with handwriting that is not the subject's: refuse it, or seal and record the verdict.
+MISMATCH_POLICIES = ("refuse", "record")
+
+
+class HandwritingRefused(InkwitnessError):
+    """Sealing refused: the handwriting does not match the subject's enrolment (422)."""
+
+
+class ReplayRefused(InkwitnessError):
+    """Sealing refused: the handwriting replays a stored signature of the subject (409)."""
+
+
 @dataclass
 class SealingSetup:
     """What document sealing uses: certificate, key, chain, TSA and escrow public key."""
@@ -55,6 +67,8 @@ class SealingSetup:
     tsa_url: str
     escrow_public: Path
     trust_roots: tuple[Path, ...]
+    #: CRLs to embed: with them the seals are PAdES B-LTA.
+    crls: tuple[Path, ...] = ()
 
 
 class Operations:
@@ -192,8 +206,9 @@ class Operations:
             remember(self._matrices, self._lock, key, cached, MATRIX_CACHE)
         return cached
 
-    def verify(self, tenant_id: str, subject_id: str, sig: Signature) -> dict[str, Any]:
-        """Score a questioned signature; replays are flagged and never accepted."""
+    def _assess(self, tenant_id: str, subject_id: str, sig: Signature) -> tuple[str, Verifier, dict[str, Any], bool,
+                                                                               np.ndarray]:
+        """Score a questioned signature and run the replay check, storing nothing."""
         enrolment_id, verifier = self._verifier(tenant_id, subject_id)
         q = prepare(sig, verifier.model_)
         qm, coarse_q = replay_matrices(sig, replay_functions(verifier.model_))
@@ -201,14 +216,25 @@ class Operations:
         result = verifier.score(q).to_dict()
         if replay:
             _mark_replay(result, replay)
+        return enrolment_id, verifier, result, replay is not None, coarse_q
+
+    def _save_assessed(self, tenant_id: str, subject_id: str, sig: Signature,
+                       assessed: tuple[str, Verifier, dict[str, Any], bool, np.ndarray],
+                       extra: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Store an assessed signature and its outcome, with its log entry."""
+        enrolment_id, verifier, result, replay, coarse_q = assessed
         event = {"type": "verification", "time": entry_time(), "tenant": tenant_id, "subject": subject_id,
-                 "signature_sha256": sig.sha256, "score": round(result["score"], 6)}
+                 "signature_sha256": sig.sha256, "score": round(result["score"], 6), **(extra or {})}
         record, index = self.repo.save_verification(
-            tenant_id, subject_id, enrolment_id, sig, result, replay is not None, event, self.committer.submit,
+            tenant_id, subject_id, enrolment_id, sig, result, replay, event, self.committer.submit,
             on_identical=lambda: _mark_replay(result, "identical to a signature of this subject stored meanwhile"),
             fingerprint=pack_fingerprint(replay_functions(verifier.model_), coarse_q))
         return {"id": record.id, "subject_id": subject_id, "signature_sha256": sig.sha256, "replay": record.replay,
                 "log_index": index, **result}
+
+    def verify(self, tenant_id: str, subject_id: str, sig: Signature) -> dict[str, Any]:
+        """Score a questioned signature; replays are flagged and never accepted."""
+        return self._save_assessed(tenant_id, subject_id, sig, self._assess(tenant_id, subject_id, sig))
 
     # --- reports --------------------------------------------------------------------------
     def report(self, tenant_id: str, subject_id: str, sig: Signature, case_id: str | None, examiner: str | None,
@@ -216,9 +242,15 @@ class Operations:
         """A forensic report of a questioned signature against the subject's references."""
         from ..report import build_report
 
+        from ..report.analysis import Submitted
+
         _, refs = self.repo.active_enrolment(tenant_id, subject_id)
+        # The questioned packet is listed with the SHA-256 of its canonical bytes (its identity in
+        # the log and the store); the references come from the enrolment store, not from files.
+        submitted: list[Submitted | None] = [None] * len(refs)
+        submitted.append(Submitted.from_bytes("questioned packet (API request)", sig.canonical_bytes()))
         data, pdf = build_report([self.repo.load_signature(r) for r in refs], sig, case_id=case_id,
-                                 examiner=examiner, lang=lang)
+                                 examiner=examiner, lang=lang, submitted=submitted)
         self._log({"type": "capture", "tenant": tenant_id, "subject": subject_id, "signature_sha256": sig.sha256,
                    "purpose": "report", "report_sha256": hashlib.sha256(pdf).hexdigest()})
         return data.to_dict(), pdf
@@ -226,35 +258,131 @@ class Operations:
     # --- documents --------------------------------------------------------------------------
     def sign_document(self, tenant_id: str, pdf: bytes, sig: Signature, page: int,
                       box: tuple[float, float, float, float], signer_name: str | None,
-                      subject_id: str | None) -> tuple[bytes, dict[str, Any]]:
-        """Seal a signature into a PDF, log it and keep the evidence."""
+                      subject_id: str | None, *, nonce: str | None = None, check_handwriting: bool = False,
+                      on_mismatch: str = "refuse") -> tuple[bytes, dict[str, Any]]:
+        """Seal a signature into a PDF, log it and keep the evidence.
+
+        A packet already sealed into another document, or bound at capture to another document
+        or nonce, is refused (BindingError). With ``check_handwriting`` and a subject, the
+        handwriting is first verified against the subject's enrolment (with the replay check):
+        ``on_mismatch`` "refuse" refuses anything but a genuine verdict, "record" seals and
+        records the verdict in the signing's log entry.
+        """
+        from ..evidence.binding import append_signing, binding_of, check_binding, check_not_sealed_elsewhere
         from ..evidence.envelope import load_public_key
         from ..evidence.pdf import SealConfig, sign_pdf
 
         if self.sealing is None:
             raise InkwitnessError("document sealing is not configured on this server")
+        if on_mismatch not in MISMATCH_POLICIES:
+            raise InkwitnessError(f"on_mismatch must be one of {', '.join(MISMATCH_POLICIES)}")
         if subject_id:
             self.repo.subject(tenant_id, subject_id)
+        log = self.evidence.log
+        document_sha256 = hashlib.sha256(pdf).hexdigest()
+        # Cheap refusals before any comparison or sealing work; append_signing repeats the reuse
+        # check inside the log's write transaction, so concurrent sealings cannot both pass.
+        bound = binding_of(sig) is not None
+        # The API (which checks handwriting) never ignores a capture nonce it was not given to check.
+        check_binding(sig, document_sha256, nonce if bound else None, require_nonce_check=check_handwriting)
+        check_not_sealed_elsewhere(log, sig.sha256, document_sha256)
+        assessed, verdict = None, None
+        if check_handwriting and subject_id:
+            assessed, verdict = self._handwriting_verdict(tenant_id, subject_id, sig, on_mismatch)
         s = self.sealing
-        config = SealConfig(s.cert, s.key, s.chain, s.tsa_url, load_public_key(s.escrow_public))
-        sealed, container = sign_pdf(pdf, sig, page, box, config, signer_name=signer_name)
+        config = SealConfig(s.cert, s.key, s.chain, s.tsa_url, load_public_key(s.escrow_public), crls=s.crls)
+        sealed, container = sign_pdf(pdf, sig, page, box, config, signer_name=signer_name,
+                                     expected_nonce=nonce if bound else None)
         event = {"type": "signing", "tenant": tenant_id, "subject": subject_id,
-                 "document_sha256": hashlib.sha256(pdf).hexdigest(),
+                 "document_sha256": document_sha256,
                  "signed_document_sha256": hashlib.sha256(sealed).hexdigest(), "signature_sha256": sig.sha256,
                  "container_sha256": container.sha256, "escrow_key_id": container.key_id,
                  "field": container.header["extra"]["field"]}
-        index = self._log(event)
+        if verdict is not None:
+            event["handwriting"] = verdict
+        index = append_signing(log, {"time": entry_time(), **event}).index
         self.evidence.store_artifact(sealed, "pdf", index, tenant_id)
         self.evidence.store_artifact(container.to_bytes(), "container", index, tenant_id)
+        if assessed is not None:
+            # Stored only once sealed: a signer retrying after a failed seal (TSA down) must not
+            # be flagged as a replay of their own first attempt.
+            saved = self._save_assessed(tenant_id, subject_id, sig, assessed,
+                                        {"purpose": "signing", "signing_log_index": index})
+            verdict["verification_id"] = saved["id"]
         return sealed, {"log_index": index, **event}
 
+    def _handwriting_verdict(self, tenant_id: str, subject_id: str, sig: Signature, on_mismatch: str
+                             ) -> tuple[tuple[str, Verifier, dict[str, Any], bool, np.ndarray] | None, dict[str, Any]]:
+        """Verify the handwriting for a signing; refuse (per ``on_mismatch``) anything but genuine."""
+        from .storage import Conflict, NotFound
+
+        try:
+            assessed = self._assess(tenant_id, subject_id, sig)
+        except (NotFound, EnrolmentError):
+            if on_mismatch == "refuse":
+                raise Conflict(f"subject {subject_id} has no enrolment to verify the handwriting against; enrol "
+                               "the subject first, or seal with on_mismatch=record") from None
+            return None, {"decision": "not-enrolled"}
+        result = assessed[2]
+        verdict = {"decision": result["decision"], "score": round(result["score"], 6),
+                   "threshold": result.get("threshold")}
+        if result["decision"] != "genuine" and on_mismatch == "refuse":
+            # The refused attempt is stored and logged: the same packet sent again is a replay.
+            saved = self._save_assessed(tenant_id, subject_id, sig, assessed, {"purpose": "signing-refused"})
+            why = "; ".join(str(r) for r in result.get("reasons", [])[:3])
+            if result["decision"] == "replay":
+                raise ReplayRefused(f"refusing to seal: the handwriting replays a stored signature of subject "
+                                    f"{subject_id} ({why}); verification {saved['id']}")
+            raise HandwritingRefused(f"refusing to seal: the handwriting does not match the enrolment of subject "
+                                     f"{subject_id} (decision {result['decision']}, score {result['score']:.3f} "
+                                     f"below threshold {result.get('threshold', float('nan')):.3f}); verification "
+                                     f"{saved['id']}")
+        return assessed, verdict
+
     def verify_document(self, pdf: bytes) -> list[dict[str, Any]]:
-        """verify-pdf over HTTP."""
+        """verify-pdf over HTTP, with the log's finding when a packet was also sealed into another document."""
+        from ..evidence.binding import reuse_problems
         from ..evidence.pdf import verify_pdf
 
         if self.sealing is None:
             raise InkwitnessError("no trust roots are configured on this server")
-        return [c.to_dict() for c in verify_pdf(pdf, list(self.sealing.trust_roots))]
+        checks = verify_pdf(pdf, list(self.sealing.trust_roots))
+        for c in checks:
+            sig_sha, doc_sha = c.biometric.get("signature_sha256"), c.biometric.get("document_sha256")
+            if isinstance(sig_sha, str) and isinstance(doc_sha, str):
+                c.problems.extend(reuse_problems(self.evidence.log, sig_sha, doc_sha))
+        return [c.to_dict() for c in checks]
+
+    def prove_inclusion(self, who: Any, index: int) -> dict[str, Any]:
+        """An inclusion proof of entry ``index``, if the caller may see its event (else NotFound, as for no entry)."""
+        from . import policy
+        from .storage import NotFound
+
+        log = self.evidence.log
+        size = log.size()
+        if not 0 <= index < size:
+            raise NotFound(f"log entry {index} not found (the log has {size} entries)")
+        data, _ = log.entry(index)
+        try:
+            tenant = json.loads(data).get("tenant")
+        except (ValueError, AttributeError):
+            tenant = None
+        if not policy.may_read_entry(who, tenant):
+            raise NotFound(f"log entry {index} not found")
+        return log.prove_inclusion(index, size)
+
+    def prove_consistency(self, old_size: int, new_size: int | None) -> dict[str, Any]:
+        """A consistency proof between two tree sizes (404 beyond the log's size, 422 when from > to)."""
+        from .storage import NotFound
+
+        log = self.evidence.log
+        size = log.size()
+        new_size = size if new_size is None else new_size
+        if new_size > size or old_size > size:
+            raise NotFound(f"the log has {size} entries; no tree of size {max(old_size, new_size)}")
+        if old_size > new_size:
+            raise InkwitnessError(f"from ({old_size}) must not exceed to ({new_size})")
+        return log.prove_consistency(old_size, new_size)
 
     def bundle(self, tenant_id: str, index: int) -> bytes:
         """The evidence bundle of a log entry that belongs to this tenant."""

@@ -30,6 +30,8 @@ ACTIONS: dict[str, frozenset[str]] = {
     "session.manage": frozenset({ADMIN, OPERATOR}),
     "document.manage": frozenset({ADMIN, OPERATOR}),
     "evidence.read": frozenset({ADMIN, OPERATOR}),
+    # Sealing handwriting that failed verification against the subject (with the verdict recorded).
+    "document.seal_unverified": frozenset({ADMIN, OPERATOR}),
     "log.read": frozenset(ALL_SCOPES),
 }
 #: Actions a platform key may take although it belongs to no tenant.
@@ -105,3 +107,17 @@ def may_grant(who: Caller, scopes: list[str]) -> None:
 def sees_details(who: Caller) -> bool:
     """Whether verification scores, components and reasons may be shown (not to capture-only keys)."""
     return allowed(who, "verification.details")
+
+
+def may_seal_mismatch(who: Caller, on_mismatch: str) -> None:
+    """Refuse ``on_mismatch=record`` (seal handwriting that failed verification) to keys without that right."""
+    if on_mismatch == "record":
+        authorize(who, "document.seal_unverified")
+
+
+def may_read_entry(who: Caller, entry_tenant: object) -> bool:
+    """Whether ``who`` may see a log entry's event: a tenant's entries to that tenant's evidence readers only;
+    entries of no tenant to any log reader."""
+    if entry_tenant is None:
+        return allowed(who, "log.read")
+    return who.tenant_id is not None and entry_tenant == who.tenant_id and allowed(who, "evidence.read")

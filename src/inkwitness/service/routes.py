@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+from functools import partial
 from typing import Annotated, Any, Literal
 
 import anyio
@@ -328,13 +329,24 @@ async def sign_document(who: DocumentAdmin, request: Request, file: Annotated[Up
                         page: Annotated[int, Form(ge=1, le=100_000)],
                         box: Annotated[str, Form(max_length=100)],
                         signer_name: Annotated[ReportText | None, Form()] = None,
-                        subject_id: Annotated[str | None, Form(max_length=64, pattern=r"^[A-Za-z0-9-]+$")] = None
+                        subject_id: Annotated[str | None, Form(max_length=64, pattern=r"^[A-Za-z0-9-]+$")] = None,
+                        nonce: Annotated[str | None, Form(min_length=1, max_length=200,
+                                                          pattern=r"^[\x21-\x7e]+$")] = None,
+                        on_mismatch: Annotated[Literal["refuse", "record"], Form()] = "refuse"
                         ) -> Response:
-    """Seal a handwritten signature into a PDF (PAdES B-T, escrow container, log entry)."""
+    """Seal a handwritten signature into a PDF (PAdES B-T, or B-LTA with a CRL; escrow container, log entry).
+
+    A packet already sealed into another document, or bound at capture to another document or
+    to a nonce other than ``nonce``, is refused (409). With ``subject_id`` the handwriting is
+    first verified against the subject's enrolment, with the replay check: ``on_mismatch=refuse``
+    (default) refuses a forgery (422), a replay or a subject without enrolment (409);
+    ``record`` seals anyway and records the verdict in the log entry.
+    """
     import json
 
     from ..evidence.pdf import parse_box
 
+    policy.may_seal_mismatch(who, on_mismatch)
     try:
         packet_data = json.loads(signature)
     except ValueError as exc:
@@ -342,14 +354,20 @@ async def sign_document(who: DocumentAdmin, request: Request, file: Annotated[Up
     if not isinstance(packet_data, dict):
         raise InvalidSignature("signature must be a JSON object")
     pdf = await file.read()
-    sealed, info = await run(ops_of(request).sign_document, tenant_of(who), pdf, packet(packet_data), page,
-                             check_box(parse_box(box)), signer_name, subject_id)
-    return Response(sealed, media_type="application/pdf", headers={"X-Inkwitness-Log-Index": str(info["log_index"])})
+    ops = ops_of(request)
+    sealed, info = await run(partial(ops.sign_document, tenant_of(who), pdf, packet(packet_data), page,
+                                     check_box(parse_box(box)), signer_name, subject_id, nonce=nonce,
+                                     check_handwriting=True, on_mismatch=on_mismatch))
+    headers = {"X-Inkwitness-Log-Index": str(info["log_index"])}
+    verdict = info.get("handwriting")
+    if verdict is not None:
+        headers["X-Inkwitness-Handwriting"] = verdict["decision"]
+    return Response(sealed, media_type="application/pdf", headers=headers)
 
 
 @router.post("/v1/documents/verify")
 async def verify_document(who: DocumentAdmin, request: Request, file: Annotated[UploadFile, File()]) -> JSONResponse:
-    """verify-pdf: each signature's validity, time-stamp, later changes and biometric binding."""
+    """verify-pdf: each signature's validity, time-stamp, later changes, biometric binding and reuse in the log."""
     checks = await run(ops_of(request).verify_document, await file.read())
     return JSONResponse({"signatures": checks, "ok": all(c["ok"] for c in checks)})
 
@@ -359,6 +377,22 @@ async def checkpoint(who: LogReader, request: Request) -> dict[str, Any]:
     """The newest signed checkpoint and the key to verify it."""
     log = ops_of(request).evidence.log
     return {"checkpoint": await run(log.latest_checkpoint), "verifier_key": log.verifier_key}
+
+
+@router.get("/v1/log/proof/{index}")
+async def inclusion_proof(index: Annotated[int, Path(ge=0, le=2**62)], who: LogReader,
+                          request: Request) -> dict[str, Any]:
+    """Inclusion proof of a log entry: the entry, its audit path and the signed checkpoint it verifies against."""
+    return await run(ops_of(request).prove_inclusion, who, index)
+
+
+@router.get("/v1/log/consistency")
+async def consistency_proof(who: LogReader, request: Request,
+                            old: Annotated[int, Query(alias="from", ge=1, le=2**62)],
+                            new: Annotated[int | None, Query(alias="to", ge=1, le=2**62)] = None
+                            ) -> dict[str, Any]:
+    """Consistency proof that the log of ``from`` entries is a prefix of the log of ``to`` (default: all)."""
+    return await run(ops_of(request).prove_consistency, old, new)
 
 
 @router.get("/v1/evidence/{index}", response_class=Response)
