@@ -48,7 +48,9 @@ def test_cllr_reported_for_calibration_and_unseen_data():
     summary = default_calibration().summary
     (train,) = summary["training"].values()
     assert 0 < train["cllr_min"] <= train["cllr"] < 0.3
-    assert set(summary["validation"]) == {"svc2004-task2", "svc2004-task1"}
+    # Validation sets are data sets the model was not trained on.
+    assert "svc2004-task1" in summary["validation"]
+    assert not set(summary["validation"]) & set(default_model().trained_on)
     assert all(0 < v["cllr"] < 1 for v in summary["validation"].values())
 
 
@@ -158,7 +160,8 @@ REPORT_DATE = "2026-12-04T09:30:00+00:00"
 #: Latin words a Chinese report may contain: units, abbreviations and proper names.
 ZH_ALLOWED = {"ms", "mm", "hz", "sha", "lr", "log10", "dtw", "pdf", "enfsi", "iso", "gb", "t", "svc2004", "cllr",
               "cllr_min", "inkwitness", "h1", "h2", "z", "susig", "sigcomp2011", "elub", "swgdoc", "eer", "det",
-              "tippett", "x", "y", "json", "wacom", "intuos", "inkwitness.model", "inkwitness.calibration"}
+              "tippett", "x", "y", "json", "wacom", "intuos", "inkwitness.model", "inkwitness.calibration",
+              "scut", "mmsig"}
 
 
 def _pages(pdf: bytes, tmp_path, *args: str) -> list[str]:
@@ -324,6 +327,9 @@ def test_material_lists_submitted_files_with_their_hashes(reports, tmp_path):
         assert info.file_name == path.name and info.file_sha256 == digest
         assert path.name in flat and digest in flat and info.sha256 in flat
     assert data.inputs[0].file_sha256.startswith("80998969")
+    # Every item states its origin; plain files say so (report.sources adds PDFs, log entries and the store).
+    assert all(info.source is None for info in data.inputs) and flat.count("fileassubmitted") == len(data.inputs)
+    assert _flat("".join(_pages(reports["zh"][1], tmp_path))).count("按文件送检") == len(data.inputs)
 
 
 def test_only_the_models_fused_components_are_reported(reports, tmp_path, data_root):
@@ -357,10 +363,10 @@ def test_opinion_is_the_lr_and_posterior_scales_appear_only_as_the_examiners(rep
 def test_validation_figures_are_computed_from_the_calibration_and_stated(reports, tmp_path):
     data, pdf = reports["plain"]
     cal = default_calibration()
-    task2 = next(v for v in cal.validation if v.name == "svc2004-task2")
-    llr = np.asarray(cal.log10_lr(task2.scores))
-    forged, genuine = llr[task2.labels == 0], llr[task2.labels == 1]
-    figures = data.validation["svc2004-task2"]
+    held = cal.validation[0]
+    llr = np.asarray(cal.log10_lr(held.scores))
+    forged, genuine = llr[held.labels == 0], llr[held.labels == 1]
+    figures = data.validation[held.name]
     assert figures["misleading"]["h2_lr_above_1"] == pytest.approx((forged > 0).mean())
     assert figures["misleading"]["h2_lr_above_100"] == pytest.approx((forged > 2).mean())
     assert figures["misleading"]["h1_lr_below_1"] == pytest.approx((genuine < 0).mean())
@@ -379,7 +385,8 @@ def test_score_sets_keep_an_optional_population_backwards_compatibly():
     assert all("population" not in v for v in old["validation"])  # the shipped file's format is unchanged
     old["validation"][0]["population"] = "40 writers"
     again = Calibration.from_json(json.dumps(old))
-    assert again.validation[0].population == "40 writers" and again.validation[1].population is None
+    assert again.validation[0].population == "40 writers"
+    assert all(v.population is None for v in again.validation[1:])
     assert json.loads(again.to_json())["validation"][0]["population"] == "40 writers"
     rates = cal.misleading_rates(ScoreSet("x", np.array([-9.0, 9.0, 9.0]), np.array([1, 0, 1])))
     assert rates["h2_lr_above_1"] == 1.0 and rates["h1_lr_below_1"] == 0.5

@@ -279,9 +279,27 @@ def train(datasets: Annotated[str, typer.Option(help="comma-separated developmen
 
 
 @app.command()
-def report(references: Annotated[list[Path], typer.Option("--references", help="reference signature files")],
-           questioned: Annotated[Path, typer.Option(help="questioned signature file")],
-           output: Annotated[Path, typer.Option("-o", "--output", help="PDF to write")],
+def report(output: Annotated[Path, typer.Option("-o", "--output", help="PDF to write")],
+           references: Annotated[Optional[list[Path]], typer.Option(
+               "--references", help="reference signature files")] = None,
+           questioned: Annotated[Optional[Path], typer.Option(help="questioned signature file")] = None,
+           questioned_pdf: Annotated[Optional[Path], typer.Option(
+               help="sealed PDF holding the questioned signature (with --field and --escrow-key)")] = None,
+           field: Annotated[Optional[str], typer.Option(help="signature field of the sealed PDF")] = None,
+           escrow_key: Annotated[Optional[list[Path]], typer.Option(
+               help="escrow private key(s) that open the PDF's packet")] = None,
+           passphrase_env: Annotated[Optional[str], typer.Option(help="env var with the escrow key passphrase")]
+           = None,
+           trust: Annotated[Optional[list[Path]], typer.Option(
+               help="trusted root(s) for the PDF signature (default: DATA_DIR/pki/ca.cert.pem if present)")] = None,
+           log_entry: Annotated[Optional[int], typer.Option(
+               min=0, help="transparency log entry naming the questioned signature (with --data-dir)")] = None,
+           subject: Annotated[Optional[str], typer.Option(
+               help="take the references from this subject's enrolment (with --data-dir)")] = None,
+           data_dir: Annotated[Optional[Path], typer.Option(
+               help="data directory with the log and the enrolment store")] = None,
+           database_url: Annotated[Optional[str], typer.Option(help="database URL (default SQLite in data dir)")]
+           = None,
            case_id: Annotated[Optional[str], typer.Option(help="case identifier")] = None,
            examiner: Annotated[Optional[str], typer.Option(help="examiner's name")] = None,
            qualification: Annotated[Optional[str], typer.Option(help="examiner's qualification")] = None,
@@ -297,8 +315,14 @@ def report(references: Annotated[list[Path], typer.Option("--references", help="
            lang: Annotated[str, typer.Option(help="zh or en")] = "en",
            json_out: Annotated[Optional[Path], typer.Option("--json", help="also write the numbers as JSON")] = None
            ) -> None:
-    """Dynamic signature comparison analysis report (PDF) with a calibrated likelihood ratio."""
-    from .report import Submitted, build_report, resolve_date
+    """Dynamic signature comparison analysis report (PDF) with a calibrated likelihood ratio.
+
+    The questioned signature is a file (--questioned), a sealed PDF's field (--questioned-pdf),
+    or a log entry whose sealed PDF the data directory keeps (--log-entry alone); --log-entry with
+    a file or PDF checks that the entry names it. References are files and/or a subject's enrolment.
+    """
+    from .report import build_report, resolve_date
+    from .report import sources as src
 
     if lang not in ("en", "zh"):
         raise CliError(f"--lang must be zh or en, got {lang!r}")
@@ -306,13 +330,42 @@ def report(references: Annotated[list[Path], typer.Option("--references", help="
         report_date = resolve_date(date)
     except ValueError as exc:
         raise CliError(f"--date must be an ISO 8601 date or time, got {date!r}") from exc
-    refs = [read_signature(p) for p in references]
+    if questioned is not None and questioned_pdf is not None:
+        raise CliError("give the questioned signature once: --questioned or --questioned-pdf")
+    if questioned is None and questioned_pdf is None and log_entry is None:
+        raise CliError("no questioned signature: give --questioned, --questioned-pdf or --log-entry")
+    if (field or escrow_key) and questioned is not None:
+        raise CliError("--field and --escrow-key apply to a sealed PDF, not to --questioned FILE")
+    from .cli_evidence import _passphrase, _quiet_pyhanko
+
+    _quiet_pyhanko()  # a PDF that fails validation is named in one line, not pyHanko's tracebacks
+    ctx = src.open_context(data_dir, database_url) if (log_entry is not None or subject or data_dir) else None
+    refs = [src.from_file(p) for p in references or []]
+    if subject:
+        refs += src.from_store(ctx, subject)
+    keys = []
+    if escrow_key:
+        from .evidence.envelope import load_private_key
+
+        keys = [load_private_key(k, _passphrase(passphrase_env)) for k in escrow_key]
+    roots = list(trust or [])
+    if not roots and ctx is not None and (ctx.pki_dir / "ca.cert.pem").exists():
+        roots = [ctx.pki_dir / "ca.cert.pem"]
+    if questioned_pdf is not None:
+        if not keys:
+            raise CliError("--questioned-pdf needs --escrow-key: only the escrow key opens the handwriting")
+        item = src.from_sealed_pdf(questioned_pdf.read_bytes(), questioned_pdf.name, field, keys, roots, ctx)
+    elif questioned is not None:
+        item = src.from_file(questioned)
+    else:
+        item = src.from_log_entry(ctx, log_entry, keys, roots, field)
+    if log_entry is not None and (questioned is not None or questioned_pdf is not None):
+        item = src.with_log_entry(ctx, log_entry, item)
     # The files are hashed as submitted, byte for byte, besides the packets compared.
-    submitted = [Submitted.from_path(p) for p in [*references, questioned]]
-    data, pdf = build_report(refs, read_signature(questioned), case_id=case_id, examiner=examiner, lang=lang,
-                             qualification=qualification, circumstances=circumstances, question=question,
-                             conclusion=conclusion, report_date=report_date, submitted=submitted,
-                             provenance=provenance)
+    data, pdf = build_report([r.signature for r in refs], item.signature, case_id=case_id, examiner=examiner,
+                             lang=lang, qualification=qualification, circumstances=circumstances, question=question,
+                             conclusion=conclusion, report_date=report_date,
+                             submitted=[*(r.submitted for r in refs), item.submitted], provenance=provenance)
     output.write_bytes(pdf)
     if json_out:
         json_out.write_text(json.dumps(data.to_dict(), ensure_ascii=False, indent=1))

@@ -43,10 +43,16 @@ NOTABLE_DISTANCE = 1.5
 
 @dataclass(frozen=True)
 class Submitted:
-    """A file as submitted for examination: its name and the SHA-256 of its bytes."""
+    """A file as submitted for examination: its name and the SHA-256 of its bytes.
+
+    ``source`` says where the item came from when it is not a plain file (a sealed PDF's
+    field, a log entry, the enrolment store) and what was checked; see ``report.sources``.
+    An item that was not submitted as a file has an empty name and hash.
+    """
 
     name: str
     sha256: str
+    source: dict[str, Any] | None = field(default=None, compare=False, hash=False)
 
     @classmethod
     def from_path(cls, path: str | Path) -> Submitted:
@@ -78,6 +84,8 @@ class SampleInfo:
     file_sha256: str | None = None
     #: The warnings as (code, detail) so the report can word them in its language.
     quality: list[tuple[str, str]] = field(default_factory=list)
+    #: Where the item came from (``Submitted.source``); None for a plain file.
+    source: dict[str, Any] | None = None
 
 
 @dataclass
@@ -148,7 +156,9 @@ def _info(role: str, sig: Signature, submitted: Submitted | None = None) -> Samp
     warnings = [warning_label(code, detail, "en") for code, detail in quality]
     return SampleInfo(role, sig.sha256, len(sig), sig.n_strokes, round(sig.duration_ms, 1), round(rate, 1),
                       list(sig.channel_names), sig.device.to_dict(), sig.timing, warnings,
-                      submitted.name if submitted else None, submitted.sha256 if submitted else None, quality)
+                      (submitted.name or None) if submitted else None,
+                      (submitted.sha256 or None) if submitted else None, quality,
+                      submitted.source if submitted else None)
 
 
 def resolve_date(value: datetime | str | None = None) -> datetime:
@@ -288,7 +298,8 @@ def analyse(references: list[Signature], questioned: Signature, case_id: str | N
                   "trained_on": list(model.trained_on)},
         "calibration": {**_artifact("calibration", "models/calibration.json", CALIBRATION_FORMAT, calibration,
                                     default_calibration(), calibration.to_json()),
-                        "fitted_on": calibration.training.name},
+                        "fitted_on": calibration.training.name, "population": calibration.training.population,
+                        "validated_on": [v.name for v in calibration.validation]},
     }
     return ReportData(
         case_id=case_id, examiner=examiner,

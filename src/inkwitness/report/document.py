@@ -32,8 +32,8 @@ from ..signature import Signature
 from . import figures
 from .analysis import ReportData
 from .fonts import register_pdf_font
-from .text import (channels_label, component_label, dataset_label, dataset_population, device_label, escape,
-                   feature_label, unit_label, warning_label)
+from .text import (calibration_population, channels_label, component_label, dataset_label, dataset_population,
+                   device_label, escape, feature_label, source_label, unit_label, warning_label)
 
 MARGIN = 16 * mm
 WIDTH = A4[0] - 2 * MARGIN
@@ -58,6 +58,7 @@ TEXT: dict[str, dict[str, Any]] = {
         "reference": "Reference {n}", "questioned": "Questioned",
         "points": "Points", "strokes": "Strokes", "duration": "Duration (ms)", "rate": "Rate (Hz)",
         "channels": "Channels recorded", "device": "Capture devices", "warnings": "Quality warnings", "none": "none",
+        "origin": "Origin and checks",
         "provenance": "Provenance", "custody": "The SHA-256 of each file was computed from its bytes as submitted for "
                       "examination; the signature packet is the canonical form of the same data the comparison "
                       "uses. The chain of custody before submission is as stated above; this system does not "
@@ -81,6 +82,11 @@ TEXT: dict[str, dict[str, Any]] = {
                       "the LRs' overall cost (0 is perfect, 1 is uninformative); Cllr_min is what a perfectly "
                       "calibrated system with the same discrimination would reach, so Cllr − Cllr_min is the cost of "
                       "miscalibration on that data.",
+        "cal_population": "Calibration population: {population}; {n_same} genuine and {n_different} skilled-forgery "
+                          "comparisons. The calibration data were captured with pen tablets and signature pads. "
+                          "One calibration serves every capture device: per-device-class calibration (pen tablet "
+                          "versus finger on glass) is not possible yet, because no finger-on-glass data set with "
+                          "enough writers is available here (the SCUT-MMSIG sample holds one writer).",
         "elub": "ELUB bounds: the LR is limited to {lo} .. {hi} (log10 {llo:+.2f} .. {lhi:+.2f}), the range the "
                 "calibration data support.",
         "headline": "On {name}, not used for fitting, {h2_1} of skilled forgeries were given an LR above 1, {h2_10} "
@@ -115,9 +121,13 @@ TEXT: dict[str, dict[str, Any]] = {
             "signature (SVC2004, SUSIG, SigComp2011). The system has not been validated for disguise (the "
             "reference writer altering their own signature to deny it later), for auto-forgery, or for traced "
             "or machine-replayed signatures; in those situations the LR may mislead.",
-            "The calibration was fitted on public research data sets (SUSIG, SigComp2011) and validated on "
-            "SVC2004. Casework populations, devices and forgers may differ; the rates of misleading evidence "
-            "above are those of the validation data, not of this case.",
+            "The calibration was fitted on public research data sets ({fitted}) and validated on {validated}. "
+            "Casework populations, devices and forgers may differ; the rates of misleading evidence above are "
+            "those of the validation data, not of this case.",
+            "The calibration is not per device class. Its data come from pen tablets and signature pads; no "
+            "finger-on-glass data set with enough writers is available here (the SCUT-MMSIG sample holds one "
+            "writer), so a signature written with a finger on a touch screen is evaluated with the pen-tablet "
+            "calibration, and its LR may be miscalibrated.",
             "The LR evaluates the signing dynamics recorded by the capture devices. It assumes the reference "
             "signatures are genuine and were captured under comparable conditions.",
             "Channels missing on either side (e.g. pressure from a finger or mouse) are not compared, which "
@@ -141,6 +151,7 @@ TEXT: dict[str, dict[str, Any]] = {
         "not_file": "非文件形式送检", "reference": "样本{n}", "questioned": "检材",
         "points": "采样点", "strokes": "笔画", "duration": "时长（ms）", "rate": "采样率（Hz）", "channels": "记录通道",
         "device": "采集设备", "warnings": "质量提示", "none": "无",
+        "origin": "来源与核验",
         "provenance": "材料来源", "custody": "各文件的SHA-256按送检时的原始字节计算；签名数据包是比对所用同一数据的"
                       "规范形式。送检之前的保管链以上述说明为准，本系统不对其进行核实。",
         "s_method": "四、方法及其验证",
@@ -156,6 +167,9 @@ TEXT: dict[str, dict[str, Any]] = {
         "rates_note": "误导性证据比例：摹仿签名（H2为真）得到大于1、10、100的似然比的比例，以及真实签名（H1为真）"
                       "得到小于1的似然比的比例。Cllr衡量似然比的总体代价（0为完美，1为无信息）；Cllr_min为具有相同区分能力"
                       "且校准完美的系统所能达到的值，两者之差为该数据上的校准误差代价。",
+        "cal_population": "校准人群：{population}；真实签名比较{n_same}次，摹仿签名比较{n_different}次。校准数据均由数位板"
+                          "和签名板采集。所有采集设备共用同一校准：目前无法按设备类别（压感笔数位板与手指触屏）分别校准，"
+                          "因为此处没有书写人数量足够的手指触屏数据集（SCUT-MMSIG样本仅一名书写人）。",
         "elub": "ELUB界限：似然比限定在 {lo} 至 {hi} 之间（log10 {llo:+.2f} 至 {lhi:+.2f}），即校准数据所能支持的范围。",
         "headline": "在未用于拟合的{name}上，{h2_1}的摹仿签名得到大于1的似然比，{h2_10}大于10，{h2_100}大于100；"
                     "{h1_1}的真实签名得到小于1的似然比（Cllr {cllr:.3f}，Cllr_min {cllr_min:.3f}）。",
@@ -183,8 +197,10 @@ TEXT: dict[str, dict[str, Any]] = {
             "对H2的验证仅限于熟练摹仿，即练习过样本书写人签名的摹仿者（SVC2004、SUSIG、SigComp2011）。本系统未针对伪装"
             "书写（样本书写人故意改变自己的签名以便日后否认）、自我伪造、描摹或机器回放的签名进行验证；在这些情形下似然比"
             "可能产生误导。",
-            "校准在公开研究数据集（SUSIG、SigComp2011）上拟合，并在SVC2004上验证。实际案件的人群、设备与摹仿者可能不同；"
+            "校准在公开研究数据集（{fitted}）上拟合，并在{validated}上验证。实际案件的人群、设备与摹仿者可能不同；"
             "上文的误导性证据比例是验证数据上的比例，而非本案的比例。",
+            "校准未按设备类别区分。校准数据均来自数位板和签名板；此处没有书写人数量足够的手指触屏数据集（SCUT-MMSIG样本"
+            "仅一名书写人），因此用手指在触摸屏上书写的签名按数位板数据的校准进行评价，其似然比可能校准不当。",
             "似然比评价的是采集设备记录的书写动态，并假定样本签名为真实签名且采集条件可比。",
             "任一方缺失的通道（如手指或鼠标书写无压力）不参与比较，会降低区分能力。上文列出的时间戳修复与名义时间会限制"
             "时间特征的可靠性。",
@@ -219,7 +235,8 @@ class _Styles:
                                  spaceAfter=3, keepWithNext=1),
             "p": ParagraphStyle("p", parent=base, spaceAfter=2),
             "small": ParagraphStyle("small", parent=base, fontSize=7, leading=9, spaceAfter=2),
-            "cell": ParagraphStyle("cell", parent=base, fontSize=7, leading=8.6),
+            # No space shrinkage: left-aligned text would draw a "shrunk" line past the cell's edge.
+            "cell": ParagraphStyle("cell", parent=base, fontSize=7, leading=8.6, spaceShrinkage=0),
             "cellh": ParagraphStyle("cellh", parent=base, fontName=self.bold, fontSize=7, leading=8.6),
             "mono": ParagraphStyle("mono", parent=base, fontName="Courier", fontSize=6.3, leading=7.6, wordWrap=None),
             "bullet": ParagraphStyle("bullet", parent=base, leftIndent=10, bulletIndent=1, spaceAfter=2,
@@ -382,6 +399,10 @@ def build_story(data: ReportData, references: list[Signature], questioned: Signa
         rows.append([label, info.file_name or t["not_file"], info.file_sha256 or "–", info.sha256])
     story.append(_table(st, rows, [17 * mm, 33 * mm, 64 * mm, WIDTH - 114 * mm], mono_cols=(2, 3)))
     story.append(Spacer(1, 3))
+    rows = [[t["item"], t["origin"]]]
+    rows += [[label, source_label(info.source, lang)] for label, info in zip(labels, data.inputs)]
+    story.append(_table(st, rows, [17 * mm, WIDTH - 17 * mm]))
+    story.append(Spacer(1, 3))
     rows = [[t["item"], t["points"], t["strokes"], t["duration"], t["rate"], t["channels"]]]
     for label, info in zip(labels, data.inputs):
         rows.append([label, info.points, info.strokes, f"{info.duration_ms:.0f}", f"{info.rate_hz:.0f}",
@@ -419,6 +440,11 @@ def build_story(data: ReportData, references: list[Signature], questioned: Signa
                      dataset_population(v["dataset"], lang, v.get("population")),
                      f"{v['n_same']} / {v['n_different']}"])
     story.append(_table(st, rows, [36 * mm, 28 * mm, WIDTH - 92 * mm, 28 * mm]))
+    fitting = next((v for v in data.validation.values() if v["role"] == "training"), None)
+    if fitting is not None:
+        story.append(st.p(t["cal_population"].format(
+            population=calibration_population(fitting["dataset"], lang, fitting.get("population")),
+            n_same=fitting["n_same"], n_different=fitting["n_different"]), "small"))
     story.append(st.p(t["rates"], "h2"))
     rows = [[t["set"], t["eer"], t["cllr"], t["cllr_min"], t["h2_gt"].format(x=1), t["h2_gt"].format(x=10),
              t["h2_gt"].format(x=100), t["h1_lt"].format(x=1)]]
@@ -499,7 +525,11 @@ def build_story(data: ReportData, references: list[Signature], questioned: Signa
 
     # 7: limitations.
     story.append(st.p(t["s_limits"], "h"))
+    fitted = dataset_label(cal.get("fitted_on", ""), lang)
+    validated = sep.join(dataset_label(v["dataset"], lang) for v in data.validation.values()
+                         if v["role"] == "validation")
     for line in t["limitations"]:
+        line = line.format(fitted=fitted, validated=validated or t["not_stated"])
         story.append(st.p(line, "bullet", bullet="●" if lang == "zh" else "•"))
 
     # 8: the examiner's signature block.

@@ -208,6 +208,93 @@ def dataset_population(name: str, lang: str, recorded: str | None = None) -> str
     return "未记录" if lang == "zh" else (recorded or "not recorded")
 
 
+HELD_OUT = "held-out writers of "
+
+
+def calibration_population(name: str, lang: str, recorded: str | None = None) -> str:
+    """The population a calibration was fitted on: as recorded in the calibration file, in the report's language."""
+    if recorded and recorded.startswith(HELD_OUT):
+        sets = recorded[len(HELD_OUT):]
+        return (f"held-out writers of {dataset_label(sets, 'en')} (writers not seen by the fitted model)"
+                if lang == "en" else f"{dataset_label(sets, 'zh')}中的留出书写人（拟合模型时未见过的书写人）")
+    if recorded and lang == "en":
+        return recorded
+    # A free-text population cannot be translated; the data sets it was drawn from can.
+    return dataset_label(name, lang) + ("" if lang == "en" or not recorded else "（人群说明原文见JSON输出）")
+
+
+# --- where each item came from -----------------------------------------------------------------
+
+_EVENTS_ZH = {"signing": "签署", "enrolment": "登记", "verification": "验证", "capture": "采集"}
+
+
+def _when(iso: str | None, lang: str) -> str:
+    """A TSA time as date and time in UTC (ISO's 'T' would read as a Latin word in Chinese)."""
+    if not iso:
+        return "none" if lang == "en" else "无"
+    text = iso.replace("T", " ").replace("+00:00", "")[:19]
+    return f"{text} UTC" if lang == "en" else f"{text}（协调世界时）"
+
+
+def _log_label(log: dict, lang: str) -> str:
+    ok = log.get("included")
+    if lang == "en":
+        return (f"transparency log entry {log['index']} (leaf hash {log['leaf_hash']}): inclusion proof in the "
+                f"signed tree of {log['tree_size']} entries {'verified' if ok else 'FAILED'}")
+    return (f"透明日志条目{log['index']}（叶哈希 {log['leaf_hash']}）：在{log['tree_size']}个条目的签名树中的包含证明"
+            f"{'核验通过' if ok else '核验未通过'}")
+
+
+def source_label(source: dict | None, lang: str) -> str:
+    """Where an item came from and what was checked, in the report's language."""
+    en = lang == "en"
+    kind = (source or {}).get("kind", "file")
+    sep = "; " if en else "；"
+    if kind == "file":
+        return "file as submitted" if en else "按文件送检"
+    log = source.get("log")
+    if kind == "pdf":
+        stored = source.get("stored_with")
+        where = ((f"signature field {source['field']} of a sealed PDF"
+                  + (f" kept with log entry {stored}" if stored is not None else ""))
+                 if en else (f"封存PDF的签名域 {source['field']}" + (f"（随日志条目{stored}保存）" if stored is not None
+                                                                   else "")))
+        parts = [where,
+                 ("PDF signature verifies (signed bytes intact)" if en else "PDF签名验证通过（所签字节完整）"),
+                 ("signing certificate chains to a trusted root" if source.get("trusted") else
+                  "signing certificate NOT shown to chain to a trusted root") if en else
+                 ("签名证书可链接到受信任根证书" if source.get("trusted") else "签名证书未能链接到受信任根证书"),
+                 (f"time-stamp (TSA) {_when(source.get('timestamp'), lang)}"
+                  + ("" if source.get("timestamp_valid") else " (does not verify)")) if en else
+                 (f"时间戳机构时间 {_when(source.get('timestamp'), lang)}"
+                  + ("" if source.get("timestamp_valid") else "（未通过核验）")),
+                 ("escrowed packet decrypted with the escrow key; bound to the signed revision" if en else
+                  "托管数据包已用托管密钥解密，并与所签修订版本绑定")]
+        if log:
+            parts.append(_log_label(log, lang))
+        elif source.get("log_checked"):
+            parts.append("no signing entry for it in the transparency log examined" if en else "所查透明日志中无其签署条目")
+        else:
+            parts.append("no transparency log was examined" if en else "未查验透明日志")
+        return sep.join(parts)
+    if kind == "log":
+        event = log.get("event_type") or ""
+        head = (f"file as submitted; its packet hash is the one the {event} event names" if en else
+                f"按文件送检；其数据包哈希与{_EVENTS_ZH.get(event, '所记录')}事件中的哈希一致")
+        return sep.join([head, _log_label(log, lang)])
+    if kind == "store":
+        head = (f"enrolment store: subject {source['subject']}, enrolment {source['enrolment']}, decrypted with the "
+                "storage key" if en else
+                f"登记库：主体 {source['subject']}，登记记录 {source['enrolment']}，已用存储密钥解密")
+        if not log:
+            return sep.join([head, "no enrolment entry in the transparency log" if en else "透明日志中无登记条目"])
+        listed = ("the entry lists this packet's hash" if source.get("listed") else
+                  "the entry does NOT list this packet's hash") if en else \
+            ("该条目列有此数据包的哈希" if source.get("listed") else "该条目未列出此数据包的哈希")
+        return sep.join([head, _log_label(log, lang), listed])
+    return kind if en else "其他来源"
+
+
 # --- quality warnings -------------------------------------------------------------------------
 
 _REPAIRS_ZH = [
