@@ -201,6 +201,7 @@ def test_origin_of_every_kind_stays_inside_its_cells(data_root):
     """Long values (hashes, ids, field names) in the origin column wrap inside the table, in both languages."""
     from inkwitness.calibration import default_calibration
     from inkwitness.report import Submitted, analyse, build_story, overflowing_cells
+    from inkwitness.report.text import source_label
 
     task2 = data_root / "svc2004/Task2"
     sigs = [read_signature(task2 / f"U2S{i}.TXT") for i in (1, 2, 3, 4)]
@@ -216,5 +217,9 @@ def test_origin_of_every_kind_stays_inside_its_cells(data_root):
                                                                                                        "log": log}),
                  Submitted("a-long-sealed-document-name.pdf", "01" * 32, pdf)]
     data = analyse(sigs[:3], sigs[3], submitted=submitted, report_date="2026-12-05")
+    assert [i.file_name for i in data.inputs] == [None, None, "U2S3.TXT", "a-long-sealed-document-name.pdf"]
+    unlogged = {**pdf, "log": None, "log_checked": False}
+    assert source_label(unlogged, "en").endswith("no transparency log was examined")
+    assert source_label({**unlogged, "log_checked": True}, "zh").endswith("所查透明日志中无其签署条目")
     for lang in ("en", "zh"):
         assert overflowing_cells(build_story(data, sigs[:3], sigs[3], default_calibration(), lang)) == []
