@@ -38,6 +38,7 @@ class Sealing:
     other: dict[str, str]
     platform: dict[str, str]
     ca_cert: object
+    escrow: object = None
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +70,8 @@ def sealing(request, tmp_path, tsa_pki) -> Iterator[Sealing]:
         yield Sealing(client, auth(repo.create_api_key(a, "clerk", ["operator"])),
                       auth(repo.create_api_key(a, "pad", ["capture"])),
                       auth(repo.create_api_key(b, "clerk", ["operator"])),
-                      auth(repo.create_api_key(None, "platform", ["platform"])), data / "pki" / "ca.cert.pem")
+                      auth(repo.create_api_key(None, "platform", ["platform"])), data / "pki" / "ca.cert.pem",
+                      escrow)
 
 
 def _sign(svc: Sealing, pdf: bytes, sig: dict, **fields: str):  # noqa: ANN202

@@ -20,7 +20,7 @@ from ..evidence.envelope import EvidenceError
 from .auth import AuthGate, rate_for
 from .custody import open_vault
 from .middleware import RETRY_AFTER_SECONDS, BodyLimit, RequestContext, security_headers
-from .operations import HandwritingRefused, Operations, ReplayRefused, SealingSetup
+from .operations import FingerprintRefused, HandwritingRefused, Operations, ReplayRefused, SealingSetup
 from .policy import Forbidden
 from .ratelimit import Rate
 from .settings import Settings
@@ -32,7 +32,7 @@ log = logging.getLogger("inkwitness.service")
 
 _STATUS: list[tuple[type[Exception], int]] = [
     (StorageError, 503), (Forbidden, 403), (NotFound, 404), (Gone, 410), (Conflict, 409), (ReplayRefused, 409),
-    (BindingError, 409), (HandwritingRefused, 422),
+    (BindingError, 409), (HandwritingRefused, 422), (FingerprintRefused, 422),
     (InvalidSignature, 422), (UnsupportedFormat, 415), (EnrolmentError, 422), (IncompatibleSignatures, 422),
     (EvidenceError, 422), (DatasetError, 422), (InkwitnessError, 422),
 ]

@@ -57,6 +57,16 @@ class ReplayRefused(InkwitnessError):
     """Sealing refused: the handwriting replays a stored signature of the subject (409)."""
 
 
+class FingerprintRefused(InkwitnessError):
+    """Sealing refused: the finger-press does not match the subject's enrolled finger (422)."""
+
+
+def consent_digest(consent: dict[str, Any]) -> str:
+    """SHA-256 of a consent record's canonical JSON (the log names consents by it)."""
+    return hashlib.sha256(json.dumps(consent, sort_keys=True, separators=(",", ":"),
+                                     ensure_ascii=False).encode()).hexdigest()
+
+
 @dataclass
 class SealingSetup:
     """What document sealing uses: certificate, key, chain, TSA and escrow public key."""
@@ -259,14 +269,17 @@ class Operations:
     def sign_document(self, tenant_id: str, pdf: bytes, sig: Signature, page: int,
                       box: tuple[float, float, float, float], signer_name: str | None,
                       subject_id: str | None, *, nonce: str | None = None, check_handwriting: bool = False,
-                      on_mismatch: str = "refuse") -> tuple[bytes, dict[str, Any]]:
+                      on_mismatch: str = "refuse", finger: Any = None,
+                      finger_consent: dict[str, Any] | None = None) -> tuple[bytes, dict[str, Any]]:
         """Seal a signature into a PDF, log it and keep the evidence.
 
         A packet already sealed into another document, or bound at capture to another document
         or nonce, is refused (BindingError). With ``check_handwriting`` and a subject, the
         handwriting is first verified against the subject's enrolment (with the replay check):
         ``on_mismatch`` "refuse" refuses anything but a genuine verdict, "record" seals and
-        records the verdict in the signing's log entry.
+        records the verdict in the signing's log entry. A ``finger`` press (a Fingerprint, given
+        with its separate ``finger_consent``) is compared with the subject's enrolled finger under
+        the same policy, drawn as the red mark into the seal and escrowed beside the handwriting.
         """
         from ..evidence.binding import append_signing, binding_of, check_binding, check_not_sealed_elsewhere
         from ..evidence.envelope import load_public_key
@@ -286,13 +299,22 @@ class Operations:
         # The API (which checks handwriting) never ignores a capture nonce it was not given to check.
         check_binding(sig, document_sha256, nonce if bound else None, require_nonce_check=check_handwriting)
         check_not_sealed_elsewhere(log, sig.sha256, document_sha256)
+        if finger is not None and not finger_consent:
+            raise InkwitnessError("a finger-press needs its own, separate fingerprint consent (fingerprint_consent)")
         assessed, verdict = None, None
         if check_handwriting and subject_id:
             assessed, verdict = self._handwriting_verdict(tenant_id, subject_id, sig, on_mismatch)
+        finger_template, finger_verdict, mark = None, None, None
+        if finger is not None:
+            from ..fingerprint.mark import mark_png
+
+            finger_template, finger_verdict = self._finger_verdict(tenant_id, subject_id, finger, on_mismatch)
+            mark = mark_png(finger)
         s = self.sealing
-        config = SealConfig(s.cert, s.key, s.chain, s.tsa_url, load_public_key(s.escrow_public), crls=s.crls)
+        escrow = load_public_key(s.escrow_public)
+        config = SealConfig(s.cert, s.key, s.chain, s.tsa_url, escrow, crls=s.crls)
         sealed, container = sign_pdf(pdf, sig, page, box, config, signer_name=signer_name,
-                                     expected_nonce=nonce if bound else None)
+                                     expected_nonce=nonce if bound else None, finger_mark=mark)
         event = {"type": "signing", "tenant": tenant_id, "subject": subject_id,
                  "document_sha256": document_sha256,
                  "signed_document_sha256": hashlib.sha256(sealed).hexdigest(), "signature_sha256": sig.sha256,
@@ -300,9 +322,19 @@ class Operations:
                  "field": container.header["extra"]["field"]}
         if verdict is not None:
             event["handwriting"] = verdict
+        finger_container = None
+        if finger is not None:
+            from ..evidence.envelope import seal_fingerprint
+
+            # Escrowed beside the handwriting, bound to the same document; only hashes reach the log.
+            finger_container = seal_fingerprint(finger, document_sha256, escrow, finger_template, sig.sha256)
+            event.update(fingerprint_sha256=finger.sha256, fingerprint_container_sha256=finger_container.sha256,
+                         fingerprint=finger_verdict, fingerprint_consent_sha256=consent_digest(finger_consent or {}))
         index = append_signing(log, {"time": entry_time(), **event}).index
         self.evidence.store_artifact(sealed, "pdf", index, tenant_id)
         self.evidence.store_artifact(container.to_bytes(), "container", index, tenant_id)
+        if finger_container is not None:
+            self.evidence.store_artifact(finger_container.to_bytes(), "finger-container", index, tenant_id)
         if assessed is not None:
             # Stored only once sealed: a signer retrying after a failed seal (TSA down) must not
             # be flagged as a replay of their own first attempt.
@@ -338,6 +370,71 @@ class Operations:
                                      f"below threshold {result.get('threshold', float('nan')):.3f}); verification "
                                      f"{saved['id']}")
         return assessed, verdict
+
+    # --- finger-press -----------------------------------------------------------------------
+    def enrol_finger(self, tenant_id: str, subject_id: str, finger: int, captures: list[Any],
+                     consent: dict[str, Any], actor: str = "system", replace: bool = False) -> dict[str, Any]:
+        """Enrol a finger from several impressions: each must pass the quality check and match another."""
+        from ..errors import EnrolmentError as _Refused
+        from ..fingerprint import LowQualityCapture, Matcher, require_quality, write_iso2005
+        from ..fingerprint.matcher import MATCH_THRESHOLD
+
+        self.repo.subject(tenant_id, subject_id)
+        extractions, quality = [], []
+        for i, fp in enumerate(captures, 1):
+            try:
+                ex, report = require_quality(fp)
+            except LowQualityCapture as exc:
+                raise LowQualityCapture(f"impression {i}: {exc}") from None
+            extractions.append(ex)
+            quality.append({"nfiq2": report.nfiq2, "minutiae": report.minutiae})
+        matcher = Matcher()
+        for i, ex in enumerate(extractions):
+            best = max(matcher.compare(ex.template, other.template).score
+                       for j, other in enumerate(extractions) if j != i)
+            if best < MATCH_THRESHOLD:
+                raise _Refused(f"impression {i + 1} matches none of the others (best score {best:.1f} < "
+                               f"{MATCH_THRESHOLD:g}): press the same finger again")
+        templates = [write_iso2005(ex.template) for ex in extractions]
+        row, previous = self.repo.save_finger_enrolment(tenant_id, subject_id, finger, templates, consent, actor,
+                                                        replace)
+        event = {"type": "enrolment", "modality": "finger", "tenant": tenant_id, "subject": subject_id,
+                 "enrolment": row.id, "finger": finger, "captures": [fp.sha256 for fp in captures],
+                 "consent_sha256": consent_digest(consent), "by": actor}
+        if previous:
+            event["replaces"] = previous
+        index = self._log(event)
+        return {"id": row.id, "subject_id": subject_id, "finger": finger, "impressions": len(captures),
+                "quality": quality, "log_index": index, "replaced": previous}
+
+    def _finger_verdict(self, tenant_id: str, subject_id: str | None, fp: Any, on_mismatch: str
+                        ) -> tuple[bytes, dict[str, Any]]:
+        """The press's template, and its comparison with the subject's enrolled finger (refused per policy)."""
+        from ..fingerprint import Matcher, read_template, require_quality, write_iso2005
+        from ..fingerprint.matcher import MATCH_THRESHOLD
+        from .storage import Conflict
+
+        ex, report = require_quality(fp)  # a poor press is refused whatever the policy: press again
+        template = write_iso2005(ex.template)
+        verdict: dict[str, Any] = {"finger": fp.finger, "nfiq2": report.nfiq2, "minutiae": report.minutiae}
+        if not subject_id:
+            return template, {**verdict, "decision": "not-compared"}
+        found = self.repo.finger_templates(tenant_id, subject_id, fp.finger)
+        if found is None:
+            if on_mismatch == "refuse":
+                raise Conflict(f"subject {subject_id} has no enrolled finger {fp.finger} to compare the "
+                               "finger-press with; enrol it first, or seal with on_mismatch=record")
+            return template, {**verdict, "decision": "not-enrolled"}
+        enrolment_id, _, stored = found
+        best = Matcher().compare_enrolled([read_template(t) for t in stored], ex.template)
+        decision = "match" if best.score >= MATCH_THRESHOLD else "no-match"
+        verdict.update(decision=decision, score=round(best.score, 3), threshold=MATCH_THRESHOLD,
+                       finger_enrolment=enrolment_id)
+        if decision != "match" and on_mismatch == "refuse":
+            raise FingerprintRefused(f"refusing to seal: the finger-press does not match the enrolled finger "
+                                     f"{fp.finger} of subject {subject_id} (score {best.score:.1f} below "
+                                     f"{MATCH_THRESHOLD:g})")
+        return template, verdict
 
     def verify_document(self, pdf: bytes) -> list[dict[str, Any]]:
         """verify-pdf over HTTP, with the log's finding when a packet was also sealed into another document."""

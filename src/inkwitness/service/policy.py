@@ -32,6 +32,9 @@ ACTIONS: dict[str, frozenset[str]] = {
     "evidence.read": frozenset({ADMIN, OPERATOR}),
     # Sealing handwriting that failed verification against the subject (with the verdict recorded).
     "document.seal_unverified": frozenset({ADMIN, OPERATOR}),
+    # Enrolling a finger (sensitive personal information under PIPL art. 28) and pressing one at signing.
+    "finger.enrol": frozenset({ADMIN, OPERATOR}),
+    "finger.press": frozenset({ADMIN, OPERATOR}),
     "log.read": frozenset(ALL_SCOPES),
 }
 #: Actions a platform key may take although it belongs to no tenant.
@@ -121,3 +124,9 @@ def may_read_entry(who: Caller, entry_tenant: object) -> bool:
     if entry_tenant is None:
         return allowed(who, "log.read")
     return who.tenant_id is not None and entry_tenant == who.tenant_id and allowed(who, "evidence.read")
+
+
+def may_press_finger(who: Caller, pressed: bool) -> None:
+    """Refuse a finger-press at signing to keys without that right (a press without one is not asked about)."""
+    if pressed:
+        authorize(who, "finger.press")

@@ -18,7 +18,7 @@ from . import policy
 from .auth import authenticate, bearer_token
 from .operations import Operations
 from .policy import Caller
-from .validation import Name, ReportText, Text, check_box, check_workload
+from .validation import Name, ReportText, Text, check_box, check_workload, read_capture
 
 router = APIRouter()
 Id = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9-]+$")]
@@ -125,6 +125,36 @@ class SessionIn(BaseModel):
     purpose: Literal["enrol", "verify"] = "verify"
     replace: bool = Field(default=False, description="an enrol link may replace an existing enrolment")
     ttl_seconds: int | None = Field(default=None, ge=30, le=24 * 3600)
+
+
+class FingerImage(BaseModel):
+    """One finger image record as a local capture agent posts it."""
+
+    format: Literal["png", "wsq", "iso19794-4"]
+    data: str = Field(min_length=8, max_length=3_000_000, description="the image file, base64")
+    ppi: float | None = Field(default=None, ge=250, le=2000,
+                              description="resolution; required when the file states none")
+
+
+class FingerprintConsent(BaseModel):
+    """The separate, explicit consent to the finger-press (PIPL art. 29, 单独同意), apart from any other."""
+
+    agreed: Literal[True]
+    notice: Name = Field(description="the notice the person agreed to (its text, or its id and version)")
+    lang: Literal["zh", "en"] = "zh"
+
+
+class FingerEnrolIn(BaseModel):
+    finger: int = Field(ge=0, le=10, description="ISO finger position (0 unknown, 1 right thumb ... 10)")
+    impressions: list[FingerImage] = Field(min_length=2, max_length=5)
+    fingerprint_consent: FingerprintConsent
+    replace: bool = Field(default=False, description="replace an enrolled finger (audited); else 409")
+
+
+class FingerPressIn(FingerImage):
+    """A finger-press at signing: the image and the finger's position."""
+
+    finger: int = Field(default=0, ge=0, le=10)
 
 
 class CaptureIn(BaseModel):
@@ -265,6 +295,44 @@ async def report(subject_id: Id, body: ReportIn, who: Reporter, request: Request
     return Response(pdf, media_type="application/pdf")
 
 
+@router.post("/v1/subjects/{subject_id}/fingers", status_code=201)
+async def enrol_finger(subject_id: Id, body: FingerEnrolIn, who: Annotated[Caller, Depends(may("finger.enrol"))],
+                       request: Request) -> dict[str, Any]:
+    """Enrol a finger from several impressions; a poor or inconsistent impression is refused with the reasons.
+
+    Needs ``fingerprint_consent``: the person's separate, explicit consent to the finger-press.
+    """
+    captures = [read_capture(_base64(img.data, f"impression {i}"), img.format, img.ppi, body.finger)
+                for i, img in enumerate(body.impressions, 1)]
+    consent = {**body.fingerprint_consent.model_dump(), "time": dt.datetime.now(dt.timezone.utc).isoformat()}
+    return await run(partial(ops_of(request).enrol_finger, tenant_of(who), subject_id, body.finger, captures, consent,
+                             f"key:{who.key_id}", body.replace))
+
+
+def _base64(text: str, what: str) -> bytes:
+    """Decode base64 (standard or URL-safe), else 422."""
+    import base64
+    import binascii
+
+    try:
+        return base64.b64decode(text.replace("-", "+").replace("_", "/"), validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise InvalidSignature(f"{what}: data is not base64") from exc
+
+
+def _form_json(text: str | None, model: type[BaseModel], what: str) -> Any:
+    """A JSON form field validated by ``model`` (else 422), or None."""
+    from pydantic import ValidationError
+
+    if text is None:
+        return None
+    try:
+        return model.model_validate_json(text)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or what}: {e['msg']}" for e in exc.errors()[:5])
+        raise InvalidSignature(f"{what} is not valid: {problems}") from None
+
+
 # --- cross-device signing sessions --------------------------------------------------------------
 @router.post("/v1/signing-sessions", status_code=201)
 async def create_session(body: SessionIn, who: SessionAdmin, request: Request) -> dict[str, Any]:
@@ -332,7 +400,11 @@ async def sign_document(who: DocumentAdmin, request: Request, file: Annotated[Up
                         subject_id: Annotated[str | None, Form(max_length=64, pattern=r"^[A-Za-z0-9-]+$")] = None,
                         nonce: Annotated[str | None, Form(min_length=1, max_length=200,
                                                           pattern=r"^[\x21-\x7e]+$")] = None,
-                        on_mismatch: Annotated[Literal["refuse", "record"], Form()] = "refuse"
+                        on_mismatch: Annotated[Literal["refuse", "record"], Form()] = "refuse",
+                        finger: Annotated[str | None, Form(max_length=3_100_000, description=(
+                            "a finger-press: JSON {format, data (base64), ppi, finger}"))] = None,
+                        fingerprint_consent: Annotated[str | None, Form(max_length=2000, description=(
+                            "JSON {agreed: true, notice, lang}: the separate consent a finger-press needs"))] = None
                         ) -> Response:
     """Seal a handwritten signature into a PDF (PAdES B-T, or B-LTA with a CRL; escrow container, log entry).
 
@@ -340,13 +412,23 @@ async def sign_document(who: DocumentAdmin, request: Request, file: Annotated[Up
     to a nonce other than ``nonce``, is refused (409). With ``subject_id`` the handwriting is
     first verified against the subject's enrolment, with the replay check: ``on_mismatch=refuse``
     (default) refuses a forgery (422), a replay or a subject without enrolment (409);
-    ``record`` seals anyway and records the verdict in the log entry.
+    ``record`` seals anyway and records the verdict in the log entry. A ``finger`` press needs
+    ``fingerprint_consent``; it is compared with the subject's enrolled finger under the same
+    policy, pressed as a red mark into the seal and escrowed beside the handwriting.
     """
     import json
 
     from ..evidence.pdf import parse_box
 
     policy.may_seal_mismatch(who, on_mismatch)
+    policy.may_press_finger(who, finger is not None)
+    press = _form_json(finger, FingerPressIn, "finger")
+    consent = _form_json(fingerprint_consent, FingerprintConsent, "fingerprint_consent")
+    if press is not None and consent is None:
+        raise InvalidSignature("a finger-press needs the person's separate fingerprint consent (fingerprint_consent)")
+    fp = None if press is None else read_capture(_base64(press.data, "finger"), press.format, press.ppi, press.finger)
+    consent_record = None if consent is None else {**consent.model_dump(),
+                                                   "time": dt.datetime.now(dt.timezone.utc).isoformat()}
     try:
         packet_data = json.loads(signature)
     except ValueError as exc:
@@ -357,11 +439,14 @@ async def sign_document(who: DocumentAdmin, request: Request, file: Annotated[Up
     ops = ops_of(request)
     sealed, info = await run(partial(ops.sign_document, tenant_of(who), pdf, packet(packet_data), page,
                                      check_box(parse_box(box)), signer_name, subject_id, nonce=nonce,
-                                     check_handwriting=True, on_mismatch=on_mismatch))
+                                     check_handwriting=True, on_mismatch=on_mismatch, finger=fp,
+                                     finger_consent=consent_record))
     headers = {"X-Inkwitness-Log-Index": str(info["log_index"])}
     verdict = info.get("handwriting")
     if verdict is not None:
         headers["X-Inkwitness-Handwriting"] = verdict["decision"]
+    if info.get("fingerprint") is not None:
+        headers["X-Inkwitness-Fingerprint"] = info["fingerprint"]["decision"]
     return Response(sealed, media_type="application/pdf", headers=headers)
 
 

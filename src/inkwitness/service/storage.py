@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from ..errors import InkwitnessError, StorageError
 from ..formats import native
 from ..signature import Signature
-from ..store.models import (ApiKey, AuditEvent, Enrolment, SigningSession, StoredSignature, Subject, Tenant,
+from ..store.models import (ApiKey, AuditEvent, Enrolment, FingerEnrolment, SigningSession, StoredSignature, Subject, Tenant,
                             VerificationRecord, utcnow)
 
 
@@ -385,6 +385,52 @@ class Repository:
         """Whether the subject (of this tenant) has an active enrolment."""
         with self.sessions() as s:
             return s.connection().scalar(_ACTIVE_ENROLMENT, {"tenant": tenant_id, "subject": subject_id}) is not None
+
+    def save_finger_enrolment(self, tenant_id: str, subject_id: str, finger: int, templates: list[bytes],
+                              consent: dict[str, Any], actor: str, replace: bool) -> tuple[FingerEnrolment, str | None]:
+        """Store a finger's templates (encrypted) with its consent; replacing an active one needs ``replace``."""
+        import json
+
+        blob = json.dumps([t.hex() for t in templates]).encode()
+        digest = hashlib.sha256(blob).hexdigest()
+        with self.sessions.begin() as s:
+            self.subject(tenant_id, subject_id)
+            current = s.scalars(select(FingerEnrolment).where(
+                FingerEnrolment.tenant_id == tenant_id, FingerEnrolment.subject_id == subject_id,
+                FingerEnrolment.finger == finger, FingerEnrolment.active.is_(True)).with_for_update()).first()
+            if current is not None and not replace:
+                raise Conflict(f"finger {finger} of subject {subject_id} is already enrolled; re-enrolment must be "
+                               "asked for explicitly (replace: true)")
+            previous = None
+            if current is not None:
+                current.active = False
+                previous = current.id
+            row = FingerEnrolment(id=new_id(), tenant_id=tenant_id, subject_id=subject_id, finger=finger,
+                                  templates_encrypted=self.vault.seal(tenant_id, digest, blob, "finger-templates"),
+                                  templates_sha256=digest, key_version=self.vault.version,
+                                  impressions=len(templates), consent=consent, active=True)
+            s.add(row)
+            self.audit(s, tenant_id, actor, "finger.replace" if previous else "finger.enrol", subject_id,
+                       {"finger_enrolment": row.id, "finger": finger, "replaces": previous,
+                        "impressions": len(templates)})
+        return row, previous
+
+    def finger_templates(self, tenant_id: str, subject_id: str, finger: int | None = None
+                         ) -> tuple[str, int, list[bytes]] | None:
+        """(enrolment id, finger, decrypted templates) of the subject's active finger enrolment, or None."""
+        import json
+
+        with self.sessions() as s:
+            query = select(FingerEnrolment).where(FingerEnrolment.tenant_id == tenant_id,
+                                                  FingerEnrolment.subject_id == subject_id,
+                                                  FingerEnrolment.active.is_(True))
+            if finger is not None:
+                query = query.where(FingerEnrolment.finger == finger)
+            row = s.scalars(query.order_by(FingerEnrolment.created.desc()).limit(1)).first()
+            if row is None:
+                return None
+            blob = self.vault.open(tenant_id, row.templates_sha256, row.templates_encrypted, "finger-templates")
+            return row.id, row.finger, [bytes.fromhex(h) for h in json.loads(blob)]
 
     @staticmethod
     def audit(s: Session, tenant_id: str | None, actor: str, action: str, target: str | None,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, Field
 
@@ -73,3 +73,37 @@ def check_box(box: tuple[float, float, float, float]) -> tuple[float, float, flo
     if abs(x2 - x1) < 1 or abs(y2 - y1) < 1:
         raise InvalidSignature("box must be at least 1 point wide and high")
     return box
+
+
+#: Largest side of a posted fingerprint image, checked before decoding (a small PNG can claim a huge image).
+MAX_FINGER_SIDE = 2000
+
+
+def read_capture(data: bytes, fmt: str, ppi: float | None, finger: int) -> Any:
+    """A finger image record posted by a capture agent (PNG, WSQ or ISO/IEC 19794-4), as a Fingerprint (else 422)."""
+    import io
+
+    from PIL import Image
+
+    from ..fingerprint import Fingerprint, InvalidFingerprint, read_fingerprint, read_iso19794_4
+    from ..fingerprint.images import image_format
+
+    try:
+        found = image_format(data)
+        if found != fmt:
+            raise InvalidFingerprint(f"the image is {found}, not {fmt} as stated")
+        if fmt == "png":
+            with Image.open(io.BytesIO(data)) as im:
+                if max(im.size) > MAX_FINGER_SIDE:
+                    raise InvalidFingerprint(f"image is {im.size[0]} x {im.size[1]} pixels; each side must be at "
+                                             f"most {MAX_FINGER_SIDE}")
+        if fmt == "iso19794-4":
+            fp = read_iso19794_4(data, ppi=ppi)
+            if fp.finger not in (0, finger):
+                raise InvalidFingerprint(f"the record is of finger position {fp.finger}, not {finger}")
+            return Fingerprint(fp.image, fp.ppi, finger, fp.device, fp.capture)
+        return read_fingerprint(data, ppi=ppi, finger=finger)
+    except InvalidFingerprint:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any decoder failure on untrusted bytes is the client's 422
+        raise InvalidFingerprint(f"the {fmt} image could not be read: {type(exc).__name__}") from None

@@ -126,6 +126,25 @@ class SigningSession(Base):
     created: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+class FingerEnrolment(Base):
+    """A subject's enrolled finger: the ISO/IEC 19794-2 templates of several impressions, encrypted, and the
+    separate fingerprint consent it was given under."""
+
+    __tablename__ = "finger_enrolments"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"), index=True)
+    subject_id: Mapped[str] = mapped_column(ForeignKey("subjects.id"), index=True)
+    finger: Mapped[int] = mapped_column(Integer)  # ISO finger position 0-10
+    # JSON list of hex templates, sealed by the storage key (fingerprints are sensitive personal information).
+    templates_encrypted: Mapped[bytes] = mapped_column(LargeBinary)
+    templates_sha256: Mapped[str] = mapped_column(String(64))
+    key_version: Mapped[str] = mapped_column(String(64))
+    impressions: Mapped[int] = mapped_column(Integer)
+    consent: Mapped[dict] = mapped_column(JSON)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
 class ServiceState(Base):
     """Installation-wide values: the storage key version the data is sealed under, the key revocation counter."""
 
