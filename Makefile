@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-# The service: capture page at /, API docs at /docs. HOST/PORT may be overridden.
+# The service: clerk's console at /, signer's ceremony at /s/{token}, API docs at /docs. HOST/PORT may be overridden.
 HOST ?= 127.0.0.1
 PORT ?= 8000
 run: $(STAMP)
