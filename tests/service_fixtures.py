@@ -26,7 +26,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(data: Path, port: int) -> subprocess.Popen:
+def start_server(data: Path, port: int, database_url: str | None = None) -> subprocess.Popen:
     """``inkwitness serve`` in a subprocess, returned once /healthz answers."""
     import sys
     import time
@@ -34,7 +34,8 @@ def start_server(data: Path, port: int) -> subprocess.Popen:
     import httpx
 
     exe = Path(sys.executable).parent / "inkwitness"
-    proc = subprocess.Popen([str(exe), "serve", "--data-dir", str(data), "--port", str(port)],
+    extra = ["--database-url", database_url] if database_url else []
+    proc = subprocess.Popen([str(exe), "serve", "--data-dir", str(data), "--port", str(port), *extra],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     for _ in range(300):
         try:
@@ -140,9 +141,14 @@ def _auth(key: str) -> dict[str, str]:
 @pytest.fixture(params=["sqlite", "postgresql"])
 def service(request, tmp_path) -> Iterator[Service]:
     """The app on each backend."""
+    yield from running_service(request, tmp_path, max_body_bytes=512 * 1024)
+
+
+def running_service(request, tmp_path: Path, **settings_overrides) -> Iterator[Service]:
+    """Build the app on the backend named by ``request.param`` with two tenants' keys, and run it."""
     url = request.getfixturevalue("postgres_url") if request.param == "postgresql" else None
     settings = Settings(data_dir=tmp_path / "data", database_url=url, public_url="http://testserver",
-                        max_body_bytes=512 * 1024)
+                        **settings_overrides)
     app = create_app(settings)
     repo = app.state.ops.repo
     tenant_a, tenant_b = repo.ensure_tenant("bank-a"), repo.ensure_tenant("bank-b")

@@ -13,12 +13,8 @@ import re
 from collections.abc import Iterator
 
 import pytest
-from fastapi.testclient import TestClient
 
-from inkwitness.service.app import create_app
-from inkwitness.service.settings import Settings
-
-from .service_fixtures import Service, _auth, postgres_server, postgres_url  # noqa: F401
+from .service_fixtures import Service, postgres_server, postgres_url, running_service  # noqa: F401
 
 PLATFORM, ADMIN, OPERATOR, CAPTURE = "platform", "admin", "operator", "capture"
 STAFF = {ADMIN, OPERATOR}
@@ -72,19 +68,7 @@ TENANT_RESOURCE = re.compile(r"\{(subject_id|session_id|request_id|key_id|index)
 def service(request, tmp_path) -> Iterator[Service]:
     """The app on each backend, with the per-key rate limits off (they are tested on their own):
     this test calls every route as every role within a second."""
-    url = request.getfixturevalue("postgres_url") if request.param == "postgresql" else None
-    settings = Settings(data_dir=tmp_path / "data", database_url=url, public_url="http://testserver",
-                        capture_rate_per_second=0.0, key_rate_per_second=0.0)
-    app = create_app(settings)
-    repo = app.state.ops.repo
-    tenant_a, tenant_b = repo.ensure_tenant("bank-a"), repo.ensure_tenant("bank-b")
-    with TestClient(app) as client:
-        yield Service(client, settings, _auth(repo.create_api_key(tenant_a, "admin", ["admin"])),
-                      _auth(repo.create_api_key(tenant_a, "clerk", ["operator"])),
-                      _auth(repo.create_api_key(tenant_a, "pad", ["capture"])),
-                      _auth(repo.create_api_key(tenant_b, "clerk", ["operator"])),
-                      _auth(repo.create_api_key(tenant_b, "admin", ["admin"])),
-                      _auth(repo.create_api_key(None, "platform", ["platform"])), tenant_a, tenant_b)
+    yield from running_service(request, tmp_path, capture_rate_per_second=0.0, key_rate_per_second=0.0)
 
 
 def _routes(svc: Service) -> list[tuple[str, str]]:

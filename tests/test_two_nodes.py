@@ -9,46 +9,27 @@ threads at once.
 from __future__ import annotations
 
 import subprocess
-import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import httpx
 import pytest
 
 from .conftest import synthetic_signature
-from .service_fixtures import free_port, postgres_server, postgres_url  # noqa: F401
+from .service_fixtures import free_port, postgres_server, postgres_url, start_server  # noqa: F401
 
 REFS = [synthetic_signature(seed).to_dict() for seed in range(5)]
-
-
-def _serve(data: Path, url: str, port: int) -> subprocess.Popen:
-    exe = Path(sys.executable).parent / "inkwitness"
-    proc = subprocess.Popen([str(exe), "serve", "--data-dir", str(data), "--database-url", url, "--port", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    for _ in range(300):
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            time.sleep(0.1)
-        if proc.poll() is not None:
-            raise RuntimeError(f"node on port {port} exited: {proc.stderr.read().decode()[-500:]}")
-    proc.kill()
-    raise RuntimeError(f"node on port {port} did not start")
 
 
 @pytest.fixture
 def nodes(tmp_path, postgres_url):  # noqa: F811
     """Two nodes started one after the other (the first creates keys and schema, the second finds them)."""
     data = tmp_path / "data"
-    first = _serve(data, postgres_url, free_port())
+    first = start_server(data, free_port(), postgres_url)
     second = None
     try:
         key = (data / "bootstrap-admin-key.txt").read_text().strip().splitlines()[-1].split()[-1]
-        second = _serve(data, postgres_url, free_port())
-        ports = [int(p.args[-1]) for p in (first, second)]
+        second = start_server(data, free_port(), postgres_url)
+        ports = [int(p.args[p.args.index("--port") + 1]) for p in (first, second)]
         yield [f"http://127.0.0.1:{p}" for p in ports], {"Authorization": f"Bearer {key}"}
     finally:
         for proc in (first, second):
