@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import tempfile
+import uuid
 from pathlib import Path
 
+import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 
@@ -12,30 +14,75 @@ from inkwitness.service.app import create_app
 from inkwitness.service.settings import Settings
 
 from .conftest import synthetic_signature
+from .service_fixtures import PG_DB, PG_HOST, PG_PORT, PG_USER, _port_open
 
-_tmp = Path(tempfile.mkdtemp(prefix="inkwitness-schemathesis-"))
-app = create_app(Settings(data_dir=_tmp, max_body_bytes=256 * 1024))
-_repo = app.state.ops.repo
-_tenant = _repo.ensure_tenant("fuzz")
-KEY = _repo.create_api_key(_tenant, "fuzz", ["admin"])
-_subject = _repo.create_subject(_tenant, "fuzz-subject", None)
-app.state.ops.enrol(_tenant, _subject.id, [synthetic_signature(s) for s in range(5)])
+def _fuzz_target(database_url: str | None) -> tuple[object, str, str]:
+    """An app with one tenant, an admin key and an enrolled subject: (app, key, subject id)."""
+    target = create_app(Settings(data_dir=Path(tempfile.mkdtemp(prefix="inkwitness-schemathesis-")),
+                                 database_url=database_url, max_body_bytes=256 * 1024))
+    repo = target.state.ops.repo
+    tenant = repo.ensure_tenant("fuzz")
+    key = repo.create_api_key(tenant, "fuzz", ["admin"])
+    subject = repo.create_subject(tenant, "fuzz-subject", None)
+    target.state.ops.enrol(tenant, subject.id, [synthetic_signature(s) for s in range(5)])
+    return target, key, subject.id
 
+
+def _postgres_database() -> str | None:
+    """A fresh database on the machine's PostgreSQL (dropped at exit), or None without one."""
+    if not _port_open(PG_HOST, PG_PORT):
+        return None
+    import atexit
+
+    import psycopg
+
+    admin = f"postgresql://{PG_USER}@{PG_HOST}:{PG_PORT}/{PG_DB}"
+    name = f"inkwitness_fuzz_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+    def drop() -> None:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    atexit.register(drop)
+    return f"postgresql://{PG_USER}@{PG_HOST}:{PG_PORT}/{name}"
+
+
+app, KEY, _SUBJECT = _fuzz_target(None)
 schema = schemathesis.openapi.from_asgi("/openapi.json", app)
+_PG_URL = _postgres_database()
+if _PG_URL:
+    pg_app, PG_KEY, _PG_SUBJECT = _fuzz_target(_PG_URL)
+    pg_schema = schemathesis.openapi.from_asgi("/openapi.json", pg_app)
+else:  # the same schema, so that the PostgreSQL variants collect and then skip with a reason
+    pg_schema, PG_KEY, _PG_SUBJECT = schema, KEY, _SUBJECT
 
 
-@schema.parametrize()
-@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
-def test_no_server_errors(case):
+def _check(case, key: str, subject_id: str) -> None:
     # Known ids give the fuzzer a chance to reach past the 404s.
     if case.path_parameters and "subject_id" in case.path_parameters and hash(str(case.body)) % 2:
-        case.path_parameters["subject_id"] = _subject.id
-    response = case.call(headers={"Authorization": f"Bearer {KEY}"})
+        case.path_parameters["subject_id"] = subject_id
+    response = case.call(headers={"Authorization": f"Bearer {key}"})
     assert response.status_code < 500, f"{case.method} {case.formatted_path} -> {response.status_code}: {response.text[:300]}"
     if response.status_code >= 400:
         content_type = response.headers.get("content-type", "")
         content_type = content_type[0] if isinstance(content_type, list) else content_type
         assert content_type.startswith("application/json"), (case.formatted_path, content_type)
+
+
+@schema.parametrize()
+@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+def test_no_server_errors(case):
+    _check(case, KEY, _SUBJECT)
+
+
+@pg_schema.parametrize()
+@settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
+def test_no_server_errors_on_postgresql(case):
+    if not _PG_URL:
+        pytest.skip(f"no PostgreSQL on {PG_HOST}:{PG_PORT}")
+    _check(case, PG_KEY, _PG_SUBJECT)
 
 
 @schema.parametrize()
