@@ -112,6 +112,11 @@ def test_finger_press_at_signing_is_compared_sealed_and_escrowed(sealing, fvc):
     v = svc.client.post("/v1/documents/verify", headers=svc.operator,
                         files={"file": ("s.pdf", r.content, "application/pdf")}).json()
     assert v["ok"], v
+    # The same press for another document is reuse; an enrolment impression sent as a press is a replay.
+    reused = sign("Another deed.", 9, _png(fvc, "101_4"))
+    assert reused.status_code == 409 and "finger-press" in reused.json()["error"], reused.text
+    replayed = sign("Replayed.", 9, _png(fvc, "101_2"))
+    assert replayed.status_code == 409 and replayed.json()["type"] == "ReplayRefused", replayed.text
     # Recorded instead of refused: another finger is sealed with its verdict.
     rec = sign("Recorded.", 8, _png(fvc, "102_2"), on_mismatch="record")
     assert rec.status_code == 200 and rec.headers["X-Inkwitness-Fingerprint"] == "no-match", rec.text

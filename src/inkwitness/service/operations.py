@@ -281,7 +281,8 @@ class Operations:
         with its separate ``finger_consent``) is compared with the subject's enrolled finger under
         the same policy, drawn as the red mark into the seal and escrowed beside the handwriting.
         """
-        from ..evidence.binding import append_signing, binding_of, check_binding, check_not_sealed_elsewhere
+        from ..evidence.binding import (BindingError, append_signing, binding_of, check_binding,
+                                        check_not_sealed_elsewhere)
         from ..evidence.envelope import load_public_key
         from ..evidence.pdf import SealConfig, sign_pdf
 
@@ -301,6 +302,14 @@ class Operations:
         check_not_sealed_elsewhere(log, sig.sha256, document_sha256)
         if finger is not None and not finger_consent:
             raise InkwitnessError("a finger-press needs its own, separate fingerprint consent (fingerprint_consent)")
+        if finger is not None:
+            # Like the handwriting, one press belongs to one document (checked here, outside the
+            # log's write transaction: two concurrent sealings of one press are not excluded).
+            elsewhere = [i for i, e in log.find(fingerprint_sha256=finger.sha256, type="signing")
+                         if e.get("document_sha256") != document_sha256]
+            if elsewhere:
+                raise BindingError(f"this finger-press (capture sha256 {finger.sha256}) was already sealed into "
+                                   f"another document (log entry {elsewhere[0]}); a press cannot be reused")
         assessed, verdict = None, None
         if check_handwriting and subject_id:
             assessed, verdict = self._handwriting_verdict(tenant_id, subject_id, sig, on_mismatch)
@@ -419,6 +428,14 @@ class Operations:
         verdict: dict[str, Any] = {"finger": fp.finger, "nfiq2": report.nfiq2, "minutiae": report.minutiae}
         if not subject_id:
             return template, {**verdict, "decision": "not-compared"}
+        # A press pixel-identical to one of the enrolment impressions is a replay, not a press.
+        enrolled = [e for _, e in self.evidence.log.find(subject=subject_id, type="enrolment")
+                    if e.get("modality") == "finger" and fp.sha256 in (e.get("captures") or [])]
+        if enrolled:
+            if on_mismatch == "refuse":
+                raise ReplayRefused(f"refusing to seal: the finger-press is identical to an enrolment impression of "
+                                    f"subject {subject_id} (a replayed capture, not a press)")
+            return template, {**verdict, "decision": "replay"}
         found = self.repo.finger_templates(tenant_id, subject_id, fp.finger)
         if found is None:
             if on_mismatch == "refuse":
