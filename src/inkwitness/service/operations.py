@@ -384,7 +384,6 @@ class Operations:
     def enrol_finger(self, tenant_id: str, subject_id: str, finger: int, captures: list[Any],
                      consent: dict[str, Any], actor: str = "system", replace: bool = False) -> dict[str, Any]:
         """Enrol a finger from several impressions: each must pass the quality check and match another."""
-        from ..errors import EnrolmentError as _Refused
         from ..fingerprint import LowQualityCapture, Matcher, require_quality, write_iso2005
         from ..fingerprint.matcher import MATCH_THRESHOLD
 
@@ -402,7 +401,7 @@ class Operations:
             best = max(matcher.compare(ex.template, other.template).score
                        for j, other in enumerate(extractions) if j != i)
             if best < MATCH_THRESHOLD:
-                raise _Refused(f"impression {i + 1} matches none of the others (best score {best:.1f} < "
+                raise EnrolmentError(f"impression {i + 1} matches none of the others (best score {best:.1f} < "
                                f"{MATCH_THRESHOLD:g}): press the same finger again")
         templates = [write_iso2005(ex.template) for ex in extractions]
         row, previous = self.repo.save_finger_enrolment(tenant_id, subject_id, finger, templates, consent, actor,

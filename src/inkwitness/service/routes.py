@@ -314,15 +314,19 @@ def _base64(text: str, what: str) -> bytes:
     import base64
     import binascii
 
+    from ..fingerprint import InvalidFingerprint
+
     try:
         return base64.b64decode(text.replace("-", "+").replace("_", "/"), validate=True)
     except (binascii.Error, ValueError) as exc:
-        raise InvalidSignature(f"{what}: data is not base64") from exc
+        raise InvalidFingerprint(f"{what}: data is not base64") from exc
 
 
 def _form_json(text: str | None, model: type[BaseModel], what: str) -> Any:
-    """A JSON form field validated by ``model`` (else 422), or None."""
+    """A finger-press JSON form field validated by ``model`` (else 422), or None."""
     from pydantic import ValidationError
+
+    from ..fingerprint import InvalidFingerprint
 
     if text is None:
         return None
@@ -330,7 +334,7 @@ def _form_json(text: str | None, model: type[BaseModel], what: str) -> Any:
         return model.model_validate_json(text)
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or what}: {e['msg']}" for e in exc.errors()[:5])
-        raise InvalidSignature(f"{what} is not valid: {problems}") from None
+        raise InvalidFingerprint(f"{what} is not valid: {problems}") from None
 
 
 # --- cross-device signing sessions --------------------------------------------------------------
@@ -425,7 +429,9 @@ async def sign_document(who: DocumentAdmin, request: Request, file: Annotated[Up
     press = _form_json(finger, FingerPressIn, "finger")
     consent = _form_json(fingerprint_consent, FingerprintConsent, "fingerprint_consent")
     if press is not None and consent is None:
-        raise InvalidSignature("a finger-press needs the person's separate fingerprint consent (fingerprint_consent)")
+        from ..fingerprint import InvalidFingerprint
+
+        raise InvalidFingerprint("a finger-press needs the person's separate fingerprint consent (fingerprint_consent)")
     fp = None if press is None else read_capture(_base64(press.data, "finger"), press.format, press.ppi, press.finger)
     consent_record = None if consent is None else {**consent.model_dump(),
                                                    "time": dt.datetime.now(dt.timezone.utc).isoformat()}

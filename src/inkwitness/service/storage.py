@@ -22,8 +22,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from ..errors import InkwitnessError, StorageError
 from ..formats import native
 from ..signature import Signature
-from ..store.models import (ApiKey, AuditEvent, Enrolment, FingerEnrolment, SigningSession, StoredSignature, Subject, Tenant,
-                            VerificationRecord, utcnow)
+from ..store.models import (ApiKey, AuditEvent, Enrolment, FingerEnrolment, SigningSession, StoredSignature, Subject,
+                            Tenant, VerificationRecord, utcnow)
 
 
 class NotFound(InkwitnessError):
