@@ -159,8 +159,9 @@ def dsdtw_functions(trace: Trace, with_pressure: bool = True) -> dict[str, np.nd
     return cols
 
 
-def time_functions(trace: Trace, with_pressure: bool = True) -> tuple[tuple[str, ...], np.ndarray]:
-    """Per-sample time functions of a normalised trace: (names, n x d matrix)."""
+def time_functions(trace: Trace, with_pressure: bool = True,
+                   lowpassed: bool = True) -> tuple[tuple[str, ...], np.ndarray]:
+    """Per-sample time functions of a normalised trace: (names, n x d matrix); ``lowpassed`` adds the DsDTW set."""
     dt = 1.0 / COMMON_RATE_HZ
     cols: dict[str, np.ndarray] = {"x": trace.x, "y": trace.y}
     vx, vy = derivative(trace.x, dt), derivative(trace.y, dt)
@@ -177,10 +178,11 @@ def time_functions(trace: Trace, with_pressure: bool = True) -> tuple[tuple[str,
         cols["pressure"] = trace.pressure
         cols["dpressure"] = derivative(trace.pressure, dt)
         names += list(PRESSURE)
-    cols.update(dsdtw_functions(trace, with_pressure))
-    names += list(DSDTW)
-    if "lp_pressure" in cols:
-        names += list(DSDTW_PRESSURE)
+    if lowpassed:
+        cols.update(dsdtw_functions(trace, with_pressure))
+        names += list(DSDTW)
+        if "lp_pressure" in cols:
+            names += list(DSDTW_PRESSURE)
     return tuple(names), np.column_stack([cols[n] for n in names])
 
 

@@ -39,7 +39,9 @@ def retimed(sig: Signature, duration_ms: float = CANONICAL_MS) -> Signature:
 
 def replay_matrices(sig: Signature, wanted: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
     """Full and 4x-decimated matrices of the time functions ``wanted``, on the re-timed sample."""
-    names, matrix = time_functions(normalise(retimed(sig)), with_pressure="pressure" in " ".join(wanted))
+    # The replay screen compares plain trajectories: the low-passed DsDTW set would be wasted work.
+    names, matrix = time_functions(normalise(retimed(sig)), with_pressure="pressure" in " ".join(wanted),
+                                   lowpassed=any(n.startswith("lp_") for n in wanted))
     matrix = znorm(matrix)
     full = np.ascontiguousarray(matrix[:, [names.index(n) for n in wanted]])
     return full, np.ascontiguousarray(full[::4])
