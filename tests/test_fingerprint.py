@@ -220,6 +220,10 @@ def test_fvc2002_db1b_figures(fvc, tmp_path):
     assert raw == pytest.approx(0.0361, abs=0.004) and raw > fvc_rates.eer
     q = [v for v in result.nfiq2 if v is not None]
     assert len(q) == 80 and min(q) == 15 and int(np.median(q)) == 66
+    # The figures the report quotes are stored with the model; they must be what this run measures.
+    from inkwitness.fingerprint.figures import figures_dict, load_figures
+
+    assert figures_dict(result) == load_figures()
     write_scores(result, tmp_path / "s.csv")
     assert len((tmp_path / "s.csv").read_text().splitlines()) == 1 + 3160
     plot_det(result, tmp_path / "det.png")
@@ -333,3 +337,50 @@ def test_red_mark_is_sealed_into_the_pdf_signature_appearance(print_101_1, tmp_p
     inked = np.flatnonzero((alpha > 128).sum(axis=0) >= 3)
     finger_pt = (inked.max() - inked.min()) / 500 * 72
     assert (cols.max() - cols.min()) / scale == pytest.approx(finger_pt, rel=0.25)
+
+
+def test_cli_sign_pdf_presses_the_red_mark_and_escrows_the_capture(fvc, tmp_path):
+    import pypdfium2
+
+    from inkwitness.evidence.context import EvidenceContext
+    from inkwitness.evidence.envelope import Container, load_private_key
+    from inkwitness.evidence.tsa import TsaServer
+
+    from .conftest import synthetic_signature
+    from .test_pdf_evidence import blank_pdf
+
+    data = tmp_path / "data"
+    assert run("pki", "init", "--data-dir", str(data)).returncode == 0
+    assert run("escrow", "keygen", "-o", str(tmp_path / "notary")).returncode == 0
+    (tmp_path / "doc.pdf").write_bytes(blank_pdf())
+    (tmp_path / "sig.json").write_bytes(synthetic_signature(5).canonical_bytes())
+    common = ["--signature", str(tmp_path / "sig.json"), "--page", "1", "--box", "300,100,500,180",
+              "--escrow-pub", str(tmp_path / "notary.pub.pem"), "--data-dir", str(data)]
+    with TsaServer(data / "pki/tsa.cert.pem", data / "pki/tsa.key.pem") as tsa:
+        # A poor capture or an unreadable resolution is refused before anything is sealed.
+        blank = tmp_path / "blank.png"
+        Image.fromarray(np.full((374, 388), 200, dtype=np.uint8)).save(blank, dpi=(500, 500))
+        for finger, needle in ((blank, "refused"), (fvc / "101_1.tif", "--finger-ppi"),
+                               (tmp_path / "none.png", "none.png")):
+            out = run("sign-pdf", str(tmp_path / "doc.pdf"), *common, "-o", str(tmp_path / "x.pdf"),
+                      "--tsa-url", tsa.url, "--finger", str(finger))
+            assert out.returncode == 2 and needle in out.stderr and len(out.stderr.strip().splitlines()) == 1
+        assert not (tmp_path / "x.pdf").exists()
+        out = run("sign-pdf", str(tmp_path / "doc.pdf"), *common, "-o", str(tmp_path / "signed.pdf"),
+                  "--tsa-url", tsa.url, "--finger", str(fvc / "101_1.tif"), "--finger-ppi", "500")
+    assert out.returncode == 0, out.stderr
+    fp = read_fingerprint(fvc / "101_1.tif", ppi=500)
+    assert f"finger-press{fp.sha256}escrowed" in "".join(out.stdout.split())
+    assert run("verify-pdf", str(tmp_path / "signed.pdf"), "--data-dir", str(data)).returncode == 0
+    doc = pypdfium2.PdfDocument(str(tmp_path / "signed.pdf"))
+    doc.init_forms()
+    rgb = np.asarray(doc[0].render(scale=2, may_draw_forms=True).to_pil().convert("RGB")).astype(int)
+    box = rgb[rgb.shape[0] - 360:rgb.shape[0] - 200, 600:1000]
+    red = (box[..., 0] > 150) & (box[..., 1] < 110) & (box[..., 2] < 110)
+    assert red.mean() > 0.01  # the mark is in the signature's box
+    # The capture itself is escrowed beside the signature, bound to the same document.
+    stored = EvidenceContext.resolve(data, None).artifacts_for(0)["finger-container"]
+    opened, _template = open_fingerprint(Container.from_bytes(stored),
+                                         load_private_key(tmp_path / "notary.key.pem"),
+                                         hashlib.sha256((tmp_path / "doc.pdf").read_bytes()).hexdigest())
+    assert opened == fp

@@ -313,7 +313,13 @@ def report(output: Annotated[Path, typer.Option("-o", "--output", help="PDF to w
            date: Annotated[Optional[str], typer.Option(
                help="report date, ISO 8601 (default: SOURCE_DATE_EPOCH if set, else now)")] = None,
            lang: Annotated[str, typer.Option(help="zh or en")] = "en",
-           json_out: Annotated[Optional[Path], typer.Option("--json", help="also write the numbers as JSON")] = None
+           json_out: Annotated[Optional[Path], typer.Option("--json", help="also write the numbers as JSON")] = None,
+           finger_questioned: Annotated[Optional[Path], typer.Option(
+               help="questioned finger-press image: adds the fingerprint comparison section")] = None,
+           finger_reference: Annotated[Optional[list[Path]], typer.Option(
+               help="reference finger-press image (repeatable)")] = None,
+           finger_ppi: Annotated[Optional[float], typer.Option(
+               help="resolution of finger-press images that state none (FVC2002: 500)")] = None
            ) -> None:
     """Dynamic signature comparison analysis report (PDF) with a calibrated likelihood ratio.
 
@@ -361,16 +367,38 @@ def report(output: Annotated[Path, typer.Option("-o", "--output", help="PDF to w
         item = src.from_log_entry(ctx, log_entry, keys, roots, field)
     if log_entry is not None and (questioned is not None or questioned_pdf is not None):
         item = src.with_log_entry(ctx, log_entry, item)
+    fingers = _finger_case(finger_questioned, finger_reference or [], finger_ppi)
     # The files are hashed as submitted, byte for byte, besides the packets compared.
     data, pdf = build_report([r.signature for r in refs], item.signature, case_id=case_id, examiner=examiner,
                              lang=lang, qualification=qualification, circumstances=circumstances, question=question,
                              conclusion=conclusion, report_date=report_date,
-                             submitted=[*(r.submitted for r in refs), item.submitted], provenance=provenance)
+                             submitted=[*(r.submitted for r in refs), item.submitted], provenance=provenance,
+                             fingers=fingers)
     output.write_bytes(pdf)
     if json_out:
         json_out.write_text(json.dumps(data.to_dict(), ensure_ascii=False, indent=1))
     console.print(f"wrote {output}: LR {data.lr:.3g} (log10 {data.log10_lr:+.2f}), {data.enfsi[lang]}",
                   highlight=False)
+
+
+def _finger_case(questioned: Path | None, references: list[Path], ppi: float | None):  # noqa: ANN202
+    """The finger-press material of ``report``, read and named as submitted; None when none was given."""
+    from .fingerprint import InvalidFingerprint, read_fingerprint
+    from .report import FingerCase, Submitted
+
+    if questioned is None and not references:
+        return None
+    if questioned is None or not references:
+        raise CliError("a finger-press comparison needs --finger-questioned and at least one --finger-reference")
+    captures = []
+    for option, path in [*(("--finger-reference", p) for p in references), ("--finger-questioned", questioned)]:
+        if not path.is_file():
+            raise CliError(f"{option} {path}: no such file")
+        try:
+            captures.append(read_fingerprint(path, ppi=ppi))
+        except InvalidFingerprint as exc:
+            raise CliError(f"{option} {path.name}: {str(exc).replace('--ppi', '--finger-ppi')}") from exc
+    return FingerCase(captures[-1], captures[:-1], [Submitted.from_path(p) for p in [*references, questioned]])
 
 
 @app.command()

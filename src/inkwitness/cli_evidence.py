@@ -217,11 +217,16 @@ def sign_pdf_command(
                                                                  "time-stamp) when CRLs are available")] = True,
         nonce: Annotated[Optional[str], typer.Option(
             help="the server nonce issued for this signing (required when the packet is bound to one)")] = None,
-        data_dir: DataDir = None, database_url: DbUrl = None) -> None:
+        data_dir: DataDir = None, database_url: DbUrl = None,
+        finger: Annotated[Optional[Path], typer.Option(
+            help="finger-press image: its red mark is drawn beside the signature and the capture escrowed")] = None,
+        finger_ppi: Annotated[Optional[float], typer.Option(
+            help="resolution of the finger-press image when it states none (FVC2002: 500)")] = None) -> None:
     """Seal a handwritten signature into a PDF (PAdES B-T) and record it in the log.
 
     Refused when the packet is bound at capture to another document or nonce, or when the
-    log shows the same packet already sealed into another document.
+    log shows the same packet already sealed into another document. With --finger, a
+    capture that passes the quality check is drawn as the red mark and escrowed beside it.
     """
     from .evidence.binding import append_signing, check_binding, check_not_sealed_elsewhere
     from .evidence.envelope import load_public_key
@@ -249,11 +254,13 @@ def sign_pdf_command(
         if not sep or not r_page.strip().isdigit():
             raise CliError(f"--reserve expects PAGE:x1,y1,x2,y2, got {item[:60]!r}")
         reserved.append((int(r_page), parse_box(r_box)))
+    press = _finger_press(finger, finger_ppi) if finger is not None else None
     crls = tuple(crl or ([folder / "ca.crl"] if (folder / "ca.crl").exists() else [])) if lta else ()
     config = SealConfig(cert, key, tuple(chain), tsa_url, load_public_key(escrow_pub),
                         form_policy="fill" if allow_form_filling else "locked", crls=crls)
     sealed, container = sign_pdf(source, sig, page, parse_box(box), config, signer_name=signer_name,
-                                 expected_nonce=nonce, reserve=reserved)
+                                 expected_nonce=nonce, reserve=reserved,
+                                 finger_mark=press[1] if press is not None else None)
     event = {"type": "signing", "time": entry_time(), "document_sha256": source_sha256,
              "signed_document_sha256": hashlib.sha256(sealed).hexdigest(), "signature_sha256": sig.sha256,
              "container_sha256": container.sha256, "escrow_key_id": container.key_id,
@@ -263,7 +270,30 @@ def sign_pdf_command(
     output.write_bytes(sealed)
     ctx.store_artifact(sealed, "pdf", entry.index)
     ctx.store_artifact(container.to_bytes(), "container", entry.index)
-    console.print(f"wrote {output}; log entry {entry.index}; signature {sig.sha256}")
+    extra = ""
+    if press is not None:
+        from .evidence.envelope import seal_fingerprint
+
+        # As the service does: the capture goes to the escrow key, bound to the same document, beside the packet.
+        finger_container = seal_fingerprint(press[0], source_sha256, config.escrow, press[2], sig.sha256)
+        ctx.store_artifact(finger_container.to_bytes(), "finger-container", entry.index)
+        extra = f"; finger-press {press[0].sha256} escrowed"
+    console.print(f"wrote {output}; log entry {entry.index}; signature {sig.sha256}{extra}")
+
+
+def _finger_press(path: Path, ppi: float | None):  # noqa: ANN202
+    """The capture, its red mark (PNG) and its ISO/IEC 19794-2 template; a poor capture is refused."""
+    from .fingerprint import InvalidFingerprint, read_fingerprint, require_quality, write_iso2005
+    from .fingerprint.mark import mark_png
+
+    if not path.is_file():
+        raise CliError(f"--finger {path}: no such file")
+    try:
+        fp = read_fingerprint(path, ppi=ppi)
+    except InvalidFingerprint as exc:
+        raise CliError(f"--finger {path.name}: {str(exc).replace('--ppi', '--finger-ppi')}") from exc
+    extraction, _ = require_quality(fp)
+    return fp, mark_png(fp), write_iso2005(extraction.template)
 
 
 def _quiet_pyhanko() -> None:

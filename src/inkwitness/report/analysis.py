@@ -27,6 +27,7 @@ from ..matching.dtw import dtw_path
 from ..model import MODEL_FORMAT, Model, default_model
 from ..signature import Signature
 from ..verification import Verifier, prepare, view_matrix
+from .fingerprints import FingerCase, analyse_fingers
 from .text import feature_label, unit_label, warning_label
 
 #: Sampling below this rate loses the fast parts of handwriting (~10-15 Hz components).
@@ -137,6 +138,8 @@ class ReportData:
     provenance: str | None = None
     software: dict[str, Any] = field(default_factory=dict)
     observations: dict[str, list[str]] = field(default_factory=dict)
+    #: The finger-press comparison (``report.fingerprints.analyse_fingers``), when the case has one.
+    fingerprints: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -255,10 +258,11 @@ def analyse(references: list[Signature], questioned: Signature, case_id: str | N
             calibration: Calibration | None = None, *, qualification: str | None = None,
             circumstances: str | None = None, question: str | None = None, conclusion: str | None = None,
             report_date: datetime | str | None = None, submitted: list[Submitted | None] | None = None,
-            provenance: str | None = None) -> ReportData:
+            provenance: str | None = None, fingers: FingerCase | None = None) -> ReportData:
     """Compare a questioned signature with references and compute everything the report states.
 
-    ``submitted`` names the files as received (references first, then the questioned one).
+    ``submitted`` names the files as received (references first, then the questioned one);
+    ``fingers`` adds the finger-press comparison when the case has one.
     """
     model = model or default_model()
     calibration = calibration or default_calibration()
@@ -320,4 +324,5 @@ def analyse(references: list[Signature], questioned: Signature, case_id: str | N
         circumstances=circumstances, question=question, examiner_conclusion=conclusion, provenance=provenance,
         software=software,
         observations={lang: _observations(distances, features, model, lang) for lang in ("en", "zh")},
+        fingerprints=analyse_fingers(fingers) if fingers is not None else None,
     )

@@ -30,7 +30,11 @@ from .. import __version__
 from ..calibration import PROPOSITIONS, Calibration
 from ..signature import Signature
 from . import figures
+from ..fingerprint.images import png_bytes
 from .analysis import ReportData
+from .fingerprints import TEXT as FINGER_TEXT
+from .fingerprints import FingerCase
+from .fingerprints import dataset_name as finger_dataset
 from .fonts import register_pdf_font
 from .text import (calibration_population, channels_label, component_label, dataset_label, dataset_population,
                    device_label, escape, feature_label, source_label, unit_label, warning_label)
@@ -358,7 +362,7 @@ def _canvas_maker(st: _Styles, t: dict[str, Any], data: ReportData, date: dateti
 # --- the story ------------------------------------------------------------------------------------
 
 def build_story(data: ReportData, references: list[Signature], questioned: Signature, calibration: Calibration,
-                lang: str = "en") -> list[Flowable]:
+                lang: str = "en", fingers: FingerCase | None = None) -> list[Flowable]:
     """The report's flowables, in order (``render`` lays them out; tests inspect them)."""
     if lang not in TEXT:
         raise ValueError(f"language must be 'en' or 'zh', got {lang!r}")
@@ -503,6 +507,9 @@ def build_story(data: ReportData, references: list[Signature], questioned: Signa
         for line in data.observations[lang]:
             story.append(st.p(line, "bullet", bullet="●" if lang == "zh" else "•"))
 
+    if data.fingerprints:
+        story += _finger_section(st, data.fingerprints, fingers, lang)
+
     # 6: the opinion is the LR and its verbal equivalent.
     story.append(st.p(t["s_opinion"], "h"))
     rows = [[t["lr"], f"{data.lr:.3g}"], [t["log10lr"], f"{data.log10_lr:+.2f}"],
@@ -540,10 +547,69 @@ def build_story(data: ReportData, references: list[Signature], questioned: Signa
     return story
 
 
+def _finger_section(st: _Styles, section: dict[str, Any], fingers: FingerCase | None, lang: str) -> list[Flowable]:
+    """5.5: the finger-press captures, their scores against each reference, and the matcher's validated rates."""
+    t = FINGER_TEXT[lang]
+    out: list[Flowable] = [st.p(t["heading"], "h2"), st.p(t["method"])]
+
+    def label(role: str) -> str:
+        return t["questioned"] if role == "questioned" else t["reference"].format(n=role.split()[-1])
+
+    rows = [[t["item"], t["file"], t["file_sha"], t["image"], t["nfiq2"], t["minutiae"]]]
+    for c in section["captures"]:
+        rows.append([label(c["role"]), c["file_name"] or t["not_file"], c["file_sha256"] or c["sha256"],
+                     t["size"].format(w=c["width"], h=c["height"], ppi=c["ppi"]), c["nfiq2"], c["minutiae"]])
+    out.append(_table(st, rows, [17 * mm, 26 * mm, 58 * mm, 41 * mm, 20 * mm, WIDTH - 162 * mm], mono_cols=(2,)))
+    if fingers is not None:
+        # Small thumbnails: enough to see that the captures are fingerprints, not for examination.
+        shown = [("questioned", fingers.questioned)]
+        shown += [(f"reference {i + 1}", fp) for i, fp in enumerate(fingers.references)]
+        per_row, cell = 6, WIDTH / 6
+        cells = []
+        for role, fp in shown:
+            side = 22 * mm
+            image = Image(io.BytesIO(png_bytes(fp)), width=side, height=side * fp.height / fp.width,
+                          kind="proportional")
+            cells.append([image, st.p(label(role), "small")])
+        grid = [cells[i:i + per_row] for i in range(0, len(cells), per_row)]
+        grid[-1] += [""] * (per_row - len(grid[-1]))
+        out.append(Spacer(1, 3))
+        out.append(Table(grid, colWidths=[cell] * per_row, hAlign="LEFT"))
+        out.append(st.p(t["images"], "small"))
+    out.append(st.p(t["scores"], "h2"))
+    threshold = section["threshold"]
+    rows = [[t["item"], t["pairs"], t["score"], t["decision"].format(t=threshold)]]
+    for c in section["comparisons"]:
+        rows.append([t["reference"].format(n=c["reference"]), c["raw"], f"{c['score']:.1f}",
+                     t["match"] if c["match"] else t["no_match"]])
+    out.append(_table(st, rows, [30 * mm, 40 * mm, 25 * mm, WIDTH - 95 * mm]))
+    best = section["best"]
+    out.append(Spacer(1, 3))
+    out.append(st.p(t["best"].format(score=best["score"], n=best["reference"], t=threshold,
+                                     verdict=t["best_match"] if best["match"] else t["best_no_match"]), "opinion"))
+    v = section["validation"]
+    out.append(st.p(t["validation"].format(dataset=finger_dataset(v["dataset"]), impressions=v["impressions"],
+                                           fingers=v["fingers"]), "h2"))
+    rows = [[t["protocol"], t["counts"], t["eer"], t["fmr100"], t["fmr1000"], t["at_t"].format(t=v["threshold"])]]
+    for p in v["protocols"]:
+        at = (f"{_pct2(p['fmr_at_threshold'])} / {_pct2(p['fnmr_at_threshold'])}" if "fmr_at_threshold" in p
+              else "–")
+        rows.append([t["protocols"].get(p["protocol"], p["protocol"]), f"{p['n_genuine']} / {p['n_impostor']}",
+                     _pct2(p["eer"]), _pct2(p["fmr100"]), _pct2(p["fmr1000"]), at])
+    out.append(_table(st, rows, [WIDTH - 130 * mm, 26 * mm, 18 * mm, 18 * mm, 18 * mm, 50 * mm]))
+    out.append(st.p(t["rates_note"].format(file=v["figures_file"], sha=v["figures_sha256"]), "small"))
+    out.append(st.p(t["caveat"], "small"))
+    return out
+
+
+def _pct2(value: float | None) -> str:
+    return "–" if value is None or value != value else f"{100 * value:.2f} %"
+
+
 def render(data: ReportData, references: list[Signature], questioned: Signature, calibration: Calibration,
-           lang: str = "en") -> bytes:
+           lang: str = "en", fingers: FingerCase | None = None) -> bytes:
     """Render the report PDF; the same data (including the report date) give the same bytes."""
-    story = build_story(data, references, questioned, calibration, lang)
+    story = build_story(data, references, questioned, calibration, lang, fingers=fingers)
     t = TEXT[lang]
     st = _Styles(lang)
     date = datetime.fromisoformat(data.report_date) if data.report_date else datetime(2000, 1, 1, tzinfo=timezone.utc)
