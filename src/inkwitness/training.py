@@ -13,6 +13,7 @@ writer-disjoint protocols are cheap: :func:`cross_validate` refits per fold of w
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -127,7 +128,10 @@ def population_std(records: Sequence[Record]) -> np.ndarray:
     """Spread of every global feature over the training signatures (references and their tests, not impostors)."""
     rows = [r.measurement.reference_globals for r in _per_trial(records)]
     rows += [r.measurement.questioned_globals[None, :] for r in records if r.label != ds.RANDOM]
-    with np.errstate(all="ignore"):
+    # A feature no training signature has (pressure features of pen-less data) has no spread:
+    # it falls back to 1 below, so numpy's all-NaN warning says nothing useful here.
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
         pop = np.nanstd(np.vstack(rows), axis=0)
     return np.where(np.isfinite(pop) & (pop > 0), pop, 1.0)
 

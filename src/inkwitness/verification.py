@@ -121,7 +121,6 @@ class Template:
                                         float(pair[:, :, 1][off].mean()))
         return self._summary[functions]
 
-
     def per_reference(self, functions: tuple[str, ...], model: Model) -> np.ndarray:
         """Each reference's mean DTW cost to the other references."""
         pair = self.pairwise(functions, model)[:, :, 0]
