@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -371,7 +372,13 @@ def test_cli_sign_pdf_presses_the_red_mark_and_escrows_the_capture(fvc, tmp_path
     assert out.returncode == 0, out.stderr
     fp = read_fingerprint(fvc / "101_1.tif", ppi=500)
     assert f"finger-press{fp.sha256}escrowed" in "".join(out.stdout.split())
-    assert run("verify-pdf", str(tmp_path / "signed.pdf"), "--data-dir", str(data)).returncode == 0
+    checked = run("verify-pdf", str(tmp_path / "signed.pdf"), "--data-dir", str(data))
+    assert checked.returncode == 0, checked.stderr
+    # verify-pdf names the press the log recorded beside this signature, and the log entry carries both hashes
+    # (so evidence bundles, which carry the entry, do too).
+    assert f"finger-press:capturesha256{fp.sha256}" in "".join(checked.stdout.split())
+    event = json.loads(EvidenceContext.resolve(data, None).log.entry(0)[0])
+    assert event["fingerprint_sha256"] == fp.sha256 and event["fingerprint_container_sha256"]
     doc = pypdfium2.PdfDocument(str(tmp_path / "signed.pdf"))
     doc.init_forms()
     rgb = np.asarray(doc[0].render(scale=2, may_draw_forms=True).to_pil().convert("RGB")).astype(int)

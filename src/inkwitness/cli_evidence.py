@@ -8,7 +8,7 @@ import hashlib
 import json
 import os
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
@@ -265,17 +265,21 @@ def sign_pdf_command(
              "signed_document_sha256": hashlib.sha256(sealed).hexdigest(), "signature_sha256": sig.sha256,
              "container_sha256": container.sha256, "escrow_key_id": container.key_id,
              "field": container.header["extra"]["field"], "subject": subject}
+    finger_container = None
+    if press is not None:
+        from .evidence.envelope import seal_fingerprint
+
+        # As the service does: the capture goes to the escrow key, bound to the same document, beside the
+        # packet, and the log entry names both hashes so that bundles and verify-pdf can show them.
+        finger_container = seal_fingerprint(press[0], source_sha256, config.escrow, press[2], sig.sha256)
+        event.update(fingerprint_sha256=press[0].sha256, fingerprint_container_sha256=finger_container.sha256)
     # Checked again inside the log's transaction, so a concurrent sealing cannot slip in.
     entry = append_signing(ctx.log, event)
     output.write_bytes(sealed)
     ctx.store_artifact(sealed, "pdf", entry.index)
     ctx.store_artifact(container.to_bytes(), "container", entry.index)
     extra = ""
-    if press is not None:
-        from .evidence.envelope import seal_fingerprint
-
-        # As the service does: the capture goes to the escrow key, bound to the same document, beside the packet.
-        finger_container = seal_fingerprint(press[0], source_sha256, config.escrow, press[2], sig.sha256)
+    if finger_container is not None:
         ctx.store_artifact(finger_container.to_bytes(), "finger-container", entry.index)
         extra = f"; finger-press {press[0].sha256} escrowed"
     console.print(f"wrote {output}; log entry {entry.index}; signature {sig.sha256}{extra}")
@@ -438,6 +442,7 @@ def verify_pdf_command(
             sig_sha, doc_sha = c.biometric.get("signature_sha256"), c.biometric.get("document_sha256")
             if sig_sha and doc_sha:
                 c.problems.extend(reuse_problems(ctx.log, sig_sha, doc_sha))
+                _record_finger_press(c, ctx, sig_sha, doc_sha)
     subjects: dict[str, str] = {}
     if escrow_key:
         if ctx is None:
@@ -474,6 +479,10 @@ def verify_pdf_command(
                     console.print(f"  form field {change['field']!r} {change['change']} after this signature: "
                                   f"{change['old']!r} \u2192 {change['new']!r} (allowed by the certification)",
                                   highlight=False)
+            press = c.biometric.get("finger_press")
+            if press:
+                console.print(f"  finger-press: capture sha256 {press['fingerprint_sha256']}, escrowed container "
+                              f"{press['container_sha256']} (log entry {press['log_index']})", highlight=False)
             rv = c.biometric.get("reverification")
             if rv and "skipped" in rv:
                 console.print(f"  re-verification: not done ({rv['skipped']})", highlight=False)
@@ -485,6 +494,16 @@ def verify_pdf_command(
                 console.print(f"  [red]problem[/red]: {problem}", highlight=False)
     if not all(c.ok for c in checks):
         raise typer.Exit(1)
+
+
+def _record_finger_press(check: Any, ctx: Any, signature_sha256: str, document_sha256: str) -> None:
+    """Name the finger-press the log records beside this signature (the mark itself is in the signed ink)."""
+    for index, event in ctx.log.find(signature_sha256=signature_sha256, type="signing"):
+        if event.get("document_sha256") == document_sha256 and event.get("fingerprint_sha256"):
+            check.biometric["finger_press"] = {"fingerprint_sha256": event["fingerprint_sha256"],
+                                               "container_sha256": event.get("fingerprint_container_sha256"),
+                                               "log_index": index}
+            return
 
 
 @log_app.command("verify")
