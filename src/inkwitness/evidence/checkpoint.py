@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 from dataclasses import dataclass
+from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature as _BadSignature
 from cryptography.hazmat.primitives import serialization
@@ -21,6 +22,21 @@ from .envelope import EvidenceError
 
 ED25519 = 0x01
 EM_DASH = "\u2014"
+
+
+def load_or_create_key(path: Path, error: type[EvidenceError] = EvidenceError) -> ed25519.Ed25519PrivateKey:
+    """An Ed25519 signing key from a PEM file, created (mode 0600) on first use; ``error`` names a wrong key."""
+    if path.exists():
+        key = serialization.load_pem_private_key(path.read_bytes(), None)
+        if not isinstance(key, ed25519.Ed25519PrivateKey):
+            raise error(f"{path} is not an Ed25519 key")
+        return key
+    key = ed25519.Ed25519PrivateKey.generate()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                       serialization.NoEncryption()))
+    path.chmod(0o600)
+    return key
 
 
 def _raw(public: ed25519.Ed25519PublicKey) -> bytes:

@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ..store.models import LogCheckpoint, LogEntry
 from . import merkle
-from .checkpoint import Checkpoint, open_checkpoint, sign_checkpoint, verifier_key
+from .checkpoint import Checkpoint, load_or_create_key, open_checkpoint, sign_checkpoint, verifier_key
 from .envelope import EvidenceError
 
 #: Advisory-lock key that serialises log appenders on PostgreSQL (any fixed 64-bit number).
@@ -51,11 +51,7 @@ def canonical_event(event: dict[str, Any]) -> bytes:
 
 def load_or_create_log_key(path: Path) -> ed25519.Ed25519PrivateKey:
     """The log's Ed25519 signing key, created (mode 0600) on first use."""
-    if path.exists():
-        key = serialization.load_pem_private_key(path.read_bytes(), None)
-        if not isinstance(key, ed25519.Ed25519PrivateKey):
-            raise EvidenceError(f"{path} is not an Ed25519 key")
-        return key
+    return load_or_create_key(path)
     key = ed25519.Ed25519PrivateKey.generate()
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,

@@ -40,7 +40,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from . import merkle
-from .checkpoint import EM_DASH, Checkpoint, EvidenceError, open_checkpoint
+from .checkpoint import EM_DASH, Checkpoint, EvidenceError, load_or_create_key, open_checkpoint
 
 COSIGNATURE_V1 = 0x04
 MAX_REQUEST = 256 * 1024
@@ -142,11 +142,7 @@ def verify_cosignature(note: str, verifier: str) -> int:
 
 def load_or_create_witness_key(path: Path) -> ed25519.Ed25519PrivateKey:
     """The witness's own Ed25519 key, created (mode 0600) on first use."""
-    if path.exists():
-        key = serialization.load_pem_private_key(path.read_bytes(), None)
-        if not isinstance(key, ed25519.Ed25519PrivateKey):
-            raise WitnessError(f"{path} is not an Ed25519 key")
-        return key
+    return load_or_create_key(path, WitnessError)
     key = ed25519.Ed25519PrivateKey.generate()
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
