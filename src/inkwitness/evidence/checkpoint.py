@@ -43,16 +43,18 @@ def _raw(public: ed25519.Ed25519PublicKey) -> bytes:
     return public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
 
 
-def key_hash(name: str, public: ed25519.Ed25519PublicKey) -> bytes:
-    """The 4-byte key hash that prefixes signatures by this key."""
-    return hashlib.sha256(name.encode() + b"\n" + bytes([ED25519]) + _raw(public)).digest()[:4]
+def key_hash(name: str, public: ed25519.Ed25519PublicKey, algorithm: int = ED25519) -> bytes:
+    """The 4-byte key hash that prefixes signatures by this key (C2SP signed-note key ID for ``algorithm``)."""
+    return hashlib.sha256(name.encode() + b"\n" + bytes([algorithm]) + _raw(public)).digest()[:4]
 
 
-def verifier_key(name: str, public: ed25519.Ed25519PublicKey) -> str:
+def verifier_key(name: str, public: ed25519.Ed25519PublicKey, algorithm: int = ED25519,
+                 error: type[EvidenceError] = EvidenceError, what: str = "a note key name") -> str:
     """The verifier key string (``name+hash+key``) that relying parties pin."""
     if not name or any(c in name for c in " +\n"):
-        raise EvidenceError("a note key name must be non-empty without spaces, '+' or newlines")
-    return f"{name}+{key_hash(name, public).hex()}+{base64.b64encode(bytes([ED25519]) + _raw(public)).decode()}"
+        raise error(f"{what} must be non-empty without spaces, '+' or newlines")
+    return (f"{name}+{key_hash(name, public, algorithm).hex()}+"
+            f"{base64.b64encode(bytes([algorithm]) + _raw(public)).decode()}")
 
 
 def parse_verifier_key(text: str) -> tuple[str, ed25519.Ed25519PublicKey]:

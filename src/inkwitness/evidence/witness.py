@@ -25,7 +25,6 @@ This module depends only on :mod:`.checkpoint` and :mod:`.merkle`.
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import os
 import struct
@@ -40,7 +39,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from . import merkle
-from .checkpoint import EM_DASH, Checkpoint, EvidenceError, load_or_create_key, open_checkpoint
+from .checkpoint import (EM_DASH, Checkpoint, EvidenceError, key_hash, load_or_create_key, open_checkpoint,
+                         verifier_key)
 
 COSIGNATURE_V1 = 0x04
 MAX_REQUEST = 256 * 1024
@@ -58,21 +58,14 @@ class WitnessConflict(WitnessError):
         self.size = size
 
 
-def _raw(public: ed25519.Ed25519PublicKey) -> bytes:
-    return public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-
-
 def cosigner_key_id(name: str, public: ed25519.Ed25519PublicKey) -> bytes:
     """The 4-byte key id of a cosignature/v1 key."""
-    return hashlib.sha256(name.encode() + b"\n" + bytes([COSIGNATURE_V1]) + _raw(public)).digest()[:4]
+    return key_hash(name, public, COSIGNATURE_V1)
 
 
 def witness_verifier_key(name: str, public: ed25519.Ed25519PublicKey) -> str:
     """The witness's verifier key string (``name+keyid+base64(0x04||key)``) that relying parties pin."""
-    if not name or any(c in name for c in " +\n"):
-        raise WitnessError("a witness name must be non-empty without spaces, '+' or newlines")
-    return (f"{name}+{cosigner_key_id(name, public).hex()}+"
-            f"{base64.b64encode(bytes([COSIGNATURE_V1]) + _raw(public)).decode()}")
+    return verifier_key(name, public, COSIGNATURE_V1, WitnessError, "a witness name")
 
 
 def parse_witness_key(text: str) -> tuple[str, ed25519.Ed25519PublicKey]:
