@@ -28,7 +28,7 @@ from .errors import InkwitnessError
 from .evaluation import ScoreRow, eer, prepare_all, workers_default
 from .features.globalfeatures import FEATURE_NAMES
 from .model import COMPONENTS, Model, spread_key
-from .verification import Measurement, Prepared, Verifier, components_of, deviations
+from .verification import Measurement, Verifier, components_of, deviations
 
 #: Impostor comparisons per user drawn from other users' genuine samples during training.
 TRAIN_RANDOM_PER_USER = 10
