@@ -198,3 +198,30 @@ def test_an_expired_link_shows_no_pages(ceremony):
     stored.expires_at = "2020-01-01T00:00:00+00:00"
     store.save(stored)
     assert client.get(f"/v1/capture/{_token(req)}/pages/1.png").status_code == 410
+
+
+def test_what_the_signer_agreed_to_is_in_the_log(ceremony):
+    from inkwitness.service.ceremony.consent import CONSENT_VERSION, consent_sha256
+
+    client, auth, _, _ = ceremony
+    log = client.app.state.ops.evidence.log
+    req = _request(client, auth)
+    body = {"signature": synthetic_signature(21).to_dict(), "consent": {"accepted": True, "lang": "zh"}}
+    assert client.post(f"/v1/capture/{_token(req)}/sign", json=body).status_code == 201
+    outcome = client.get(f"/v1/documents/requests/{req['id']}", headers=auth).json()["outcome"]
+    entry = json.loads(log.entry(outcome["agreement_log_index"])[0])
+    assert (entry["type"], entry["purpose"]) == ("capture", "agreement") and entry["kind"] == "handwritten" and entry["request"] == req["id"]
+    assert entry["consent"] == outcome["consent"] and entry["signing_log_index"] == outcome["log_index"]
+    assert entry["consent"]["version"] == CONSENT_VERSION and entry["consent"]["text_sha256"] == consent_sha256("zh")
+    assert entry["signed_document_sha256"] == outcome["sealed_sha256"] and entry["consent"]["time"]
+    signing = json.loads(log.entry(outcome["log_index"])[0])
+    assert signing["signature_sha256"] == entry["signature_sha256"] == outcome["signature_sha256"]
+
+    typed = _request(client, auth)
+    assert client.post(f"/v1/capture/{_token(typed)}/typed", json={"name": " 李伟 ", "lang": "en"}).status_code == 201
+    outcome = client.get(f"/v1/documents/requests/{typed['id']}", headers=auth).json()["outcome"]
+    entry = json.loads(log.entry(outcome["agreement_log_index"])[0])
+    assert entry["kind"] == "typed-name" and entry["typed_name"] == "李伟" and entry["notice"]["lang"] == "en"
+    assert entry["notice"]["version"] == CONSENT_VERSION and entry["document_sha256"] == typed["document_sha256"]
+    assert log.verify().ok
+

@@ -2,9 +2,26 @@
 
 from __future__ import annotations
 
+import re
+from typing import Any, ClassVar
+
+
+def snake_case(name: str) -> str:
+    """``LowQualityCapture`` -> ``low_quality_capture`` (the default machine code of an error class)."""
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
+
 
 class InkwitnessError(Exception):
     """Base of every error inkwitness raises on purpose."""
+
+    #: Stable machine code in the service's error bodies; subclasses get the snake_case of their
+    #: name unless they set one (service/messages.py translates every code).
+    code: ClassVar[str] = "unprocessable"
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "code" not in cls.__dict__:
+            cls.code = snake_case(cls.__name__)
 
 
 class InvalidSignature(InkwitnessError):

@@ -1,4 +1,4 @@
-"""ASGI middleware around every request: request ids, response headers and fault reporting."""
+"""ASGI middleware around every request: request ids, response headers, localised errors and fault reporting."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..errors import StorageError
+from .messages import localise, pick_lang
 
 log = logging.getLogger("inkwitness.service")
 #: Seconds a client is asked to wait after an infrastructure fault (503).
@@ -60,8 +61,9 @@ def _kind(path: str) -> str:
 
 class RequestContext:
     """Give every request an id (``request.state.request_id``, ``X-Request-ID`` response header),
-    security headers on every response, and a JSON error (500, or 503 with Retry-After for
-    storage faults) for any exception no handler caught."""
+    security headers on every response, a JSON error (500, or 503 with Retry-After for
+    storage faults) for any exception no handler caught, and a ``code`` and a ``message`` in the
+    caller's language (Accept-Language) on every JSON error, whichever layer sent it."""
 
     def __init__(self, app: ASGIApp, headers: dict[str, list[tuple[bytes, bytes]]] | None = None) -> None:
         self.app = app
@@ -75,6 +77,8 @@ class RequestContext:
         scope.setdefault("state", {})["request_id"] = rid
 
         started = False
+        lang = pick_lang(_header(scope, b"accept-language"))
+        held: list[Message] = []   # an error response's start and body so far, until it is complete
 
         async def send_with_id(message: Message) -> None:
             nonlocal started
@@ -83,18 +87,62 @@ class RequestContext:
                 present = {k.lower() for k, _ in message.get("headers", [])}
                 extra = [(k, v) for k, v in self.headers.get(_kind(scope["path"]), []) if k not in present]
                 message["headers"] = [*message.get("headers", []), *extra, (b"x-request-id", rid.encode())]
+                if message["status"] >= 400 and _is_json(message["headers"]):
+                    held.append(message)
+                    return
+            elif held and message["type"] == "http.response.body":
+                held.append(message)
+                if message.get("more_body"):
+                    return
+                start, body = held[0], b"".join(m.get("body", b"") for m in held[1:])
+                held.clear()
+                start, body = localise_response(start, body, lang)
+                await send(start)
+                await send({"type": "http.response.body", "body": body})
+                return
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_id)
         except Exception as exc:
-            if started:
+            if started and not held:
                 raise
+            held.clear()  # an error response cut short is replaced by the 500 below
             status, detail = classify(exc)
             log.error("request %s failed with %s (%s)", rid, type(exc).__name__, status,
                       exc_info=status >= 500 and status != 503)
             headers = {"retry-after": str(RETRY_AFTER_SECONDS)} if status == 503 else {}
             await send_json(send_with_id, status, {"error": detail, "request_id": rid}, headers)
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", []):
+        if key.lower() == name:
+            return value.decode("latin-1")
+    return None
+
+
+def _is_json(headers: list[tuple[bytes, bytes]]) -> bool:
+    return any(k.lower() == b"content-type" and v.split(b";")[0].strip() == b"application/json" for k, v in headers)
+
+
+def localise_response(start: Message, body: bytes, lang: str) -> tuple[Message, bytes]:
+    """An error response with ``code`` and a ``message`` in ``lang`` added to its JSON body (see messages.py)."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return start, body
+    if not isinstance(data, dict) or "error" not in data:
+        return start, body
+    data = localise(start["status"], data, lang)
+    out = json.dumps(data, ensure_ascii=False).encode()
+    drop = {b"content-length", b"content-language"}
+    headers = [(k, v) for k, v in start["headers"] if k.lower() not in drop]
+    headers += [(b"content-length", str(len(out)).encode()), (b"content-language", data["lang"].encode())]
+    # Caches must keep the Chinese and the English error apart.
+    if not any(k.lower() == b"vary" and b"accept-language" in v.lower() for k, v in headers):
+        headers.append((b"vary", b"Accept-Language"))
+    return {**start, "headers": headers}, out
 
 
 def classify(exc: BaseException) -> tuple[int, str]:

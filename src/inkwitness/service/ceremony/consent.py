@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import hashlib
 
+#: The version of the texts below, recorded with every agreement. Change it whenever CONSENT or
+#: TYPED_NOTICE changes: the recorded hashes pin the exact wording, the version names it.
+CONSENT_VERSION = "2026-12"
 CONSENT: dict[str, str] = {
     "en": ("To sign, you write your signature with your finger or a pen. Besides the picture of the "
            "signature, this records how you write it: the position of the pen over time and, if your "
@@ -29,3 +32,8 @@ TYPED_NOTICE: dict[str, str] = {
 def consent_sha256(lang: str) -> str:
     """The hash of the consent text shown in ``lang`` (recorded with the signature)."""
     return hashlib.sha256(CONSENT[lang].encode()).hexdigest()
+
+
+def notice_sha256(lang: str) -> str:
+    """The hash of the typed-name notice shown in ``lang`` (recorded with a typed name)."""
+    return hashlib.sha256(TYPED_NOTICE[lang].encode()).hexdigest()

@@ -15,13 +15,15 @@ from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import FileResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
 
-from ...errors import EnrolmentError, InkwitnessError
+from ...errors import EnrolmentError
 from ..policy import Caller
 from ..routes import ISOLATION, Id, Token, may, ops_of, packet, run, tenant_of
 from ..storage import Gone, NotFound
-from .consent import CONSENT, TYPED_NOTICE, consent_sha256
+from .agreement import consent_record, log_agreement, notice_record
+from .consent import CONSENT, TYPED_NOTICE
+from .errors import CopyExpired, LinkExpired, LinkUsed, NoDocument, RequestDeclined, SealingUnavailable
 from .render import DocumentError, page_png, page_sizes
-from .store import COPY_RETENTION, RequestStore, SigningRequest, now
+from .store import COPY_RETENTION, RequestStore, SigningRequest
 
 router = APIRouter()
 TEMPLATES = FilePath(__file__).parent / "templates"
@@ -83,7 +85,7 @@ async def link_request(token: Token, request: Request) -> dict[str, Any]:
     req = await run(store.by_token, token)
     session = await run(_session_info, request, token)
     if session is None and (req is None or req.state == "open"):
-        raise Gone("this signing link was already used or has expired")
+        raise LinkUsed("this signing link was already used or has expired")
     if req is not None and req.state == "open":
         await run(store.event, req, "viewed")
     body: dict[str, Any] = {"session": session, "consent": CONSENT, "typed_notice": TYPED_NOTICE,
@@ -97,7 +99,7 @@ async def link_request(token: Token, request: Request) -> dict[str, Any]:
 def _open_request(request: Request, token: str) -> SigningRequest:
     req = store_of(request).by_token(token)
     if req is None:
-        raise NotFound("this link has no document")
+        raise NoDocument("this link has no document")
     return req
 
 
@@ -108,9 +110,9 @@ async def link_page(token: Token, page: int, request: Request, w: Annotated[int,
     store = store_of(request)
     req = await run(_open_request, request, token)
     if req.state == "declined":
-        raise Gone("this signing request was declined")
+        raise RequestDeclined("this signing request was declined")
     if req.state in ("open", "viewed") and dt.datetime.fromisoformat(req.expires_at) < dt.datetime.now(dt.timezone.utc):
-        raise Gone("this signing link has expired")
+        raise LinkExpired("this signing link has expired")
     data = await run(page_png, await run(store.blob, req, "document"), page, w)
     return Response(data, media_type="image/png", headers={"Cache-Control": "private, max-age=600"})
 
@@ -145,9 +147,14 @@ def _seal(request: Request, row: Any, req: SigningRequest, sig: Any, consent: Co
         verification = {"decision": "error", "reasons": [f"verification failed: {type(exc).__name__}"]}
     store.put_blob(req, "sealed", sealed)
     store.put_blob(req, "packet", json.dumps(sig.to_dict()).encode())
-    req.outcome = {"log_index": info["log_index"], "sealed_sha256": hashlib.sha256(sealed).hexdigest(),
-                   "signature_sha256": sig.sha256, "verification": verification,
-                   "consent": {"lang": consent.lang, "text_sha256": consent_sha256(consent.lang), "time": now()}}
+    accepted = consent_record(consent.lang)
+    sealed_sha256 = hashlib.sha256(sealed).hexdigest()
+    agreement = log_agreement(ops.evidence.log, req, "handwritten", {"consent": accepted},
+                              signing_log_index=info["log_index"], signature_sha256=sig.sha256,
+                              signed_document_sha256=sealed_sha256)
+    req.outcome = {"log_index": info["log_index"], "sealed_sha256": sealed_sha256,
+                   "signature_sha256": sig.sha256, "verification": verification, "consent": accepted,
+                   "agreement_log_index": agreement}
     store.event(req, "signed")
     ops.repo.finish_session(row.id, {"state": "signed", "log_index": info["log_index"],
                                      "decision": verification.get("decision")})
@@ -175,9 +182,11 @@ async def link_typed(token: Token, body: TypedIn, request: Request) -> dict[str,
     store = store_of(request)
     req = await run(_open_request, request, token)
     row = await _consume(request, token)
-    req.outcome = {"typed_name": body.name.strip(), "evidential_value": "reduced: no handwriting recorded",
-                   "notice": {"lang": body.lang, "text_sha256": hashlib.sha256(TYPED_NOTICE[body.lang].encode()).hexdigest(),
-                              "time": now()}}
+    name, notice = body.name.strip(), notice_record(body.lang)
+    agreement = await run(log_agreement, ops_of(request).evidence.log, req, "typed-name",
+                          {"typed_name": name, "notice": notice})
+    req.outcome = {"typed_name": name, "evidential_value": "reduced: no handwriting recorded",
+                   "notice": notice, "agreement_log_index": agreement}
     await run(store.event, req, "typed")
     await run(ops_of(request).repo.finish_session, row.id, {"state": "typed"})
     return {"state": "typed"}
@@ -205,7 +214,7 @@ async def link_copy(token: Token, request: Request) -> Response:
         raise NotFound("the document has not been signed through this link")
     signed = dt.datetime.fromisoformat(req.events[-1]["time"])
     if dt.datetime.now(dt.timezone.utc) - signed > COPY_RETENTION:
-        raise Gone("the copy is no longer available here; ask the sender for it")
+        raise CopyExpired("the copy is no longer available here; ask the sender for it")
     return Response(await run(store.blob, req, "sealed"), media_type="application/pdf",
                     headers={"Content-Disposition": 'attachment; filename="signed.pdf"', "Cache-Control": "no-store"})
 
@@ -227,7 +236,7 @@ def _create(request: Request, who: Caller, pdf: bytes, name: str, fields: dict[s
 
     ops, store = ops_of(request), store_of(request)
     if ops.sealing is None:
-        raise InkwitnessError("document sealing is not configured on this server (TSA, escrow key, certificate)")
+        raise SealingUnavailable("document sealing is not configured on this server (TSA, escrow key, certificate)")
     sizes = page_sizes(pdf)
     page = fields["page"] or len(sizes)
     if not 1 <= page <= len(sizes):

@@ -342,20 +342,31 @@ export class SignaturePad {
   }
 }
 
-/** An API error with the HTTP status (0: the network failed; -1: timed out). */
+/** An API error with the HTTP status (0: the network failed; -1: timed out). ``message`` is the
+ * server's English text; ``code`` its stable machine code; ``localized`` the text for a person, in
+ * the language the client asked for (Accept-Language). */
 export class ApiError extends Error {
-  constructor(message, status, body = {}) { super(message); this.status = status; this.body = body; }
+  constructor(message, status, body = {}) {
+    super(message); this.status = status; this.body = body;
+    this.code = body.code || null;
+    this.localized = body.message || message;
+  }
 }
 
 export class InkwitnessClient {
+  /** ``options.lang``: "zh", "en" or a function returning one, sent as Accept-Language so that
+   * error messages come back in the page's language (default: the browser's own). */
   constructor(baseUrl = "", apiKey = null, options = {}) {
     this.base = baseUrl; this.key = apiKey; this.timeoutMs = options.timeoutMs ?? 30_000;
+    this.lang = options.lang ?? null;
   }
 
   async _call(method, path, body, { raw = false, form = null } = {}) {
     const headers = {};
     if (!form) headers["content-type"] = "application/json";
     if (this.key) headers.authorization = `Bearer ${this.key}`;
+    const lang = typeof this.lang === "function" ? this.lang() : this.lang;
+    if (lang) headers["accept-language"] = lang === "zh" ? "zh-CN, zh" : lang;
     const abort = new AbortController();
     const timer = setTimeout(() => abort.abort(), this.timeoutMs);
     let res;

@@ -20,7 +20,7 @@ window.inkwitnessPad = pad;
 window.inkwitnessKept = kept;
 
 function key() { return $("api-key").value.trim(); }
-function api() { return new InkwitnessClient("", key(), { timeoutMs: 60_000 }); }
+function api() { return new InkwitnessClient("", key(), { timeoutMs: 60_000, lang: () => i18n.lang() }); }
 function say(k, vars = {}) { $("live").textContent = i18n.t(k, vars); }
 function needed() { return $("mode").value === "enrol" ? 5 : 1; }
 function prompt() { $("prompt").textContent = i18n.t("pad.prompt.n", { i: Math.min(kept.length + 1, needed()), n: needed() }); }
@@ -31,7 +31,8 @@ function sizeCheck() {
 function errorText(err) {
   if (err instanceof ApiError && err.status === 0) return i18n.t("err.network");
   if (err instanceof ApiError && err.status === -1) return i18n.t("err.timeout");
-  return i18n.t("con.err", { detail: err.message });
+  // The server's message in the page's language (Accept-Language); its English text is err.message.
+  return i18n.t("con.err", { detail: err.localized || err.message });
 }
 
 /** A verifier reason in plain words (the API's technical text stays available on hover). */

@@ -6,7 +6,7 @@ import * as i18n from "/static/i18n.js";
 
 const $ = (id) => document.getElementById(id);
 const token = (location.pathname.match(/^\/s\/([A-Za-z0-9_-]+)$/) || [])[1] || "";
-const client = new InkwitnessClient("", null, { timeoutMs: 60_000 });
+const client = new InkwitnessClient("", null, { timeoutMs: 60_000, lang: () => i18n.lang() });
 const kept = [];            // signatures captured and not yet accepted by the server
 let info = null;            // what the link asks for
 let needed = 1;
@@ -202,8 +202,8 @@ function explain(err) {
   if (err.status === -1) return ["err.timeout"];
   if (err.status === 413) return ["err.toolarge"];
   if (err.status === 410 || err.status === 404) return ["err.gone"];
-  if (err.status === 422 && err.body && err.body.type === "EnrolmentError") return ["err.enrol", { detail: err.message }];
-  if (err.status === 422) return ["err.invalid", { detail: err.message }];
+  if (err.status === 422 && err.body && err.body.type === "EnrolmentError") return ["err.enrol", { detail: err.localized }];
+  if (err.status === 422) return ["err.invalid", { detail: err.localized }];
   return ["err.server", { status: err.status }];
 }
 
@@ -227,7 +227,7 @@ async function confirm() {
     kept.length = 0;      // accepted: only now are the signatures let go
     outcome(info.document ? "out.signed" : result.enrolled ? "out.enrolled" : "out.signed.plain", Boolean(info.document));
   } catch (err) {
-    window.inkwitnessLastResult = { error: err.message, status: err.status };
+    window.inkwitnessLastResult = { error: err.message, message: err.localized, code: err.code, status: err.status };
     const [key, vars] = explain(err);
     if (key === "err.enrol") {
       // Only the inconsistent signature is asked for again; the others are kept.
