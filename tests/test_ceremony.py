@@ -225,3 +225,23 @@ def test_what_the_signer_agreed_to_is_in_the_log(ceremony):
     assert entry["notice"]["version"] == CONSENT_VERSION and entry["document_sha256"] == typed["document_sha256"]
     assert log.verify().ok
 
+
+def test_ended_requests_are_purged_after_the_retention_but_the_evidence_stays(ceremony, monkeypatch):
+    client, auth, _, data = ceremony
+    req = _request(client, auth)
+    body = {"signature": synthetic_signature(23).to_dict(), "consent": {"accepted": True}}
+    assert client.post(f"/v1/capture/{_token(req)}/sign", json=body).status_code == 201
+    ops, store = client.app.state.ops, client.app.state.ceremony_store
+    index = client.get(f"/v1/documents/requests/{req['id']}", headers=auth).json()["outcome"]["log_index"]
+    stored = store.get(req["id"])
+    stored.events[-1]["time"] = "2020-01-01T00:00:00+00:00"
+    store.save(stored)
+    monkeypatch.setattr(ops.settings, "request_retention_days", 30)
+    monkeypatch.setattr(store, "_purged", float("-inf"))
+    listed = client.get("/v1/documents/requests", headers=auth).json()["requests"]
+    assert req["id"] not in [r["id"] for r in listed]
+    assert not (data / "ceremony" / "requests" / req["id"]).exists()
+    assert client.get(f"/v1/documents/requests/{req['id']}", headers=auth).status_code == 404
+    assert client.get(f"/v1/capture/{_token(req)}/copy.pdf").status_code in (404, 410)
+    assert json.loads(ops.evidence.log.entry(index)[0])["type"] == "signing"
+    assert ops.bundle(stored.tenant_id, index)[:2] == b"PK"

@@ -176,6 +176,26 @@ def keys_roll(key: Annotated[str, typer.Argument(help="key id or prefix (see key
     console.print(secret, highlight=False)
 
 
+def requests_purge(data_dir: Annotated[Path, typer.Option(help="data directory")] = Path("inkwitness-data"),
+                   older_than_days: Annotated[Optional[float], typer.Option(
+                       min=0, help="keep ended requests this many days (default: INKWITNESS_REQUEST_RETENTION_DAYS, "
+                       "else 30)")] = None,
+                   dry_run: Annotated[bool, typer.Option("--dry-run", help="only list what would go")] = False) -> None:
+    """Delete signing requests ended (signed, typed, declined or expired) longer ago than the retention.
+
+    Their document, sealed copy and link go; the log entries and sealed evidence stay.
+    """
+    from .service.ceremony.store import purge_requests
+    from .service.settings import Settings
+
+    retention = Settings(data_dir=data_dir, request_retention_days=older_than_days).request_retention()
+    gone = purge_requests(data_dir / "ceremony", retention, dry_run=dry_run)
+    for request_id in gone:
+        console.print(request_id, highlight=False)
+    err_console.print(f"{len(gone)} signing request(s) {'would be ' if dry_run else ''}purged "
+                      f"(ended more than {retention.total_seconds() / 86400:g} days ago)", highlight=False)
+
+
 def register(app: typer.Typer) -> None:
     """Attach the service commands."""
     app.command("serve")(serve)
@@ -185,3 +205,6 @@ def register(app: typer.Typer) -> None:
     keys.command("revoke")(keys_revoke)
     keys.command("roll")(keys_roll)
     app.add_typer(keys, name="keys")
+    requests = typer.Typer(help="Signing requests of the ceremony.", no_args_is_help=True)
+    requests.command("purge")(requests_purge)
+    app.add_typer(requests, name="requests")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +12,9 @@ from ..errors import InkwitnessError
 STORAGE_KEY_ENV = "INKWITNESS_STORAGE_KEY"
 #: Comma-separated origins that may call the API from a browser and frame the capture page.
 CORS_ORIGINS_ENV = "INKWITNESS_CORS_ORIGINS"
+#: Days a finished or expired signing request (its document, sealed copy and link) is kept.
+REQUEST_RETENTION_ENV = "INKWITNESS_REQUEST_RETENTION_DAYS"
+DEFAULT_REQUEST_RETENTION_DAYS = 30.0
 
 
 @dataclass
@@ -37,6 +41,9 @@ class Settings:
     capture_burst: int = 20
     key_rate_per_second: float = 500.0
     key_burst: int = 1000
+    #: Days a signing request is kept once signed, typed, declined or expired (None: environment,
+    #: else 30). Its sealing's log entries and evidence are kept regardless.
+    request_retention_days: float | None = None
 
     def allowed_origins(self) -> list[str]:
         """Browser origins allowed to call the API and frame the capture page (setting, else environment)."""
@@ -46,6 +53,18 @@ class Settings:
             if not (o.startswith("https://") or o.startswith("http://")) or any(c in o for c in " ;'\"*"):
                 raise InkwitnessError(f"CORS origin {o!r} must be a scheme and host such as https://shop.example")
         return origins
+
+    def request_retention(self) -> dt.timedelta:
+        """How long ended signing requests are kept (setting, else environment, else 30 days)."""
+        raw = self.request_retention_days
+        if raw is None:
+            try:
+                raw = float(os.environ.get(REQUEST_RETENTION_ENV, DEFAULT_REQUEST_RETENTION_DAYS))
+            except ValueError:
+                raise InkwitnessError(f"{REQUEST_RETENTION_ENV} must be a number of days") from None
+        if not 0 <= raw <= 36500:
+            raise InkwitnessError(f"request retention must be 0 to 36500 days, got {raw}")
+        return dt.timedelta(days=raw)
 
     def storage_key(self) -> bytes:
         """The AES-256 key for biometric data at rest: env, key file, or a new key file (0600).

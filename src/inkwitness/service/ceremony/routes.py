@@ -296,7 +296,10 @@ async def preview_document(who: Clerk, file: Annotated[UploadFile, File()]) -> d
 @router.get("/v1/documents/requests")
 async def list_requests(who: Clerk, request: Request) -> dict[str, Any]:
     """This tenant's newest signing requests."""
-    found = await run(store_of(request).list, tenant_of(who))
+    store = store_of(request)
+    # Clerks list requests all day: ended ones past their retention go (at most hourly per process).
+    await run(store.purge, ops_of(request).settings.request_retention())
+    found = await run(store.list, tenant_of(who))
     return {"requests": [r.for_clerk() for r in found]}
 
 

@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,8 @@ from ..storage import NotFound, Vault
 #: How long a signer may still download the sealed copy after signing.
 COPY_RETENTION = dt.timedelta(hours=24)
 _ID = re.compile(r"^[A-Za-z0-9-]{1,64}$")
+#: States after which a request's link does nothing more.
+FINISHED = ("signed", "typed", "declined")
 
 
 def now() -> str:
@@ -54,6 +57,14 @@ class SigningRequest:
     events: list[dict[str, Any]] = field(default_factory=list)
     outcome: dict[str, Any] = field(default_factory=dict)
 
+    def ended_at(self, at: dt.datetime) -> dt.datetime | None:
+        """When the request stopped being usable (finished, or expired before ``at``); None while open."""
+        if self.state in FINISHED and self.events:
+            return dt.datetime.fromisoformat(self.events[-1]["time"])
+        expires = dt.datetime.fromisoformat(self.expires_at)
+        expires = expires if expires.tzinfo else expires.replace(tzinfo=dt.timezone.utc)
+        return expires if expires <= at else None
+
     def public(self) -> dict[str, Any]:
         """What the signer's page may know (no tenant, subject or verification outcome)."""
         return {"document_name": self.document_name, "pages": [list(p) for p in self.pages], "page": self.page,
@@ -71,6 +82,7 @@ class RequestStore:
     def __init__(self, root: Path, vault: Vault) -> None:
         self.root = root
         self.vault = vault
+        self._purged = -float("inf")  # monotonic time of the last purge
 
     def _dir(self, request_id: str) -> Path:
         if not _ID.match(request_id):
@@ -118,6 +130,15 @@ class RequestStore:
         path = self.root / "tokens" / token_key(token)
         return self.get(path.read_text().strip()) if path.exists() else None
 
+    def purge(self, older_than: dt.timedelta, every: float = 3600.0) -> list[str]:
+        """Purge ended requests (see :func:`purge_requests`), at most once per ``every`` seconds per process."""
+        import time
+
+        if time.monotonic() - self._purged < every:
+            return []
+        self._purged = time.monotonic()
+        return purge_requests(self.root, older_than)
+
     def list(self, tenant_id: str, limit: int = 50) -> list[SigningRequest]:
         """The tenant's newest requests."""
         folder = self.root / "requests"
@@ -141,3 +162,36 @@ class RequestStore:
         if not path.exists():
             raise NotFound(f"no {name} for this signing request")
         return self.vault.open(req.tenant_id, req.id, path.read_bytes(), f"ceremony:{name}")
+
+
+def purge_requests(root: Path, older_than: dt.timedelta, at: dt.datetime | None = None,
+                   dry_run: bool = False) -> list[str]:
+    """Delete the requests that ended more than ``older_than`` ago: their files and links; their ids.
+
+    Only ``<data_dir>/ceremony`` is touched: the sealing's log entry, agreement and evidence
+    artifacts live in the log and the evidence store, which are never purged.
+    """
+    at = at or dt.datetime.now(dt.timezone.utc)
+    folder, gone = root / "requests", []
+    for path in sorted(folder.iterdir()) if folder.exists() else []:
+        try:
+            data = json.loads((path / "request.json").read_text())
+            req = SigningRequest(**data)
+            ended = req.ended_at(at)
+        except (OSError, ValueError, TypeError, KeyError):
+            continue  # unreadable or half-written: not ours to judge; left for a person
+        if ended is not None and at - ended > older_than:
+            gone.append(req.id)
+    if dry_run or not gone:
+        return gone
+    doomed = set(gone)
+    tokens = root / "tokens"
+    for link in tokens.iterdir() if tokens.exists() else []:
+        try:
+            if link.read_text().strip() in doomed:
+                link.unlink()  # the link first: a half-purged request is never reachable by its link
+        except OSError:
+            continue
+    for request_id in gone:
+        shutil.rmtree(folder / request_id, ignore_errors=True)
+    return gone
