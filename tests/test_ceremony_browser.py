@@ -314,7 +314,10 @@ def test_switching_language_and_agreeing_with_a_typed_name(browser, server, tmp_
     sp.click("#typed-open")
     assert "证据" in sp.inner_text("#typed-notice")  # the reduced evidential value is stated first
     sp.fill("#typed-name", "Li Wei")
-    sp.click("#typed-submit")
+    with sp.expect_request(lambda r: r.url.endswith("/typed")) as sent:
+        sp.click("#typed-submit")
+    # The page asks in the language on screen, so the server's error messages come back in it.
+    assert sent.value.headers["accept-language"].startswith("zh")
     sp.wait_for_selector("#outcome", state="visible")
     assert "键入姓名" in sp.inner_text("#h-outcome")
     con.wait_for_function("() => window.inkwitnessConsole.lastStatus && window.inkwitnessConsole.lastStatus.state === 'typed'",
