@@ -35,6 +35,15 @@ VIEWS: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (
      ("lp_x", "lp_y", "lp_speed", "lp_cos", "lp_sin", "lp_log_radius", "lp_dspeed", "lp_acceleration",
       "lp_v_dtheta")),
 )
+#: Views measured in the Engine II ablation (docs/accuracy.md): the path-signature view (method 4)
+#: and the contextual view (method 3's contextual DTW).
+EXTRA_VIEWS: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (
+    ("sig", ("ps_x", "ps_y", "ps_tx", "ps_ty", "ps_area_tx", "ps_area_ty", "ps_area_xy", "ps_p", "ps_tp",
+             "ps_area_tp", "ps_area_xp", "ps_area_yp"),
+     ("ps_x", "ps_y", "ps_tx", "ps_ty", "ps_area_tx", "ps_area_ty", "ps_area_xy")),
+    ("ctx", tuple(f"ctx_{n}_{k:+d}" for n in ("vx", "vy", "pressure") for k in (-6, -3, 0, 3, 6)),
+     tuple(f"ctx_{n}_{k:+d}" for n in ("vx", "vy", "speed") for k in (-6, -3, 0, 3, 6))),
+)
 COMPONENTS = ("all_mean", "all_min", "all_tempo", "dyn_mean", "dyn_min", "dir_mean", "dir_min", "global")
 
 
@@ -68,6 +77,8 @@ class Model:
     fusion_scale: tuple[float, ...] = ()
     # The view whose time functions build the stability-weighted mean template (None: no template).
     template_view: str | None = "all"
+    # The view whose time functions train each person's vector-quantisation codebook (None: none).
+    codebook_view: str | None = None
     threshold: float = 0.0
     trained_on: tuple[str, ...] = ()
     notes: dict[str, Any] = field(default_factory=dict)
@@ -117,6 +128,7 @@ class Model:
         if data.pop("format", None) not in READABLE_FORMATS:
             raise InkwitnessError(f"model file is not {MODEL_FORMAT}")
         data.setdefault("template_view", None)  # format /1 had no mean template
+        data.setdefault("codebook_view", None)
         tuples = {k for k, v in asdict(cls()).items() if isinstance(v, tuple)}
         kwargs = {k: tuple(v) if k in tuples else v for k, v in data.items()}
         if "spread_prior" in kwargs:

@@ -46,6 +46,14 @@ COMPONENT_SETS: dict[str, tuple[str, ...]] = {
     "extended": COMPONENTS + ("ds_mean", "ds_min", "all_perref", "dyn_perref", "ds_perref", "template"),
     "spread": COMPONENTS + ("ds_mean", "ds_min", "template", "all_spread", "dyn_spread"),
 }
+_EXTENDED = COMPONENT_SETS["extended"]
+# The Engine II ablation (docs/accuracy.md): each candidate method added to the shipped set alone.
+COMPONENT_SETS.update({
+    "extended+sig": _EXTENDED + ("sig_mean", "sig_min", "sig_perref"),
+    "extended+ctx": _EXTENDED + ("ctx_mean", "ctx_min", "ctx_perref"),
+    "extended+vq": _EXTENDED + ("vq", "vq_usage"),
+    "extended+cdtw-vq": _EXTENDED + ("ctx_mean", "ctx_min", "ctx_perref", "vq", "vq_usage"),
+})
 #: The "rich" set: every view's components plus one per selected global feature.
 RICH_VIEW_PARTS = ("mean", "min", "tempo", "perref", "raw", "spread")
 

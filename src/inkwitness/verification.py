@@ -21,8 +21,9 @@ import numpy as np
 
 from .errors import EnrolmentError, IncompatibleSignatures
 from .features.globalfeatures import FEATURE_NAMES, global_features
-from .features.timefunctions import normalise, time_functions, znorm
+from .features.timefunctions import EXTENDED_PREFIXES, normalise, time_functions, znorm
 from .matching.dtw import dtw_kernel
+from .matching.codebook import Codebook, fit_codebook, own_mismatch
 from .matching.template import MeanTemplate, mean_template
 from .model import Model, default_model
 from .signature import Signature
@@ -46,11 +47,14 @@ class Prepared:
 def prepare(sig: Signature, model: Model | None = None) -> Prepared:
     """Time functions and global features of a signature.
 
-    With a model, only the global features it uses are computed (the hot path of
-    verification); without one, all of them (training, reports).
+    With a model, only the global features it uses are computed, and the path-signature and
+    contextual columns only if its views compare them (the hot path of verification);
+    without one, all of them (training, reports).
     """
     trace = normalise(sig)
-    names, matrix = time_functions(trace, with_pressure=True)
+    extended = model is None or any(f.startswith(EXTENDED_PREFIXES)
+                                    for _, p, g in model.views for f in (*p, *g))
+    names, matrix = time_functions(trace, with_pressure=True, extended=extended)
     only = model.global_index() if model is not None else None
     return Prepared(sig.sha256, names, np.ascontiguousarray(znorm(matrix)), global_features(sig, trace, only),
                     sig.pressure is not None, len(trace))
@@ -87,6 +91,7 @@ class Template:
     _mats: dict[tuple[str, ...], list[np.ndarray]] = field(default_factory=dict, repr=False)
     _summary: dict[tuple[str, ...], tuple[float, float, float]] = field(default_factory=dict, repr=False)
     _means: dict[tuple[str, ...], tuple[MeanTemplate, float]] = field(default_factory=dict, repr=False)
+    _codebooks: dict[tuple[str, ...], tuple[Codebook, tuple[float, float]]] = field(default_factory=dict, repr=False)
 
     @property
     def has_pressure(self) -> bool:
@@ -135,6 +140,13 @@ class Template:
             self._means[functions] = (template, own)
         return self._means[functions]
 
+    def codebook(self, functions: tuple[str, ...]) -> tuple[Codebook, tuple[float, float]]:
+        """The references' VQ codebook and their own leave-one-out mismatch against it (cached)."""
+        if functions not in self._codebooks:
+            mats = self.matrices(functions)
+            self._codebooks[functions] = (fit_codebook(mats), own_mismatch(mats))
+        return self._codebooks[functions]
+
 
 @dataclass(frozen=True)
 class Measurement:
@@ -151,6 +163,8 @@ class Measurement:
     template: tuple[float, float] | None              # (questioned, references' mean) cost to the mean template
     questioned_globals: np.ndarray
     reference_globals: np.ndarray                     # (k, n_features)
+    # Questioned (distortion, usage chi-square) against the VQ codebook, and the references' own.
+    codebook: tuple[float, float, float, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -243,8 +257,13 @@ class Verifier:
             funcs = dict(model.view_functions(use_pressure))[model.template_view]
             mt, own = template.mean_template(funcs, model)
             mean = (mt.distance(view_matrix(q, funcs), model.window_frac, model.min_window), own)
+        vq = None
+        if model.codebook_view:
+            funcs = dict(model.view_functions(use_pressure))[model.codebook_view]
+            book, (own_distortion, own_usage) = template.codebook(funcs)
+            vq = (*book.mismatch(view_matrix(q, funcs)), own_distortion, own_usage)
         return Measurement(use_pressure, views, spreads, per_ref, mean, q.globals,
-                           np.vstack([r.globals for r in template.references]))
+                           np.vstack([r.globals for r in template.references]), vq)
 
     def components(self, questioned: Signature | Prepared) -> tuple[dict[str, float], tuple[str, ...], list[str]]:
         """Normalised distance components (1 = as far as this person's signatures are expected to be apart)."""
@@ -348,6 +367,10 @@ def _components_and_reasons(m: Measurement, model: Model,
     if m.template is not None:
         comps["template"] = float(m.template[0] / max(m.template[1], 1e-9))
         comps["template_raw"] = float(m.template[0])
+    if m.codebook is not None:
+        distortion, usage, own_distortion, own_usage = m.codebook
+        comps["vq"] = float(distortion / max(own_distortion, 1e-9))
+        comps["vq_usage"] = float((usage + 0.02) / (own_usage + 0.02))
     comps["global"], reasons = global_distance(m, model)
     wanted = (range(len(FEATURE_NAMES)) if every_feature else
               [FEATURE_NAMES.index(k[2:]) for k in model.fusion_components if k.startswith("g:")])

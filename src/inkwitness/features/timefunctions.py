@@ -14,6 +14,9 @@ import numpy as np
 from scipy.signal import butter, savgol_coeffs, sosfiltfilt
 
 from ..signature import Signature
+from . import context as ctx
+from .context import context_functions
+from .pathsignature import signature_functions
 
 #: The common rate every signature is resampled to before comparison.
 COMMON_RATE_HZ = 100.0
@@ -134,6 +137,13 @@ PRESSURE = ("pressure", "dpressure")
 DSDTW = ("lp_x", "lp_y", "lp_speed", "lp_cos", "lp_sin", "lp_log_radius", "lp_dspeed", "lp_acceleration",
          "lp_v_dtheta")
 DSDTW_PRESSURE = ("lp_pressure", "lp_dpressure")
+#: Path-signature terms (features/pathsignature.py) compared by DTW: window position, time-weighted
+#: displacements and the signed areas between time, x and y (the symmetric level-2 terms are
+#: functions of level 1 under base-point augmentation, so they add nothing).
+PATH_SIGNATURE = ("ps_x", "ps_y", "ps_tx", "ps_ty", "ps_area_tx", "ps_area_ty", "ps_area_xy")
+PATH_SIGNATURE_PRESSURE = ("ps_p", "ps_tp", "ps_area_tp", "ps_area_xp", "ps_area_yp")
+#: Name prefixes of the columns only ``time_functions(..., extended=True)`` computes.
+EXTENDED_PREFIXES = ("ps_", "ctx_")
 
 
 def _np_gradient(values: np.ndarray, dt_s: float) -> np.ndarray:
@@ -159,9 +169,12 @@ def dsdtw_functions(trace: Trace, with_pressure: bool = True) -> dict[str, np.nd
     return cols
 
 
-def time_functions(trace: Trace, with_pressure: bool = True,
-                   lowpassed: bool = True) -> tuple[tuple[str, ...], np.ndarray]:
-    """Per-sample time functions of a normalised trace: (names, n x d matrix); ``lowpassed`` adds the DsDTW set."""
+def time_functions(trace: Trace, with_pressure: bool = True, lowpassed: bool = True,
+                   extended: bool = True) -> tuple[tuple[str, ...], np.ndarray]:
+    """Per-sample time functions of a normalised trace: (names, n x d matrix).
+
+    ``lowpassed`` adds the DsDTW set; ``extended`` the path-signature and contextual columns.
+    """
     dt = 1.0 / COMMON_RATE_HZ
     cols: dict[str, np.ndarray] = {"x": trace.x, "y": trace.y}
     vx, vy = derivative(trace.x, dt), derivative(trace.y, dt)
@@ -183,6 +196,15 @@ def time_functions(trace: Trace, with_pressure: bool = True,
         names += list(DSDTW)
         if "lp_pressure" in cols:
             names += list(DSDTW_PRESSURE)
+    if extended:
+        channels = {"x": trace.x, "y": trace.y}
+        if "pressure" in cols:
+            channels["p"] = trace.pressure
+        signature = signature_functions(trace.t, channels)
+        context = context_functions(cols, ctx.BASE) | context_functions(cols, ctx.BASE_NO_PRESSURE)
+        cols.update(signature, **context)
+        names += [n for n in (*PATH_SIGNATURE, *PATH_SIGNATURE_PRESSURE) if n in signature]
+        names += [n for n in dict.fromkeys((*ctx.names(ctx.BASE), *ctx.names(ctx.BASE_NO_PRESSURE))) if n in context]
     return tuple(names), np.column_stack([cols[n] for n in names])
 
 

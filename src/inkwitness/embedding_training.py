@@ -1,0 +1,129 @@
+"""Training of the learned embedding (:mod:`inkwitness.embedding`) with PyTorch, writer-independently.
+
+Needs ``pip install torch`` (``pip install -e '.[train]'``); nothing else in the package
+imports this module. Each step draws triplets from the training writers only: an anchor
+and a positive among a person's genuine signatures, and a negative that is one of that
+person's skilled forgeries (or, less often, another person's genuine signature). The DTW
+alignment of each pair is found on the current embeddings (numba, no gradient), and the
+loss pulls the distance along that path for the positive below the negative's, on a log
+scale because verification compares distance ratios. The network is then exported to the
+numpy :class:`~inkwitness.embedding.Embedding`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from .embedding import CHANNELS, DILATIONS, KERNEL, PRESSURE_CHANNELS, Embedding
+from .matching.dtw import dtw_alignment
+
+
+@dataclass(frozen=True)
+class Writer:
+    """One training person's embedded-input matrices."""
+
+    genuine: list[np.ndarray]
+    skilled: list[np.ndarray]
+
+
+@dataclass(frozen=True)
+class EmbeddingConfig:
+    """Network size and optimisation settings (docs/accuracy.md records the ones measured)."""
+
+    hidden: int = 32
+    dimension: int = 16
+    steps: int = 600
+    batch: int = 16
+    learning_rate: float = 2e-3
+    margin: float = 0.3
+    skilled_share: float = 0.75
+    pressure_dropout: float = 0.3
+    window_frac: float = 0.15
+    min_window: float = 10.0
+    seed: int = 7
+
+
+def _network(config: EmbeddingConfig):  # noqa: ANN202 - torch types stay local to this module
+    import torch
+
+    layers: list = []
+    width = len(CHANNELS)
+    for dilation in DILATIONS:
+        layers += [torch.nn.Conv1d(width, config.hidden, KERNEL, dilation=dilation,
+                                   padding=dilation * (KERNEL // 2), padding_mode="replicate"), torch.nn.ReLU()]
+        width = config.hidden
+    return torch.nn.Sequential(*layers), torch.nn.Linear(width, config.dimension)
+
+
+def _embed(convs, projection, x):  # noqa: ANN001, ANN202
+    import torch
+
+    h = convs(x.T[None])[0].T
+    out = projection(h)
+    return out / torch.clamp(out.norm(dim=1, keepdim=True), min=1e-9)
+
+
+def _path_distance(a, b, config: EmbeddingConfig):  # noqa: ANN001, ANN202
+    import torch
+
+    an = a.detach().numpy().astype(np.float64)
+    bn = b.detach().numpy().astype(np.float64)
+    window = max(config.min_window, config.window_frac * max(an.shape[0], bn.shape[0]))
+    path = torch.from_numpy(dtw_alignment(np.ascontiguousarray(an), np.ascontiguousarray(bn), window))
+    return ((a[path[:, 0]] - b[path[:, 1]]) ** 2).sum(dim=1).mean()
+
+
+def train_embedding(writers: Sequence[Writer], config: EmbeddingConfig = EmbeddingConfig(),
+                    progress: Callable[[str], None] | None = None, notes: Mapping | None = None) -> Embedding:
+    """Fit the network on the given training writers and export it for numpy inference."""
+    import torch
+
+    torch.set_num_threads(1)  # the sequences are small; threads only add synchronisation
+    torch.manual_seed(config.seed)
+    rng = np.random.default_rng(config.seed)
+    usable = [w for w in writers if len(w.genuine) >= 2]
+    if len(usable) < 2:
+        raise ValueError("embedding training needs at least two writers with two genuine signatures each")
+    convs, projection = _network(config)
+    optimiser = torch.optim.Adam([*convs.parameters(), *projection.parameters()], lr=config.learning_rate)
+    pressure = [CHANNELS.index(c) for c in PRESSURE_CHANNELS]
+    started, recent = time.perf_counter(), []
+    for step in range(config.steps):
+        losses = []
+        for wi in rng.choice(len(usable), size=config.batch):
+            writer = usable[wi]
+            a, p = rng.choice(len(writer.genuine), size=2, replace=False)
+            if writer.skilled and rng.random() < config.skilled_share:
+                negative = writer.skilled[rng.integers(len(writer.skilled))]
+            else:
+                other = usable[(wi + 1 + rng.integers(len(usable) - 1)) % len(usable)]
+                negative = other.genuine[rng.integers(len(other.genuine))]
+            triplet = [torch.from_numpy(m.astype(np.float32)) for m in (writer.genuine[a], writer.genuine[p], negative)]
+            if rng.random() < config.pressure_dropout:
+                # Pen-less devices give zero pressure channels: the network must cope with them.
+                for t in triplet:
+                    t[:, pressure] = 0.0
+            ea, ep, en = (_embed(convs, projection, t) for t in triplet)
+            d_pos, d_neg = _path_distance(ea, ep, config), _path_distance(ea, en, config)
+            losses.append(torch.nn.functional.softplus(
+                torch.log(d_pos + 1e-6) - torch.log(d_neg + 1e-6) + config.margin))
+        loss = torch.stack(losses).mean()
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+        recent.append(float(loss.detach()))
+        if progress and (step + 1) % 50 == 0:
+            progress(f"step {step + 1}/{config.steps}: loss {np.mean(recent):.4f} "
+                     f"({time.perf_counter() - started:.0f} s)")
+            recent = []
+    weights = tuple((c.weight.detach().double().numpy().copy(), c.bias.detach().double().numpy().copy())
+                    for c in convs if isinstance(c, torch.nn.Conv1d))
+    proj = (projection.weight.detach().double().numpy().copy(), projection.bias.detach().double().numpy().copy())
+    meta = {"config": config.__dict__, "writers": len(usable), "seconds": round(time.perf_counter() - started, 1),
+            "torch": torch.__version__, **(notes or {})}
+    return Embedding(weights, proj, meta)
+
