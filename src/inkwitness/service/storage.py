@@ -9,13 +9,13 @@ import secrets
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from threading import Lock
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -48,23 +48,108 @@ def new_id() -> str:
 
 
 class Vault:
-    """AES-256-GCM for packets at rest; the tenant and hash are bound as associated data."""
+    """AES-256-GCM for packets at rest under a keyring; the tenant and hash are bound as associated data.
 
-    def __init__(self, key: bytes) -> None:
-        self._aead = AESGCM(key)
-        self.version = hashlib.sha256(key).hexdigest()[:16]
+    The first key seals; every key in the ring opens what was sealed under it. A ``reload`` hook
+    (see :mod:`custody`) lets a running service pick up a rotated keyring without a restart.
+    """
 
-    def seal(self, tenant_id: str, sha256: str, packet: bytes, purpose: str = "") -> bytes:
-        """Encrypt a packet (or, with a purpose, data derived from it)."""
+    #: Seconds between checks of the keyring's source: a rotation is seen within this long.
+    RELOAD_EVERY_SECONDS = 1.0
+
+    def __init__(self, key: bytes | Sequence[bytes], reload: Callable[[], list[bytes] | None] | None = None) -> None:
+        self._reload = reload
+        self._checked = time.monotonic()
+        self._install([key] if isinstance(key, bytes) else list(key))
+
+    def _install(self, keys: list[bytes]) -> None:
+        if not keys:
+            raise StorageError("the storage keyring holds no key")
+        ring = {key_version(k): AESGCM(k) for k in keys}
+        # One assignment: readers in other threads see the old ring or the new one, never a mix.
+        self._ring = (key_version(keys[0]), ring)
+
+    @property
+    def version(self) -> str:
+        """Version of the key new data is sealed under (the newest)."""
+        return self._ring[0]
+
+    @property
+    def versions(self) -> frozenset[str]:
+        """Versions of every key held (the newest and those kept until no row uses them)."""
+        return frozenset(self._ring[1])
+
+    def refresh(self, force: bool = False) -> None:
+        """Re-read the keyring's source if it may have changed (at most once a second unless forced)."""
+        now = time.monotonic()
+        if self._reload is None or (not force and now - self._checked < self.RELOAD_EVERY_SECONDS):
+            return
+        self._checked = now
+        keys = self._reload()
+        if keys:
+            self._install(keys)
+
+    def current(self) -> tuple[str, AESGCM]:
+        """(version, cipher) of the sealing key: pass it to several ``seal`` calls so they agree."""
+        self.refresh()
+        version, ring = self._ring
+        return version, ring[version]
+
+    def seal(self, tenant_id: str, sha256: str, packet: bytes, purpose: str = "",
+             key: tuple[str, AESGCM] | None = None) -> bytes:
+        """Encrypt a packet (or, with a purpose, data derived from it) under ``key``, else the newest key."""
+        _, aead = key or self.current()
         nonce = secrets.token_bytes(12)
-        return nonce + self._aead.encrypt(nonce, packet, _associated(tenant_id, sha256, purpose))
+        return nonce + aead.encrypt(nonce, packet, _associated(tenant_id, sha256, purpose))
 
-    def open(self, tenant_id: str, sha256: str, blob: bytes, purpose: str = "") -> bytes:
-        """Decrypt, failing loudly if the blob was altered or moved to another tenant, packet or purpose."""
-        try:
-            return self._aead.decrypt(blob[:12], blob[12:], _associated(tenant_id, sha256, purpose))
-        except InvalidTag as exc:
-            raise Undecryptable("stored data does not decrypt (altered, or a different storage key)") from exc
+    def open(self, tenant_id: str, sha256: str, blob: bytes, purpose: str = "", version: str | None = None) -> bytes:
+        """Decrypt, failing loudly if the blob was altered or moved to another tenant, packet or purpose.
+
+        With ``version`` (rows record it) only that key is tried; without (files), every key held.
+        """
+        ring = self._ring[1]
+        if version is not None and version not in ring:
+            self.refresh(force=True)  # a rotation in another process may have added it
+            ring = self._ring[1]
+            if version not in ring:
+                raise Undecryptable(f"stored data is sealed under storage key version {version}, which this "
+                                    "service does not hold")
+        candidates = [ring[version]] if version is not None else list(ring.values())
+        for aead in candidates:
+            try:
+                return aead.decrypt(blob[:12], blob[12:], _associated(tenant_id, sha256, purpose))
+            except InvalidTag:
+                continue
+        raise Undecryptable("stored data does not decrypt (altered, or a different storage key)")
+
+    def missing(self, in_use: set[str]) -> list[str]:
+        """Versions in ``in_use`` this vault does not hold (after re-reading its keyring)."""
+        if in_use - self.versions:
+            self.refresh(force=True)
+        return sorted(in_use - self.versions)
+
+
+def key_version(key: bytes) -> str:
+    """A key's version: the first 16 hex digits of its SHA-256 (recorded on every row it seals)."""
+    return hashlib.sha256(key).hexdigest()[:16]
+
+
+def versions_in_use(s: Session) -> set[str]:
+    """Every key version some encrypted row is sealed under.
+
+    A loose index scan (``min`` above the last one found), so a few index probes however many
+    rows there are: cheap enough for /healthz.
+    """
+    found: set[str] = set()
+    for column in (StoredSignature.key_version, FingerEnrolment.key_version):
+        last = None
+        while True:
+            query = select(func.min(column))
+            last = s.scalar(query if last is None else query.where(column > last))
+            if last is None:
+                break
+            found.add(last)
+    return found
 
 
 # Built once: the verification path runs these on every request.
@@ -77,7 +162,7 @@ _CANDIDATES = (select(StoredSignature.id, StoredSignature.sha256)
                .where(StoredSignature.tenant_id == bindparam("tenant"),
                       StoredSignature.subject_id == bindparam("subject"))
                .order_by(StoredSignature.created.desc()))
-_FINGERPRINTS = (select(StoredSignature.id, StoredSignature.replay_fingerprint)
+_FINGERPRINTS = (select(StoredSignature.id, StoredSignature.replay_fingerprint, StoredSignature.key_version)
                  .where(StoredSignature.id.in_(bindparam("ids", expanding=True))))
 _INSERT_SIGNATURE = insert(StoredSignature.__table__)
 _INSERT_VERIFICATION = insert(VerificationRecord.__table__)
@@ -126,9 +211,14 @@ class Repository:
         self._lock = Lock()
 
     def ping(self) -> None:
-        """A round trip to the database (raises when it is unreachable, locked or broken)."""
+        """A round trip to the database (raises when it is unreachable, locked or broken), and a check that
+        every key version rows are sealed under is held (else those rows are unreadable: not ready)."""
         with self.sessions() as s:
-            s.execute(select(1))
+            in_use = versions_in_use(s)
+        missing = self.vault.missing(in_use)
+        if missing:
+            raise Undecryptable(f"rows are sealed under storage key version(s) {', '.join(missing)}, which this "
+                                "service does not hold; restore them to the keyring")
 
     # --- tenants and keys ---------------------------------------------------------------
     def create_tenant(self, name: str, actor: str = "system") -> str:
@@ -268,10 +358,11 @@ class Repository:
 
     def _signature_row(self, tenant_id: str, subject_id: str | None, sig: Signature, role: str,
                        fingerprint: bytes | None = None) -> StoredSignature:
-        sealed = None if fingerprint is None else self.vault.seal(tenant_id, sig.sha256, fingerprint, FINGERPRINT)
+        key = self.vault.current()  # one key for the packet and its fingerprint, recorded on the row
+        sealed = None if fingerprint is None else self.vault.seal(tenant_id, sig.sha256, fingerprint, FINGERPRINT, key)
         return StoredSignature(id=new_id(), tenant_id=tenant_id, subject_id=subject_id, sha256=sig.sha256, role=role,
-                               packet_encrypted=self.vault.seal(tenant_id, sig.sha256, sig.canonical_bytes()),
-                               key_version=self.vault.version, points=len(sig), duration_ms=sig.duration_ms,
+                               packet_encrypted=self.vault.seal(tenant_id, sig.sha256, sig.canonical_bytes(), key=key),
+                               key_version=key[0], points=len(sig), duration_ms=sig.duration_ms,
                                replay_fingerprint=sealed)
 
     def load_signature(self, row: StoredSignature, keep: bool = True) -> Signature:
@@ -280,7 +371,8 @@ class Repository:
             if row.id in self._packets:
                 self._packets.move_to_end(row.id)
                 return self._packets[row.id]
-        sig = native.loads(self.vault.open(row.tenant_id, row.sha256, row.packet_encrypted))
+        sig = native.loads(self.vault.open(row.tenant_id, row.sha256, row.packet_encrypted,
+                                           version=row.key_version))
         if keep:
             remember(self._packets, self._lock, row.id, sig, PACKET_CACHE_SIZE)
         return sig
@@ -300,14 +392,15 @@ class Repository:
             with self._lock:
                 known = {i: self._fingerprints.get(i) for i, _ in rows}
             missing = [i for i, fp in known.items() if fp is None]
-            sealed: dict[str, bytes | None] = {}
+            sealed: dict[str, tuple[bytes | None, str]] = {}
             # Chunks keep the IN list within every backend's parameter limit.
             for start in range(0, len(missing), 500):
-                sealed.update(connection.execute(_FINGERPRINTS, {"ids": missing[start:start + 500]}).all())
+                sealed.update((i, (blob, version)) for i, blob, version in
+                              connection.execute(_FINGERPRINTS, {"ids": missing[start:start + 500]}).all())
         shas = dict(rows)
-        for i, blob in sealed.items():
+        for i, (blob, version) in sealed.items():
             if blob is not None:
-                known[i] = self.vault.open(tenant_id, shas[i], blob, FINGERPRINT)
+                known[i] = self.vault.open(tenant_id, shas[i], blob, FINGERPRINT, version)
                 remember(self._fingerprints, self._lock, i, known[i], FINGERPRINT_CACHE_SIZE)
         return identical, [(i, h, known[i]) for i, h in rows]
 
@@ -393,6 +486,7 @@ class Repository:
 
         blob = json.dumps([t.hex() for t in templates]).encode()
         digest = hashlib.sha256(blob).hexdigest()
+        key = self.vault.current()
         with self.sessions.begin() as s:
             self.subject(tenant_id, subject_id)
             current = s.scalars(select(FingerEnrolment).where(
@@ -406,8 +500,8 @@ class Repository:
                 current.active = False
                 previous = current.id
             row = FingerEnrolment(id=new_id(), tenant_id=tenant_id, subject_id=subject_id, finger=finger,
-                                  templates_encrypted=self.vault.seal(tenant_id, digest, blob, "finger-templates"),
-                                  templates_sha256=digest, key_version=self.vault.version,
+                                  templates_encrypted=self.vault.seal(tenant_id, digest, blob, "finger-templates", key),
+                                  templates_sha256=digest, key_version=key[0],
                                   impressions=len(templates), consent=consent, active=True)
             s.add(row)
             self.audit(s, tenant_id, actor, "finger.replace" if previous else "finger.enrol", subject_id,
@@ -429,7 +523,8 @@ class Repository:
             row = s.scalars(query.order_by(FingerEnrolment.created.desc()).limit(1)).first()
             if row is None:
                 return None
-            blob = self.vault.open(tenant_id, row.templates_sha256, row.templates_encrypted, "finger-templates")
+            blob = self.vault.open(tenant_id, row.templates_sha256, row.templates_encrypted, "finger-templates",
+                                   row.key_version)
             return row.id, row.finger, [bytes.fromhex(h) for h in json.loads(blob)]
 
     @staticmethod

@@ -71,7 +71,7 @@ class StoredSignature(Base):
     sha256: Mapped[str] = mapped_column(String(64), index=True)
     role: Mapped[str] = mapped_column(String(20))  # reference | questioned | document
     packet_encrypted: Mapped[bytes] = mapped_column(LargeBinary)
-    key_version: Mapped[str] = mapped_column(String(64))
+    key_version: Mapped[str] = mapped_column(String(64), index=True)  # rotation and /healthz look rows up by it
     points: Mapped[int] = mapped_column(Integer)
     duration_ms: Mapped[float] = mapped_column(Float, default=0.0)
     # A coarse copy of the time functions (encrypted like the packet): the replay check
@@ -138,7 +138,7 @@ class FingerEnrolment(Base):
     # JSON list of hex templates, sealed by the storage key (fingerprints are sensitive personal information).
     templates_encrypted: Mapped[bytes] = mapped_column(LargeBinary)
     templates_sha256: Mapped[str] = mapped_column(String(64))
-    key_version: Mapped[str] = mapped_column(String(64))
+    key_version: Mapped[str] = mapped_column(String(64), index=True)  # rotation and /healthz look rows up by it
     impressions: Mapped[int] = mapped_column(Integer)
     consent: Mapped[dict] = mapped_column(JSON)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
