@@ -5,11 +5,15 @@ processes), enrols ``--subjects`` subjects, then drives it with wrk (C, Debian p
 ``wrk``) so that the load generator takes little of the two cores. Consecutive requests go
 to different subjects, as at a busy counter.
 
-With the public SVC2004 Task2 data present, subjects are its writers enrolled with S1-S5 and
-every request is a sigma-lognormal genuine-like duplicate of one of that writer's S6-S20:
-human-like, and each body distinct. Otherwise generated pseudo-signatures are used. The
-service's decisions are counted from the responses and printed (genuine / forgery /
-replay), so a run whose requests were mostly answered as replays shows it. Server RSS (all
+With the public SVC2004 Task2 data present, subjects are its writers enrolled with S1-S5 (a
+writer serves several subjects when ``--subjects`` exceeds 40) and every request is a
+sigma-lognormal genuine-like duplicate of one of that writer's S6-S20 or of a skilled forgery
+of it (S21-S40): human-like, and **one duplicate per source**. Several duplicates of one
+source stay near-identical (the synthesis keeps the source's trajectory residual), so the
+service rightly answered the later ones as replays; one per source keeps the bodies of a
+subject distinct to the replay check. Otherwise generated pseudo-signatures are used. The
+service's decisions are counted from the responses and printed (genuine / forgery / replay,
+and the replay fraction), so a run whose requests were mostly answered as replays shows it. Server RSS (all
 processes) is sampled every 10 s to show whether memory stays flat.
 """
 
@@ -25,7 +29,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psutil
@@ -36,9 +42,11 @@ from bench_verify import pseudo_signature  # noqa: E402
 
 LUA = """
 local bodies, subjects, key = {}, {}, ""
-local counter, stride, id = 0, 1, 0
+-- "id" must stay a global: thread:set writes globals, and a local of that name would shadow it
+-- (every thread then started at 0 and sent the same bodies, so half the requests were replays).
+local counter, stride, next_id = 0, 1, 0
 local threads = {}
-function setup(thread) thread:set("id", id); id = id + 1; table.insert(threads, thread) end
+function setup(thread) thread:set("id", next_id); next_id = next_id + 1; table.insert(threads, thread) end
 function init(args)
   for line in io.lines("@DIR@/bodies.txt") do bodies[#bodies + 1] = line end
   for line in io.lines("@DIR@/subjects.txt") do subjects[#subjects + 1] = line end
@@ -80,8 +88,10 @@ def _serve(data: Path, workers: int, database_url: str | None) -> tuple[subproce
         port = s.getsockname()[1]
     exe = Path(sys.executable).parent / "inkwitness"
     extra = ["--database-url", database_url] if database_url else []
+    # The bootstrap keys go to a file only when asked for (the default prints them once).
     server = subprocess.Popen([str(exe), "serve", "--data-dir", str(data), "--port", str(port), "--workers",
-                               str(workers), *extra], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                               str(workers), "--bootstrap-key-file", str(data.parent / "bootstrap-keys.txt"), *extra],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     for _ in range(600):
         try:
@@ -103,11 +113,19 @@ def _rss(proc: psutil.Process) -> tuple[float, float]:
     return sum(i.rss for i in infos) / 2**20, sum(i.rss - i.shared for i in infos) / 2**20
 
 
+def _extract(path: Path) -> Any:
+    """The sigma-lognormal model of one signature file (run in a worker process)."""
+    from inkwitness.formats import read_signature
+    from inkwitness.synthesis import extract
+
+    return extract(read_signature(path))
+
+
 def _workload(subjects: int, bodies: int) -> tuple[list[list[dict]], list[list[dict]], str]:
     """Per subject: references and distinct request bodies; and what they are."""
     from inkwitness.datasets import default_data_root
     from inkwitness.formats import read_signature
-    from inkwitness.synthesis import duplicates
+    from inkwitness.synthesis import duplicate
 
     root = default_data_root() / "svc2004" / "Task2"
     if not root.is_dir():
@@ -115,15 +133,19 @@ def _workload(subjects: int, bodies: int) -> tuple[list[list[dict]], list[list[d
         reqs = [[pseudo_signature(100_000 + c * bodies + i).to_dict() for i in range(max(1, bodies // subjects))]
                 for c in range(subjects)]
         return refs, reqs, "generated pseudo-signatures"
-    users = list(range(1, 41))[:subjects]
-    per_source = max(1, bodies // (15 * len(users)))
+    # Past 40 subjects a writer returns; replays are checked per subject, so its bodies stay new.
+    writer = [1 + c % 40 for c in range(subjects)]
+    # One extraction per source however many subjects use the writer, on both cores before the server starts.
+    sources = sorted({(u, s) for u in writer for s in range(6, 41)})
+    with ProcessPoolExecutor(2) as pool:
+        models = dict(zip(sources, pool.map(_extract, [root / f"U{u}S{s}.TXT" for u, s in sources], chunksize=8)))
     refs, reqs = [], []
-    for u in users:
+    for c, u in enumerate(writer):
         refs.append([read_signature(root / f"U{u}S{s}.TXT").to_dict() for s in range(1, 6)])
-        reqs.append([d.to_dict() for s in range(6, 21)
-                     for d in duplicates(read_signature(root / f"U{u}S{s}.TXT"), per_source, "genuine", seed=1000 * u + s)])
-    return refs, reqs, (f"SVC2004 Task2 writers enrolled with S1-S5; requests are {per_source} sigma-lognormal "
-                        "genuine-like duplicates of each of S6-S20")
+        # One duplicate per source, each with its own seed (see the module docstring).
+        reqs.append([duplicate(models[u, s], "genuine", 100_000 * c + s).to_dict() for s in range(6, 41)])
+    return refs, reqs, ("SVC2004 Task2 writers enrolled with S1-S5; requests are one sigma-lognormal genuine-like "
+                        "duplicate of each of S6-S20 (genuine) and S21-S40 (skilled forgeries)")
 
 
 def main() -> None:
@@ -132,8 +154,10 @@ def main() -> None:
     ap.add_argument("--seconds", type=int, default=60)
     ap.add_argument("--connections", type=int, default=8)
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--subjects", type=int, default=64)
-    ap.add_argument("--bodies", type=int, default=3000)
+    ap.add_argument("--subjects", type=int, default=64,
+                    help="subjects taken in turn; with SVC2004 each has 35 distinct bodies, so a run of N requests "
+                         "without repeated bodies needs N / 35 subjects")
+    ap.add_argument("--bodies", type=int, default=3000, help="distinct bodies of generated pseudo-signatures")
     ap.add_argument("--database-url", default=None, help="PostgreSQL URL (default: SQLite in the data directory)")
     args = ap.parse_args()
     wrk = shutil.which("wrk")
@@ -146,7 +170,7 @@ def main() -> None:
     print(f"workload: {kind}")
     server, base = _serve(work / "data", args.workers, args.database_url)
     try:
-        key = (work / "data" / "bootstrap-admin-key.txt").read_text().strip()
+        key = (work / "bootstrap-keys.txt").read_text().strip().splitlines()[-1].split()[-1]  # the admin key
         auth = {"Authorization": f"Bearer {key}"}
         subjects, kept = [], []
         for refs, reqs in zip(references, requests):
@@ -202,11 +226,14 @@ def main() -> None:
           f"errors {found[7]}")
     if n > distinct:
         print(f"warning: {n} requests exceed the {distinct} distinct (subject, body) pairs; "
-              "the rest were identical replays (raise --bodies)")
+              "the rest were identical replays (raise --subjects; --bodies for generated signatures)")
     mix = re.search(r"DECISIONS (\d+) (\d+) (\d+) (\d+)", out)
     if mix:
         print("decisions: " + ", ".join(f"{name} {int(mix[i])}" for i, name in
                                           enumerate(("genuine", "forgery", "replay", "other"), start=1)))
+        decided = sum(int(mix[i]) for i in range(1, 5))
+        print(f"replay fraction: {int(mix[3]) / max(1, decided):.1%} of {decided} decisions "
+              "(a replay is answered early and cheaply, so a high fraction inflates throughput)")
     rate = n / (micros / 1e6)
     capacity = 2 * 1000 / verify_ms
     print(f"machine-relative: {rate:.1f}/s is {100 * rate / capacity:.0f} % of the {capacity:.0f}/s that two cores "

@@ -20,12 +20,13 @@ from .service_fixtures import free_port, start_server
 pytestmark = pytest.mark.slow
 
 
-def test_acknowledged_writes_survive_sigkill(tmp_path):
+def test_acknowledged_writes_survive_sigkill(tmp_path, monkeypatch):
     data, port = tmp_path / "data", free_port()
+    monkeypatch.setenv("INKWITNESS_BOOTSTRAP_KEY_FILE", str(data / "bootstrap-admin-key.txt"))
     base = f"http://127.0.0.1:{port}"
     proc = start_server(data, port)
     try:
-        key = (data / "bootstrap-admin-key.txt").read_text().strip()
+        key = (data / "bootstrap-admin-key.txt").read_text().strip().splitlines()[-1].split()[-1]
         auth = {"Authorization": f"Bearer {key}"}
         sid = httpx.post(f"{base}/v1/subjects", json={}, headers=auth).json()["id"]
         refs = [synthetic_signature(s).to_dict() for s in range(5)]

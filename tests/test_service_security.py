@@ -330,6 +330,45 @@ def test_serve_reports_a_missing_key_in_one_line(tmp_path, monkeypatch):
     assert len(out.stderr.strip().splitlines()) <= 3, out.stderr
 
 
+def test_bootstrap_keys_are_printed_once_and_kept_in_no_file_unless_asked(tmp_path, monkeypatch, capsys):
+    import re
+
+    import pytest
+
+    from inkwitness.cli_common import CliError
+    from inkwitness.cli_service import _bootstrap, _warn_legacy_key_files
+    from inkwitness.service.app import create_app
+    from inkwitness.service.settings import Settings
+
+    monkeypatch.delenv("INKWITNESS_STORAGE_KEY", raising=False)
+    settings = Settings(data_dir=tmp_path / "data")
+    repo = create_app(settings).state.ops.repo
+    _bootstrap(repo, None)
+    printed = re.findall(r"iwk_\S+", capsys.readouterr().out)
+    assert len(printed) == 2 and all(repo.authenticate(k) for k in printed)
+    # Nowhere in the data directory (the database keeps only their hashes).
+    for path in (p for p in settings.data_dir.rglob("*") if p.is_file()):
+        assert not any(k.encode() in path.read_bytes() for k in printed), path
+
+    # Asked for: a new 0600 file whose last word is the admin key; an existing file is refused before any key.
+    other = Settings(data_dir=tmp_path / "other")
+    repo = create_app(other).state.ops.repo
+    key_file = tmp_path / "bootstrap-keys.txt"
+    _bootstrap(repo, key_file)
+    capsys.readouterr()
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    admin = key_file.read_text().strip().splitlines()[-1].split()[-1]
+    assert repo.authenticate(admin)[2] == frozenset({"admin"})
+    keys = len(repo.list_keys(None))
+    with pytest.raises(CliError, match="must be a new file"):
+        _bootstrap(repo, key_file)
+    assert len(repo.list_keys(None)) == keys
+    # Files an earlier version left behind are named at every start.
+    (other.data_dir / "bootstrap-admin-key.txt").write_text(admin)
+    _warn_legacy_key_files(other.data_dir)
+    assert "bootstrap-admin-key.txt" in capsys.readouterr().err
+
+
 # --- 6. headers, auth parsing, CORS, chunked bodies -----------------------------------------------
 def inline_script_hashes_of(html: str) -> int:
     import tempfile

@@ -21,9 +21,10 @@ REFS = [synthetic_signature(seed).to_dict() for seed in range(5)]
 
 
 @pytest.fixture
-def nodes(tmp_path, postgres_url):  # noqa: F811
+def nodes(tmp_path, postgres_url, monkeypatch):  # noqa: F811
     """Two nodes started one after the other (the first creates keys and schema, the second finds them)."""
     data = tmp_path / "data"
+    monkeypatch.setenv("INKWITNESS_BOOTSTRAP_KEY_FILE", str(data / "bootstrap-admin-key.txt"))
     first = start_server(data, free_port(), postgres_url)
     second = None
     try:

@@ -11,6 +11,11 @@ import typer
 
 from .cli_common import CliError, console, err_console
 
+#: Environment variable naming a file for the bootstrap keys (``serve --bootstrap-key-file``).
+BOOTSTRAP_KEY_FILE_ENV = "INKWITNESS_BOOTSTRAP_KEY_FILE"
+#: Where earlier versions left the bootstrap keys.
+LEGACY_KEY_FILES = ("platform-key.txt", "bootstrap-admin-key.txt")
+
 
 def serve(host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
           port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
@@ -24,7 +29,10 @@ def serve(host: Annotated[str, typer.Option(help="interface to listen on")] = "1
           workers: Annotated[int, typer.Option(min=1, max=64, help="worker processes")] = 1,
           max_body: Annotated[int, typer.Option(help="largest request body in bytes")] = 2 * 1024 * 1024,
           shutdown_timeout: Annotated[int, typer.Option(min=1, max=3600, help="seconds in-flight requests get to "
-                                                        "finish on shutdown")] = 30) -> None:
+                                                        "finish on shutdown")] = 30,
+          bootstrap_key_file: Annotated[Optional[Path], typer.Option(
+              envvar=BOOTSTRAP_KEY_FILE_ENV, help="on first start, also write the bootstrap keys to this file "
+              "(0600; default: printed once, no file)")] = None) -> None:
     """Run the HTTP service (OpenAPI docs at /docs). Migrations run on start-up."""
     import uvicorn
 
@@ -36,6 +44,7 @@ def serve(host: Annotated[str, typer.Option(help="interface to listen on")] = "1
     from .service.storage import Repository
 
     data_dir.mkdir(parents=True, exist_ok=True)
+    _warn_legacy_key_files(data_dir)
     settings = Settings(data_dir=data_dir, database_url=database_url, max_body_bytes=max_body,
                         public_url=public_url or f"http://{host}:{port}")
     settings.allowed_origins()  # a malformed INKWITNESS_CORS_ORIGINS is one line here, not a worker traceback
@@ -66,7 +75,7 @@ def serve(host: Annotated[str, typer.Option(help="interface to listen on")] = "1
                               "keeps the private key and the service gets only --escrow-pub")
     settings.tsa_url, settings.escrow_public_key = tsa_url, escrow_pub
     if not repo.any_api_key():
-        _bootstrap(repo, data_dir)
+        _bootstrap(repo, bootstrap_key_file)
     os.environ[SETTINGS_ENV] = settings_to_env(settings)
     console.print(f"inkwitness listening on http://{host}:{port} (API docs at /docs)", highlight=False)
     try:
@@ -79,23 +88,45 @@ def serve(host: Annotated[str, typer.Option(help="interface to listen on")] = "1
 
 
 def _write_secret(path: Path, text: str) -> None:
-    """Write a secret file readable by its owner only (created 0600, never world-readable for an instant)."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    """Create a secret file readable by its owner only (0600 from the first byte; an existing file is refused)."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise CliError(f"{path} already exists: remove it or choose another --bootstrap-key-file") from None
+    except OSError as exc:
+        raise CliError(f"cannot create {path}: {exc.strerror}") from None
     with os.fdopen(fd, "w") as f:
-        f.write(text + "\n")
-    path.chmod(0o600)
+        f.write(text)
 
 
-def _bootstrap(repo, data_dir: Path) -> None:  # noqa: ANN001
-    """First start: a platform-operator key (creates tenants) and an admin key of the tenant "default"."""
+def _warn_legacy_key_files(data_dir: Path) -> None:
+    """Earlier versions left the bootstrap keys in plain files in the data directory: say so at every start."""
+    for name in LEGACY_KEY_FILES:
+        if (data_dir / name).exists():
+            err_console.print(f"warning: {data_dir / name} holds a bootstrap API key in a plain file; store it in "
+                              "a secret store and delete the file (or revoke the key with inkwitness keys revoke)",
+                              highlight=False, markup=False, soft_wrap=True)
+
+
+def _bootstrap(repo, key_file: Path | None) -> None:  # noqa: ANN001
+    """First start: a platform-operator key (creates tenants) and an admin key of the tenant "default".
+
+    Printed once to standard output and kept nowhere else, unless ``key_file`` is given (for
+    automation that reads them): a key left in the data directory outlives its purpose.
+    """
+    if key_file is not None and (key_file.exists() or not key_file.parent.is_dir()):
+        raise CliError(f"--bootstrap-key-file {key_file} must be a new file in an existing directory")
     platform = repo.create_api_key(None, "bootstrap platform", ["platform"])
     admin = repo.create_api_key(repo.ensure_tenant("default"), "bootstrap admin", ["admin"])
-    for name, key, what in (("platform-key.txt", platform, "platform-operator"),
-                            ("bootstrap-admin-key.txt", admin, 'admin (tenant "default")')):
-        path = data_dir / name
-        _write_secret(path, key)
-        console.print(f"bootstrap {what} API key (also in {path}; move it to a secret store): {key}",
-                      highlight=False)
+    for key, what in ((platform, "platform-operator"), (admin, 'admin (tenant "default")')):
+        # soft_wrap: a key is never broken across lines, whatever the terminal's width.
+        console.print(f"bootstrap {what} API key (shown once; store it in a secret store): {key}", highlight=False,
+                      markup=False, soft_wrap=True)
+    if key_file is not None:
+        # The admin key last, alone at the end of its line: scripts take the last word of the last line.
+        _write_secret(key_file, f"# inkwitness bootstrap keys: move them to a secret store and delete this file\n"
+                                f"platform {platform}\nadmin {admin}\n")
+        console.print(f"bootstrap keys also written to {key_file} (0600)", highlight=False)
 
 
 def _repo(data_dir: Path, database_url: str | None):  # noqa: ANN202
@@ -176,6 +207,35 @@ def keys_roll(key: Annotated[str, typer.Argument(help="key id or prefix (see key
     console.print(secret, highlight=False)
 
 
+def keys_rotate_storage(data_dir: Annotated[Path, typer.Option()] = Path("inkwitness-data"),
+                        database_url: Annotated[Optional[str], typer.Option()] = None,
+                        batch_size: Annotated[int, typer.Option(help="rows re-encrypted per transaction")] = 500,
+                        grace_seconds: Annotated[float, typer.Option(help="wait after the switch before the old "
+                                                                     "key is retired (running workers re-read the "
+                                                                     "keyring within a second)")] = 30.0) -> None:
+    """Rotate the storage key: a new key seals from now on, every row is re-encrypted under it, the old key retires.
+
+    Safe while the service runs; an interrupted run is resumed by running it again.
+    """
+    from .evidence.context import EvidenceContext
+    from .service.custody import rotate
+    from .service.settings import Settings
+
+    if batch_size < 1 or grace_seconds < 0:
+        raise CliError("--batch-size must be at least 1 and --grace-seconds not negative")
+    if not data_dir.is_dir():
+        raise CliError(f"data directory {data_dir} does not exist")
+    evidence = EvidenceContext(data_dir, database_url)
+    report = rotate(Settings(data_dir=data_dir, database_url=database_url), evidence.sessions, batch_size,
+                    grace_seconds)
+    console.print(f"storage key version {report.version} seals new data; re-encrypted {report.rows} rows "
+                  f"({report.signatures} signatures, {report.finger_enrolments} finger enrolments) and "
+                  f"{report.ceremony_files} signing-request files", highlight=False)
+    retired = ", ".join(report.retired) or "none"
+    console.print(f"retired key version(s): {retired}; key versions left: {len(report.versions_left)} "
+                  f"({', '.join(report.versions_left)})", highlight=False)
+
+
 def requests_purge(data_dir: Annotated[Path, typer.Option(help="data directory")] = Path("inkwitness-data"),
                    older_than_days: Annotated[Optional[float], typer.Option(
                        min=0, help="keep ended requests this many days (default: INKWITNESS_REQUEST_RETENTION_DAYS, "
@@ -204,6 +264,7 @@ def register(app: typer.Typer) -> None:
     keys.command("list")(keys_list)
     keys.command("revoke")(keys_revoke)
     keys.command("roll")(keys_roll)
+    keys.command("rotate-storage")(keys_rotate_storage)
     app.add_typer(keys, name="keys")
     requests = typer.Typer(help="Signing requests of the ceremony.", no_args_is_help=True)
     requests.command("purge")(requests_purge)
