@@ -24,6 +24,7 @@ pki_app = typer.Typer(help="A private PKI for sealing (development and closed de
 tsa_app = typer.Typer(help="A local RFC 3161 time-stamping authority.", no_args_is_help=True)
 witness_app = typer.Typer(help="An independent log witness that co-signs consistent checkpoints.",
                           no_args_is_help=True)
+pdf_app = typer.Typer(help="Sealed PDFs: long-term evidence upkeep.", no_args_is_help=True)
 
 
 def _context(data_dir: Path | None, database_url: str | None):  # noqa: ANN202
@@ -41,10 +42,26 @@ def _passphrase(env: str | None) -> bytes | None:
     return value.encode()
 
 
+PkiFolder = Annotated[Optional[Path], typer.Argument(help="PKI folder (default DATA_DIR/pki)")]
+
+
+def _pki_paths(folder: Path | None, data_dir: Path | None):  # noqa: ANN202
+    """The PKI folder's paths; it must hold the CA key."""
+    from .evidence.context import DEFAULT_DATA_DIR
+    from .evidence.pki import PkiPaths
+
+    paths = PkiPaths(folder or (data_dir or DEFAULT_DATA_DIR) / "pki")
+    if not paths.ca_key.exists():
+        raise CliError(f"{paths.folder} holds no CA key (run 'inkwitness pki init')")
+    return paths
+
+
 @pki_app.command("init")
 def pki_init(folder: Annotated[Optional[Path], typer.Argument(help="where to write (default DATA_DIR/pki)")] = None,
-             data_dir: DataDir = None, org: Annotated[str, typer.Option(help="organisation name")] = "inkwitness"
-             ) -> None:
+             data_dir: DataDir = None, org: Annotated[str, typer.Option(help="organisation name")] = "inkwitness",
+             base_url: Annotated[str, typer.Option(
+                 help="where 'pki serve' will answer: certificates name BASE/ca.crl and BASE/ocsp")]
+             = "http://127.0.0.1:3180") -> None:
     """Create a root CA, a document-sealing certificate and a TSA certificate."""
     from .evidence.context import DEFAULT_DATA_DIR
     from .evidence.pki import create_pki
@@ -52,8 +69,79 @@ def pki_init(folder: Annotated[Optional[Path], typer.Argument(help="where to wri
     target = folder or (data_dir or DEFAULT_DATA_DIR) / "pki"
     if (target / "ca.cert.pem").exists():
         raise CliError(f"{target} already holds a PKI; refusing to overwrite it")
-    paths = create_pki(target, org=org)
-    console.print(f"wrote CA {paths.ca_cert}, signer {paths.signer_cert}, TSA {paths.tsa_cert}")
+    if not base_url.startswith(("http://", "https://")):
+        raise CliError(f"--base-url must be an http(s) URL, got {base_url[:60]!r}")
+    base = base_url.rstrip("/")
+    paths = create_pki(target, org=org, crl_url=f"{base}/ca.crl", ocsp_url=f"{base}/ocsp")
+    console.print(f"wrote CA {paths.ca_cert}, signer {paths.signer_cert}, TSA {paths.tsa_cert}; CRL and OCSP "
+                  f"at {base}/ca.crl and {base}/ocsp ('inkwitness pki serve')", highlight=False)
+
+
+def _serial_of(value: str) -> int:
+    """A serial number in hex, or the serial of a certificate file (PEM)."""
+    from cryptography import x509
+
+    if Path(value).is_file():
+        try:
+            return x509.load_pem_x509_certificate(Path(value).read_bytes()).serial_number
+        except ValueError as exc:
+            raise CliError(f"{value} is not a PEM certificate: {exc}") from exc
+    try:
+        return int(value, 16)
+    except ValueError:
+        raise CliError(f"expected a serial number in hex or a certificate file, got {value[:60]!r}") from None
+
+
+@pki_app.command("revoke")
+def pki_revoke(certificate: Annotated[str, typer.Argument(help="certificate file (PEM) or serial number (hex)")],
+               folder: Annotated[Optional[Path], typer.Option("--pki", help="PKI folder (default DATA_DIR/pki)")]
+               = None, data_dir: DataDir = None,
+               reason: Annotated[str, typer.Option(help="RFC 5280 reason, e.g. key_compromise, superseded, "
+                                                        "cessation_of_operation")] = "unspecified") -> None:
+    """Revoke a certificate: recorded in the PKI folder, listed in a fresh CRL, REVOKED over OCSP."""
+    from .evidence.pki import REASONS, revoke
+
+    paths = _pki_paths(folder, data_dir)
+    if reason not in REASONS:
+        raise CliError(f"--reason must be one of {', '.join(REASONS)}")
+    record = revoke(paths, _serial_of(certificate), reason)
+    console.print(f"revoked {record.serial:x} at {record.time.isoformat()} ({record.reason}); wrote {paths.crl}",
+                  highlight=False)
+
+
+@pki_app.command("issue")
+def pki_issue(name: Annotated[str, typer.Argument(help="file stem: writes NAME.cert.pem and NAME.key.pem")],
+              folder: Annotated[Optional[Path], typer.Option("--pki", help="PKI folder (default DATA_DIR/pki)")]
+              = None, data_dir: DataDir = None,
+              purpose: Annotated[str, typer.Option(help="tsa or seal")] = "tsa",
+              days: Annotated[int, typer.Option(min=1, max=36500, help="validity (capped at the CA's)")] = 1825,
+              common_name: Annotated[Optional[str], typer.Option(help="subject common name")] = None) -> None:
+    """Issue a further TSA or sealing certificate, e.g. a TSA certificate that outlives the first."""
+    from .evidence.pki import issue_certificate
+
+    paths = _pki_paths(folder, data_dir)
+    try:
+        cert, key = issue_certificate(paths, name, common_name or f"inkwitness {purpose} {name}", purpose, days)
+    except ValueError as exc:
+        raise CliError(str(exc)) from exc
+    console.print(f"wrote {cert} and {key}", highlight=False)
+
+
+@pki_app.command("serve")
+def pki_serve(folder: PkiFolder = None, data_dir: DataDir = None,
+              host: Annotated[str, typer.Option()] = "127.0.0.1",
+              port: Annotated[int, typer.Option(min=1, max=65535)] = 3180) -> None:
+    """Serve the CA's CRL (/ca.crl), OCSP (/ocsp) and the bundled TSA (/tsa) on http://HOST:PORT until interrupted."""
+    from .evidence.tsa import TsaServer
+
+    paths = _pki_paths(folder, data_dir)
+    server = TsaServer(paths.tsa_cert, paths.tsa_key, host, port)
+    base = server.base_url
+    console.print(f"PKI listening: CRL {base}/ca.crl, OCSP {base}/ocsp, TSA {server.url}", highlight=False)
+    try:
+        server.httpd.serve_forever()
+    except KeyboardInterrupt:
+        server.stop()
 
 
 @pki_app.command("crl")
@@ -62,29 +150,35 @@ def pki_crl(folder: Annotated[Optional[Path], typer.Argument(help="PKI folder (d
             revoke: Annotated[Optional[list[str]], typer.Option(
                 help="serial number (hex) of a certificate to list as revoked (repeatable)")] = None,
             days: Annotated[int, typer.Option(min=1, max=3650, help="days until the next update")] = 30) -> None:
-    """Issue a fresh CRL (ca.crl): sealing embeds it, and a stale one stops sealing."""
-    from .evidence.context import DEFAULT_DATA_DIR
-    from .evidence.pki import PkiPaths, issue_crl
+    """Issue a fresh CRL (ca.crl) listing every recorded revocation: sealing embeds it; a stale one stops sealing."""
+    from .evidence.pki import issue_crl
 
-    paths = PkiPaths(folder or (data_dir or DEFAULT_DATA_DIR) / "pki")
-    if not (paths.folder / "ca.key.pem").exists():
-        raise CliError(f"{paths.folder} holds no CA key (run 'inkwitness pki init')")
+    paths = _pki_paths(folder, data_dir)
     try:
         serials = tuple(int(s, 16) for s in revoke or [])
     except ValueError:
         raise CliError("--revoke takes certificate serial numbers in hex") from None
+    from .evidence.pki import revocations
+
     out = issue_crl(paths, serials, days)
-    console.print(f"wrote {out}: {len(serials)} revoked certificate(s), next update in {days} days")
+    console.print(f"wrote {out}: {len(revocations(paths))} revoked certificate(s), next update in {days} days")
 
 
 @tsa_app.command("serve")
 def tsa_serve(pki: Annotated[Path, typer.Option(help="PKI folder with tsa.cert.pem and tsa.key.pem")],
               host: Annotated[str, typer.Option()] = "127.0.0.1",
-              port: Annotated[int, typer.Option(min=1, max=65535)] = 3180) -> None:
-    """Serve RFC 3161 time-stamps on http://HOST:PORT/tsa until interrupted."""
+              port: Annotated[int, typer.Option(min=1, max=65535)] = 3180,
+              cert: Annotated[Optional[str], typer.Option(
+                  help="another TSA certificate of the PKI, by file stem (e.g. tsa2 for tsa2.cert.pem)")] = None
+              ) -> None:
+    """Serve RFC 3161 time-stamps on http://HOST:PORT/tsa (and the PKI's CRL and OCSP) until interrupted."""
     from .evidence.tsa import TsaServer
 
-    server = TsaServer(pki / "tsa.cert.pem", pki / "tsa.key.pem", host, port)
+    stem = cert or "tsa"
+    for p in (pki / f"{stem}.cert.pem", pki / f"{stem}.key.pem"):
+        if not p.exists():
+            raise CliError(f"{p} not found")
+    server = TsaServer(pki / f"{stem}.cert.pem", pki / f"{stem}.key.pem", host, port)
     console.print(f"TSA listening on {server.url}")
     try:
         server.httpd.serve_forever()
@@ -215,6 +309,8 @@ def sign_pdf_command(
             help="CRL(s) to embed for long-term validation (default: ca.crl of the PKI folder, if any)")] = None,
         lta: Annotated[bool, typer.Option("--lta/--no-lta", help="PAdES B-LTA (DSS with CRLs and a document "
                                                                  "time-stamp) when CRLs are available")] = True,
+        ocsp: Annotated[bool, typer.Option("--ocsp/--no-ocsp", help="ask the certificates' OCSP responders and "
+                                                                   "embed their answers (B-LTA; with --lta)")] = True,
         nonce: Annotated[Optional[str], typer.Option(
             help="the server nonce issued for this signing (required when the packet is bound to one)")] = None,
         data_dir: DataDir = None, database_url: DbUrl = None,
@@ -257,7 +353,7 @@ def sign_pdf_command(
     press = _finger_press(finger, finger_ppi) if finger is not None else None
     crls = tuple(crl or ([folder / "ca.crl"] if (folder / "ca.crl").exists() else [])) if lta else ()
     config = SealConfig(cert, key, tuple(chain), tsa_url, load_public_key(escrow_pub),
-                        form_policy="fill" if allow_form_filling else "locked", crls=crls)
+                        form_policy="fill" if allow_form_filling else "locked", crls=crls, ocsp=ocsp and lta)
     sealed, container = sign_pdf(source, sig, page, parse_box(box), config, signer_name=signer_name,
                                  expected_nonce=nonce, reserve=reserved,
                                  finger_mark=press[1] if press is not None else None)
@@ -472,8 +568,8 @@ def verify_pdf_command(
                 console.print(f"  certification: DocMDP {c.certification}", highlight=False)
             if c.ltv:
                 stamps = ", ".join(d.get("time", "damaged") for d in c.ltv["document_timestamps"]) or "none"
-                console.print(f"  PAdES level: {c.ltv['level']}; CRLs in DSS: {c.ltv['dss_crls']}; document "
-                              f"time-stamps: {stamps}", highlight=False)
+                console.print(f"  PAdES level: {c.ltv['level']}; CRLs in DSS: {c.ltv['dss_crls']}; OCSP responses "
+                              f"in DSS: {c.ltv.get('dss_ocsps', 0)}; document time-stamps: {stamps}", highlight=False)
             for change in c.field_changes:
                 if change["allowed"]:
                     console.print(f"  form field {change['field']!r} {change['change']} after this signature: "
@@ -726,6 +822,44 @@ def evidence_verify(bundle: Annotated[Path, typer.Argument()],
         raise typer.Exit(1)
 
 
+@pdf_app.command("extend")
+def pdf_extend(pdf: Annotated[Path, typer.Argument(help="sealed PDF")],
+               output: Annotated[Path, typer.Option("-o", "--output", help="extended PDF to write")],
+               tsa_url: Annotated[str, typer.Option(help="RFC 3161 TSA URL for the new document time-stamp")],
+               trust: Annotated[Optional[list[Path]], typer.Option(help="trusted root certificate(s)")] = None,
+               crl: Annotated[Optional[list[Path]], typer.Option(
+                   help="fresh CRL(s) to embed (default without --trust: ca.crl of DATA_DIR/pki, if any)")] = None,
+               ocsp: Annotated[bool, typer.Option("--ocsp/--no-ocsp", help="fetch fresh OCSP answers")] = True,
+               data_dir: DataDir = None) -> None:
+    """Renew a sealed PDF's evidence: fresh revocation data and a new document time-stamp (PAdES B-LTA).
+
+    Run it before the newest document time-stamp's TSA certificate expires, with a TSA whose
+    certificate lasts longer. The input is left as it is; the output is the input plus one
+    incremental update.
+    """
+    from .evidence.context import DEFAULT_DATA_DIR
+    from .evidence.pdf import extend_pdf
+
+    pki = (data_dir or DEFAULT_DATA_DIR) / "pki"
+    roots = trust or [pki / "ca.cert.pem"]
+    # The PKI's own CRL is a default only when that PKI is also what is trusted.
+    crls = crl or ([pki / "ca.crl"] if not trust and (pki / "ca.crl").exists() else [])
+    for p in (pdf, *roots, *crls):
+        if not p.is_file():
+            raise CliError(f"{p} not found" + (" (pass --trust)" if p in roots else ""))
+    if output.resolve() == pdf.resolve():
+        raise CliError("-o must name a new file: the sealed input is kept as it is")
+    _quiet_pyhanko()
+    extended = extend_pdf(pdf.read_bytes(), roots, tsa_url, crls, ocsp=ocsp)
+    output.write_bytes(extended)
+    import io
+
+    from pyhanko.pdf_utils.reader import PdfFileReader
+
+    stamps = len(PdfFileReader(io.BytesIO(extended), strict=False).embedded_timestamp_signatures)
+    console.print(f"wrote {output}: fresh revocation data and document time-stamp {stamps}", highlight=False)
+
+
 def register(app: typer.Typer) -> None:
     """Attach the evidence commands to the main app."""
     app.add_typer(escrow_app, name="escrow")
@@ -734,6 +868,7 @@ def register(app: typer.Typer) -> None:
     app.add_typer(pki_app, name="pki")
     app.add_typer(tsa_app, name="tsa")
     app.add_typer(witness_app, name="witness")
+    app.add_typer(pdf_app, name="pdf")
     app.command("sign-pdf")(sign_pdf_command)
     app.command("verify-pdf")(verify_pdf_command)
 

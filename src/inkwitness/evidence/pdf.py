@@ -115,6 +115,10 @@ class SealConfig:
     #: CRLs (DER or PEM files) to embed: with them the seal is PAdES B-LTA -- revocation
     #: data in the DSS and a document time-stamp over everything -- instead of B-T.
     crls: tuple[Path, ...] = ()
+    #: Ask the OCSP responders the signing and TSA certificates name (Authority Information
+    #: Access) and embed their answers; any answer also makes the seal B-LTA. An unreachable
+    #: responder is skipped (the CRLs then carry the revocation data); a REVOKED answer refuses.
+    ocsp: bool = False
 
 
 FORM_POLICIES = ("locked", "fill")
@@ -265,6 +269,55 @@ def _page_of(writer: IncrementalPdfFileWriter, field_ref: Any) -> int | None:
     return None
 
 
+# --- revocation data: OCSP answers fetched for sealing and extension ------------------------
+
+def _token_certs(token_der: bytes) -> list[asn1_x509.Certificate]:
+    """The certificates a time-stamp token carries (the TSA's, to ask its OCSP responder about)."""
+    token = cms.ContentInfo.load(token_der)
+    return [c.chosen for c in token["content"]["certificates"] or [] if c.name == "certificate"]
+
+
+def _issuer_of(cert: asn1_x509.Certificate, pool: Sequence[asn1_x509.Certificate]) -> asn1_x509.Certificate | None:
+    return next((c for c in pool if c.subject == cert.issuer and c.dump() != cert.dump()), None)
+
+
+def _describe(cert: asn1_x509.Certificate) -> str:
+    return f"{cert.subject.human_friendly} (serial {cert.serial_number:x})"
+
+
+def fresh_ocsp(certs: Sequence[asn1_x509.Certificate], issuers: Sequence[asn1_x509.Certificate]) -> list[Any]:
+    """Fresh OCSP answers for ``certs`` from the responders they name; raises EvidenceError on REVOKED.
+
+    Certificates that name no responder, or whose responder does not answer usably, are
+    skipped: the CRLs then carry their revocation data (pyHanko insists on one or the other).
+    """
+    import logging
+
+    from asn1crypto import ocsp as asn1_ocsp
+    from cryptography import x509 as c_x509
+
+    from .ocsp import OcspUnavailable, fetch_ocsp, status_of
+
+    out, seen = [], set()
+    for cert in certs:
+        issuer = _issuer_of(cert, [*issuers, *certs])
+        if issuer is None or (cert.issuer.dump(), cert.serial_number) in seen:
+            continue
+        seen.add((cert.issuer.dump(), cert.serial_number))
+        try:
+            der = fetch_ocsp(c_x509.load_der_x509_certificate(cert.dump()),
+                             c_x509.load_der_x509_certificate(issuer.dump()))
+        except OcspUnavailable as exc:
+            logging.getLogger(__name__).warning("no OCSP answer for %s: %s", _describe(cert), exc)
+            continue
+        status, when, reason = status_of(der)
+        if status == "REVOKED":
+            raise EvidenceError(f"the certificate {_describe(cert)} was revoked on {when.isoformat()}"
+                                f"{f' ({reason})' if reason else ''}, says its OCSP responder")
+        out.append(asn1_ocsp.OCSPResponse.load(der))
+    return out
+
+
 def sign_pdf(pdf: bytes, sig: Signature, page: int, box: tuple[float, float, float, float], config: SealConfig,
              signer_name: str | None = None, reason: str = "Handwritten signature",
              location: str | None = None, expected_nonce: str | None = None,
@@ -335,7 +388,7 @@ def sign_pdf(pdf: bytes, sig: Signature, page: int, box: tuple[float, float, flo
     # the signed container, which verify_pdf enforces field by field.
     lock = (FieldMDPSpec(FieldMDPAction.INCLUDE, fields=to_lock)
             if config.form_policy == "locked" and to_lock and not reserve and not empty_reserved
-            and not config.crls else None)
+            and not config.crls and not config.ocsp else None)
     # The label shows a TSA time, not the local clock: a token over the document as it is
     # now, kept in the signed container so the label's time can be checked later.
     label_time, label_token = _tsa_time(config.tsa_url, hashlib.sha256(pdf).digest())
@@ -367,13 +420,19 @@ def sign_pdf(pdf: bytes, sig: Signature, page: int, box: tuple[float, float, flo
             inner_content_layout=SimpleBoxLayoutRule(x_align=AxisAlignment.ALIGN_MIN,
                                                      y_align=AxisAlignment.ALIGN_MIN))
         lta = {}
-        if config.crls:
-            # pyHanko checks the certificates against these CRLs before signing (a revoked
-            # one is refused), then writes them to the DSS and adds a document time-stamp.
+        chain = load_certs(list(config.chain))
+        try:
+            ocsps = fresh_ocsp([signer.signing_cert, *_token_certs(label_token)], chain) if config.ocsp else []
+        except EvidenceError as exc:
+            raise EvidenceError(f"signing refused: {exc}") from exc
+        if config.crls or ocsps:
+            # pyHanko checks the certificates against these CRLs and OCSP answers before
+            # signing (a revoked one is refused), then writes them to the DSS and adds a
+            # document time-stamp.
             lta = {"embed_validation_info": True, "use_pades_lta": True,
-                   "validation_context": ValidationContext(trust_roots=load_certs(list(config.chain)),
-                                                           crls=load_crls(list(config.crls)),
-                                                           allow_fetching=False, revocation_mode="hard-fail")}
+                   "validation_context": ValidationContext(trust_roots=chain, crls=load_crls(list(config.crls)),
+                                                           ocsps=ocsps, allow_fetching=False,
+                                                           revocation_mode="hard-fail")}
         meta = signers.PdfSignatureMetadata(field_name=field_name, subfilter=fields.SigSeedSubFilter.PADES,
                                             md_algorithm="sha256", reason=reason, location=location,
                                             name=signer_name, certify=certify, docmdp_permissions=docmdp, **lta)
@@ -476,14 +535,76 @@ def load_crls(paths: list[Path]) -> list[Any]:
     return out
 
 
-def _dss_crls(reader: PdfFileReader) -> list[Any]:
-    """The CRLs stored in the document security store (PAdES B-LT)."""
+def _dss_revinfo(reader: PdfFileReader) -> tuple[list[Any], list[Any]]:
+    """The CRLs and OCSP responses stored in the document security store (PAdES B-LT)."""
     from asn1crypto import crl as asn1_crl
+    from asn1crypto import ocsp as asn1_ocsp
 
     dss = reader.root.get("/DSS")
     if dss is None:
-        return []
-    return [asn1_crl.CertificateList.load(ref.get_object().data) for ref in dss.get_object().get("/CRLs", [])]
+        return [], []
+    dss = dss.get_object()
+    crls = [asn1_crl.CertificateList.load(ref.get_object().data) for ref in dss.get("/CRLs", [])]
+    ocsps = [asn1_ocsp.OCSPResponse.load(ref.get_object().data) for ref in dss.get("/OCSPs", [])]
+    for item in (*crls, *ocsps):
+        item.native  # noqa: B018 - forces a full parse, so damage shows here and not mid-validation
+    return crls, ocsps
+
+
+def _dss_certs(reader: PdfFileReader) -> list[asn1_x509.Certificate]:
+    """The certificates stored in the document security store."""
+    dss = reader.root.get("/DSS")
+    refs = dss.get_object().get("/Certs", []) if dss is not None else []
+    return [asn1_x509.Certificate.load(ref.get_object().data) for ref in refs]
+
+
+def _revoked_in(cert: asn1_x509.Certificate, crls: list[Any], ocsps: list[Any]
+                ) -> tuple[dt.datetime, str | None, str] | None:
+    """When, why and by what the revocation data says ``cert`` was revoked; None when it does not."""
+    for resp in ocsps:
+        try:
+            for single in resp["response_bytes"]["response"].parsed["tbs_response_data"]["responses"]:
+                cert_id = single["cert_id"]
+                name_hash = hashlib.new(cert_id["hash_algorithm"]["algorithm"].native,
+                                        cert.issuer.dump()).digest()
+                if (cert_id["serial_number"].native == cert.serial_number
+                        and cert_id["issuer_name_hash"].native == name_hash
+                        and single["cert_status"].name == "revoked"):
+                    info = single["cert_status"].chosen
+                    reason = info["revocation_reason"].native if info["revocation_reason"].native else None
+                    return info["revocation_time"].native, reason, "an OCSP response"
+        except (KeyError, ValueError, TypeError, AttributeError):
+            continue  # an unsuccessful or odd response says nothing about this certificate
+    for crl in crls:
+        if crl["tbs_cert_list"]["issuer"] != cert.issuer:
+            continue
+        for entry in crl["tbs_cert_list"]["revoked_certificates"] or []:
+            if entry["user_certificate"].native == cert.serial_number:
+                return entry["revocation_date"].native, entry.crl_reason_value.native if entry.crl_reason_value \
+                    else None, "a CRL"
+    return None
+
+
+def _revocation_problems(status: Any, crls: list[Any], ocsps: list[Any], at: dt.datetime) -> list[str]:
+    """Name a signing or signature-TSA certificate that was revoked by ``at``, per the DSS's revocation data.
+
+    Only pyHanko's verdict counts (it checks who signed the CRL or OCSP response: the DSS
+    itself is outside the signature); the DSS entry then says when and why.
+    """
+    parts = [("signing", status)]
+    if status.timestamp_validity is not None:
+        parts.append(("time-stamping authority", status.timestamp_validity))
+    out = []
+    for what, part in parts:
+        cert = part.signing_cert
+        if cert is None or not getattr(part, "revoked", False):
+            continue
+        found = _revoked_in(cert, crls, ocsps)
+        detail = "" if found is None or found[0] > at else (
+            f" on {found[0].isoformat()}{f' ({found[1]})' if found[1] else ''}, says {found[2]} in the DSS")
+        out.append(f"the {what} certificate ({cert.subject.human_friendly}, serial {cert.serial_number:x}) was "
+                   f"REVOKED{detail}")
+    return out
 
 
 def _contents_padding_ok(data: bytes, byte_range: list[int]) -> bool:
@@ -508,27 +629,28 @@ def _contents_padding_ok(data: bytes, byte_range: list[int]) -> bool:
 
 
 def _valid_at_signing_time(emb: Any, status: Any, ltv: dict[str, Any], roots: list[asn1_x509.Certificate],
-                           crls: list[Any]) -> bool:
+                           crls: list[Any], ocsps: list[Any]) -> bool:
     """PAdES long-term validation, simplified: is the signature valid at its time-stamp's time?
 
     Applies only when a trusted document time-stamp (validated at the requested time)
     covers the signature and its revocation data; the signature is then validated at the
-    signature time-stamp's time against the DSS's CRLs, strictly.
+    signature time-stamp's time against the DSS's CRLs and OCSP responses, strictly.
     """
     ts = status.timestamp_validity
-    if not crls or ts is None or not (status.intact and status.valid):
+    if not (crls or ocsps) or ts is None or not (status.intact and status.valid):
         return False
     proven = [d for d in ltv["document_timestamps"] if d.get("valid") and d.get("trusted") and d.get("time")
               and dt.datetime.fromisoformat(d["time"]) >= ts.timestamp]
     if not proven:
         return False
     then = ts.timestamp
+    revinfo = {"crls": crls, "ocsps": ocsps, "revocation_mode": "hard-fail"}
     try:
         again = validate_pdf_signature(
             emb, signer_validation_context=ValidationContext(trust_roots=roots, allow_fetching=False, moment=then,
-                                                             crls=crls, revocation_mode="hard-fail"),
+                                                             **revinfo),
             ts_validation_context=ValidationContext(trust_roots=roots, allow_fetching=False, moment=then,
-                                                    crls=crls, revocation_mode="hard-fail"))
+                                                    **revinfo))
     except Exception:  # noqa: BLE001 - any failure means it cannot be shown
         return False
     tsv = again.timestamp_validity
@@ -536,12 +658,13 @@ def _valid_at_signing_time(emb: Any, status: Any, ltv: dict[str, Any], roots: li
 
 
 def _document_timestamps(stamps: list[Any], roots: list[asn1_x509.Certificate], crls: list[Any],
-                         at: dt.datetime | None) -> dict[str, Any]:
+                         ocsps: list[Any], at: dt.datetime | None) -> dict[str, Any]:
     """PAdES level and the document time-stamps (B-LTA), each validated against the trust roots."""
     from pyhanko.sign.validation import validate_pdf_timestamp
 
-    out: dict[str, Any] = {"level": "B-LTA" if stamps and crls else "B-LT" if crls else "B-T",
-                           "dss_crls": len(crls), "document_timestamps": []}
+    revinfo = crls or ocsps
+    out: dict[str, Any] = {"level": "B-LTA" if stamps and revinfo else "B-LT" if revinfo else "B-T",
+                           "dss_crls": len(crls), "dss_ocsps": len(ocsps), "document_timestamps": []}
     for emb in stamps:
         try:
             # The DSS's CRLs describe the signing time; at a later validation time they are
@@ -660,8 +783,12 @@ def evidence_of(embedded: Any) -> tuple[Container | None, str | None]:
     return None, "the signature carries no biometric container"
 
 
-def _expiry_problems(status: Any, at: dt.datetime) -> list[str]:
+def _expiry_problems(status: Any, at: dt.datetime, level: str = "B-T") -> list[str]:
     """Name an expired or not-yet-valid signing or TSA certificate at the validation time."""
+    why = ("no document time-stamp still trusted at that time covers it (renew the evidence with "
+           "'inkwitness pdf extend' before the newest time-stamp's TSA certificate expires)" if level == "B-LTA"
+           else "this document carries no long-term validation data (PAdES B-LT/B-LTA) to show it was valid "
+           "when signed")
     out = []
     certs = [("signing", status.signing_cert)]
     if status.timestamp_validity is not None:
@@ -673,8 +800,7 @@ def _expiry_problems(status: Any, at: dt.datetime) -> list[str]:
             cert["tbs_certificate"]["validity"]["not_after"].native
         if at > end:
             out.append(f"the {what} certificate expired on {end.isoformat()} (validated at {at.isoformat()}); "
-                       "this document carries no long-term validation data (PAdES B-LT/B-LTA) to show it was "
-                       "valid when signed")
+                       + why)
         elif at < start:
             out.append(f"the {what} certificate is not valid until {start.isoformat()} "
                        f"(validated at {at.isoformat()}, before it was issued)")
@@ -704,16 +830,17 @@ def verify_pdf(data: bytes, trust_roots: list[Path], at: dt.datetime | None = No
     except (PdfError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise EvidenceError(f"PDF form structure is damaged: {exc}") from exc
     try:
-        dss_crls = _dss_crls(reader)
+        dss_crls, dss_ocsps = _dss_revinfo(reader)
     except (PdfError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise EvidenceError(f"the document security store (DSS) is damaged: {exc}") from exc
     doc_stamps = [e for e in embedded if e.sig_object_type == "/DocTimeStamp"]
-    ltv = _document_timestamps(doc_stamps, roots, dss_crls, at)
+    ltv = _document_timestamps(doc_stamps, roots, dss_crls, dss_ocsps, at)
     embedded = [e for e in embedded if e.sig_object_type != "/DocTimeStamp"]
     if not embedded:
         raise EvidenceError("the PDF carries no signature (only document time-stamps)")
     # With revocation data in the DSS, revocation is checked strictly against it (B-LT).
-    revocation = {"crls": dss_crls, "revocation_mode": "hard-fail"} if dss_crls else {}
+    revocation = ({"crls": dss_crls, "ocsps": dss_ocsps, "revocation_mode": "hard-fail"}
+                  if dss_crls or dss_ocsps else {})
     checks = []
     locks: list[FieldMDPSpec] = []
     policy_locked = False
@@ -773,8 +900,14 @@ def verify_pdf(data: bytes, trust_roots: list[Path], at: dt.datetime | None = No
             if not (stamp.get("intact") and stamp.get("valid")):
                 check.problems.append("a document time-stamp does not verify (damaged or altered): "
                                       + stamp.get("error", "digest or signature mismatch"))
-        expiry = _expiry_problems(status, at or dt.datetime.now(dt.timezone.utc))
-        if expiry and _valid_at_signing_time(emb, status, ltv, roots, dss_crls):
+        moment = at or dt.datetime.now(dt.timezone.utc)
+        revoked = _revocation_problems(status, dss_crls, dss_ocsps, moment)
+        expiry = _expiry_problems(status, moment, ltv["level"])
+        # Expired certificates, or revocation data that was fresh when sealing and is stale
+        # by now (OCSP answers live a day, CRLs a month), both leave the signature untrusted
+        # at the validation time: long-term validation then decides.
+        if ((expiry or (check.intact and not check.trusted)) and not revoked
+                and _valid_at_signing_time(emb, status, ltv, roots, dss_crls, dss_ocsps)):
             # B-LTA: a document time-stamp still valid now proves the signature, its
             # time-stamp and the DSS existed then, and they validate at the signing time.
             expiry, check.trusted = [], True
@@ -782,8 +915,8 @@ def verify_pdf(data: bytes, trust_roots: list[Path], at: dt.datetime | None = No
                 check.timestamp["trusted"] = True
             ltv["validated_at_signing_time"] = status.timestamp_validity.timestamp.isoformat()
             check.problems = [p for p in check.problems if p != "the time-stamping authority is not trusted"]
-        check.problems.extend(expiry)
-        if check.intact and not check.trusted and not expiry:
+        check.problems.extend(revoked + expiry)
+        if check.intact and not check.trusted and not expiry and not revoked:
             check.problems.append("the signing certificate does not chain to a trusted root")
         check.problems.extend(_unprotected_fields_problems(emb))
         if not _contents_padding_ok(data, list(emb.byte_range)):
@@ -807,3 +940,95 @@ def verify_pdf(data: bytes, trust_roots: list[Path], at: dt.datetime | None = No
         check.biometric = bio
         checks.append(check)
     return checks
+
+
+# --- renewal: pdf extend ------------------------------------------------------------------
+
+def _sealed_reader(data: bytes) -> tuple[PdfFileReader, list[Any]]:
+    """A reader over a sealed PDF and its embedded signatures (document time-stamps included)."""
+    if len(data) > MAX_PDF_BYTES:
+        raise EvidenceError(f"PDF is larger than {MAX_PDF_BYTES} bytes")
+    if not data.lstrip()[:5] == b"%PDF-":
+        raise EvidenceError("input is not a PDF (no %PDF- header)")
+    try:
+        reader = PdfFileReader(io.BytesIO(data), strict=False)
+        embedded = list(reader.embedded_signatures)
+    except (PdfError, ValueError, KeyError, TypeError, IndexError) as exc:
+        raise EvidenceError(f"input is not a readable PDF: {exc}") from exc
+    if not [e for e in embedded if e.sig_object_type != "/DocTimeStamp"]:
+        raise EvidenceError("the PDF carries no signature: there is no evidence to extend")
+    return reader, embedded
+
+
+def _evidence_certs(embedded: list[Any]) -> list[asn1_x509.Certificate]:
+    """The certificates the evidence rests on: each signer's and each time-stamp token's signer."""
+    from pyhanko.sign.general import extract_certificate_info
+
+    out = []
+    for emb in embedded:
+        out.append(emb.signer_cert)
+        attrs = emb.signer_info["unsigned_attrs"]
+        for attr in attrs if attrs else []:
+            if attr["type"].native == "signature_time_stamp_token":
+                out.append(extract_certificate_info(attr["values"][0]["content"]).signer_cert)
+    return out
+
+
+def _in_force(cert: asn1_x509.Certificate, now: dt.datetime) -> bool:
+    validity = cert["tbs_certificate"]["validity"]
+    return validity["not_before"].native <= now <= validity["not_after"].native
+
+
+def extend_pdf(data: bytes, trust_roots: list[Path], tsa_url: str, crls: Sequence[Path] = (),
+               ocsp: bool = True) -> bytes:
+    """Renew a sealed PDF's long-term evidence: fresh revocation data in the DSS and a new document time-stamp.
+
+    Run it before the newest document time-stamp's TSA certificate expires (PAdES B-LTA
+    renewal). Fresh OCSP answers are fetched for every certificate of the evidence still in
+    force (``ocsp``), ``crls`` are embedded as given; the newest document time-stamp must
+    still validate now, strictly against that data. A certificate the fresh data says was
+    revoked refuses the extension.
+    """
+    from pyhanko.sign.signers.pdf_signer import PdfTimeStamper
+    from pyhanko.sign.validation.dss import DocumentSecurityStore
+
+    roots = load_certs(trust_roots)
+    reader, embedded = _sealed_reader(data)
+    now = dt.datetime.now(dt.timezone.utc)
+    try:
+        pool = [*roots, *_dss_certs(reader), *(c for e in embedded for c in e.other_embedded_certs)]
+        live = [c for c in _evidence_certs(embedded) if _in_force(c, now)]
+    except (PdfError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise EvidenceError(f"the signatures or the DSS cannot be read: {exc}") from exc
+    # The new time-stamp's TSA may differ from the old one: learn its certificate first,
+    # so that its revocation data can be fetched and embedded too.
+    _, token = _tsa_time(tsa_url, hashlib.sha256(data).digest())
+    new_tsa = _token_certs(token)
+    given_crls = load_crls(list(crls))
+    try:
+        ocsps = fresh_ocsp([*live, *new_tsa], [*pool, *new_tsa]) if ocsp else []
+    except EvidenceError as exc:
+        raise EvidenceError(f"cannot extend: {exc}") from exc
+    for cert in live:
+        found = _revoked_in(cert, given_crls, [])
+        if found is not None:
+            raise EvidenceError(f"cannot extend: the certificate {_describe(cert)} was revoked on "
+                                f"{found[0].isoformat()}, says the CRL")
+    context = ValidationContext(trust_roots=roots, crls=given_crls, ocsps=ocsps, allow_fetching=False,
+                                revocation_mode="hard-fail")
+    stamper = PdfTimeStamper(timestamps.HTTPTimeStamper(tsa_url))
+    out = io.BytesIO(data)
+    try:
+        if not reader.embedded_timestamp_signatures:
+            # A B-T seal: pyHanko would write the DSS after the first document time-stamp,
+            # outside it; write it first, so that the time-stamp covers it.
+            DocumentSecurityStore.add_dss(out, None, ocsps=ocsps, crls=given_crls, force_write=True, strict=False)
+        # Validates the newest document time-stamp now, writes the context's revocation data
+        # (the fresh OCSP answers and CRLs for all certificates) to the DSS, then time-stamps.
+        stamper.update_archival_timestamp_chain(PdfFileReader(out, strict=False), context, in_place=True)
+    except Exception as exc:  # noqa: BLE001 - pyHanko and the certificate validator raise many types
+        cause = exc.__cause__ or exc
+        raise EvidenceError("cannot extend: the newest time-stamp or the new TSA does not validate now with "
+                            f"fresh revocation data ({type(cause).__name__}: {str(cause)[:200]}); start the "
+                            "OCSP responder or pass a fresh CRL") from exc
+    return out.getvalue()

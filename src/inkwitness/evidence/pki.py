@@ -2,12 +2,16 @@
 
 Production deployments configure their own certificates (a qualified or organisation
 CA, a trusted TSA URL); this exists so that a fresh installation and the tests can sign
-and validate end to end without any outside service.
+and validate end to end without any outside service. Its certificates name a CRL
+distribution point and an OCSP responder (Authority Information Access) under one base
+URL; ``inkwitness pki serve`` answers both. Revocations are recorded in ``revoked.json``
+in the PKI folder, and both the CRL and the OCSP responder report them.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,22 +57,115 @@ class PkiPaths:
         """The CA's current certificate revocation list (DER), served at the certificates' CRL URL."""
         return self.folder / "ca.crl"
 
+    @property
+    def ca_key(self) -> Path:
+        """Root CA private key (signs certificates, CRLs and OCSP responses)."""
+        return self.folder / "ca.key.pem"
 
-#: Where the bundled PKI's certificates say their CRL is: ``inkwitness tsa serve`` on its default port.
-DEFAULT_CRL_URL = "http://127.0.0.1:3180/ca.crl"
+    @property
+    def revocations(self) -> Path:
+        """The record of revoked certificates (JSON), from which CRLs and OCSP answers are made."""
+        return self.folder / "revoked.json"
+
+    @property
+    def settings(self) -> Path:
+        """The URLs new certificates name for revocation data (JSON)."""
+        return self.folder / "pki.json"
+
+
+#: Where the bundled PKI's certificates say their CRL and OCSP responder are:
+#: ``inkwitness pki serve`` (or ``tsa serve``) on its default port.
+DEFAULT_BASE_URL = "http://127.0.0.1:3180"
+DEFAULT_CRL_URL = DEFAULT_BASE_URL + "/ca.crl"
+DEFAULT_OCSP_URL = DEFAULT_BASE_URL + "/ocsp"
+
+#: Revocation reasons as RFC 5280 names them (cryptography's spelling).
+REASONS = tuple(r.name for r in x509.ReasonFlags if r is not x509.ReasonFlags.remove_from_crl)
+
+
+@dataclass(frozen=True)
+class Revocation:
+    """One revoked certificate: its serial number, when and why."""
+
+    serial: int
+    time: dt.datetime
+    reason: str = "unspecified"
+
+
+def revocations(paths: PkiPaths) -> dict[int, Revocation]:
+    """The revoked certificates recorded in the PKI folder, by serial number."""
+    if not paths.revocations.exists():
+        return {}
+    out = {}
+    for item in json.loads(paths.revocations.read_text()):
+        serial = int(item["serial"], 16)
+        out[serial] = Revocation(serial, dt.datetime.fromisoformat(item["time"]), item.get("reason", "unspecified"))
+    return out
+
+
+def _save_revocations(paths: PkiPaths, records: dict[int, Revocation]) -> None:
+    items = [{"serial": f"{r.serial:x}", "time": r.time.isoformat(), "reason": r.reason}
+             for r in sorted(records.values(), key=lambda r: r.time)]
+    paths.revocations.write_text(json.dumps(items, indent=1) + "\n")
+
+
+def _record(paths: PkiPaths, serial: int, reason: str) -> Revocation:
+    """Record ``serial`` as revoked; a certificate revoked before keeps its first time and reason."""
+    if reason not in REASONS:
+        raise ValueError(f"revocation reason must be one of {', '.join(REASONS)}, got {reason!r}")
+    records = revocations(paths)
+    if serial not in records:
+        # A second before now, so that a CRL or OCSP answer made right after lists it as in force.
+        when = dt.datetime.now(dt.timezone.utc).replace(microsecond=0) - dt.timedelta(seconds=1)
+        records[serial] = Revocation(serial, when, reason)
+        _save_revocations(paths, records)
+    return records[serial]
+
+
+def revoke(paths: PkiPaths, serial: int, reason: str = "unspecified", days: int = 30) -> Revocation:
+    """Record ``serial`` as revoked in the PKI folder and issue a fresh CRL that lists it."""
+    record = _record(paths, serial, reason)
+    issue_crl(paths, days=days)
+    return record
+
+
+def load_ca(paths: PkiPaths) -> tuple[x509.Certificate, rsa.RSAPrivateKey]:
+    """The CA certificate and its private key."""
+    ca = x509.load_pem_x509_certificate(paths.ca_cert.read_bytes())
+    key = serialization.load_pem_private_key(paths.ca_key.read_bytes(), None)
+    return ca, key  # type: ignore[return-value]
+
+
+def issued_certificates(paths: PkiPaths) -> dict[int, x509.Certificate]:
+    """Every certificate in the PKI folder that the CA issued, by serial number (what OCSP may vouch for)."""
+    ca = x509.load_pem_x509_certificate(paths.ca_cert.read_bytes())
+    out = {}
+    for path in sorted(paths.folder.glob("*.cert.pem")):
+        if path == paths.ca_cert:
+            continue
+        cert = x509.load_pem_x509_certificate(path.read_bytes())
+        if cert.issuer == ca.subject:
+            out[cert.serial_number] = cert
+    return out
 
 
 def issue_crl(paths: PkiPaths, revoked: tuple[int, ...] = (), days: int = 30) -> Path:
-    """Sign a fresh CRL with the CA key (listing ``revoked`` serial numbers) and write it to ``paths.crl``."""
-    ca = x509.load_pem_x509_certificate(paths.ca_cert.read_bytes())
-    ca_key = serialization.load_pem_private_key((paths.folder / "ca.key.pem").read_bytes(), None)
+    """Sign a fresh CRL with the CA key and write it to ``paths.crl``.
+
+    It lists every recorded revocation; serial numbers in ``revoked`` are recorded first.
+    """
+    for serial in revoked:
+        _record(paths, serial, "unspecified")
+    ca, ca_key = load_ca(paths)
     now = dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=5)
     builder = (x509.CertificateRevocationListBuilder().issuer_name(ca.subject).last_update(now)
                .next_update(now + dt.timedelta(days=days)))
-    for serial in revoked:
-        builder = builder.add_revoked_certificate(
-            x509.RevokedCertificateBuilder().serial_number(serial).revocation_date(now).build())
-    crl = builder.sign(ca_key, hashes.SHA256())  # type: ignore[arg-type]
+    for item in revocations(paths).values():
+        entry = x509.RevokedCertificateBuilder().serial_number(item.serial).revocation_date(item.time)
+        if item.reason != "unspecified":
+            entry = entry.add_extension(x509.CRLReason(x509.ReasonFlags[item.reason]), critical=False)
+        builder = builder.add_revoked_certificate(entry.build())
+    crl = builder.sign(ca_key, hashes.SHA256())
     paths.crl.write_bytes(crl.public_bytes(serialization.Encoding.DER))
     return paths.crl
 
@@ -89,9 +186,72 @@ def _write_key(path: Path, key: rsa.RSAPrivateKey) -> None:
     path.chmod(0o600)
 
 
+def _urls(paths: PkiPaths) -> tuple[str, str | None]:
+    """The CRL and OCSP URLs recorded at ``pki init`` (the defaults for older PKI folders)."""
+    if not paths.settings.exists():
+        return DEFAULT_CRL_URL, None
+    data = json.loads(paths.settings.read_text())
+    return data["crl_url"], data.get("ocsp_url")
+
+
+def _leaf(ca: x509.Certificate, ca_key: rsa.RSAPrivateKey, subject: x509.Name, eku: list, nonrep: bool,
+          start: dt.datetime, end: dt.datetime, crl_url: str, ocsp_url: str | None
+          ) -> tuple[x509.Certificate, rsa.RSAPrivateKey]:
+    """An end-entity certificate naming where its CRL and (if any) OCSP responder are."""
+    key = _new_key()
+    builder = (x509.CertificateBuilder().subject_name(subject).issuer_name(ca.subject)
+               .public_key(key.public_key()).serial_number(x509.random_serial_number())
+               .not_valid_before(start).not_valid_after(end)
+               .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+               .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=nonrep,
+                                            key_encipherment=False, data_encipherment=False, key_agreement=False,
+                                            key_cert_sign=False, crl_sign=False, encipher_only=False,
+                                            decipher_only=False), critical=True)
+               .add_extension(x509.ExtendedKeyUsage(eku), critical=bool(eku and
+                              eku[0] == ExtendedKeyUsageOID.TIME_STAMPING))
+               .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
+                              critical=False)
+               .add_extension(x509.CRLDistributionPoints([x509.DistributionPoint(
+                   full_name=[x509.UniformResourceIdentifier(crl_url)], relative_name=None, reasons=None,
+                   crl_issuer=None)]), critical=False))
+    if ocsp_url:
+        builder = builder.add_extension(x509.AuthorityInformationAccess([x509.AccessDescription(
+            x509.oid.AuthorityInformationAccessOID.OCSP, x509.UniformResourceIdentifier(ocsp_url))]),
+            critical=False)
+    return builder.sign(ca_key, hashes.SHA256()), key
+
+
+SEAL_EKU = [ExtendedKeyUsageOID.EMAIL_PROTECTION, x509.ObjectIdentifier("1.3.6.1.4.1.311.10.3.12")]
+TSA_EKU = [ExtendedKeyUsageOID.TIME_STAMPING]
+
+
+def issue_certificate(paths: PkiPaths, stem: str, common_name: str, purpose: str = "tsa",
+                      days: int = 365) -> tuple[Path, Path]:
+    """Issue a further sealing (``purpose="seal"``) or TSA certificate as STEM.cert.pem / STEM.key.pem.
+
+    A TSA certificate that outlives the first one lets ``pdf extend`` renew the evidence.
+    It never outlives the CA, whose expiry ends every chain anyway.
+    """
+    if purpose not in ("seal", "tsa"):
+        raise ValueError(f"purpose must be seal or tsa, got {purpose!r}")
+    cert_path, key_path = paths.folder / f"{stem}.cert.pem", paths.folder / f"{stem}.key.pem"
+    if cert_path.exists() or key_path.exists() or not stem.replace("-", "").replace("_", "").isalnum():
+        raise ValueError(f"{stem!r} is not a new, plain file name in {paths.folder}")
+    ca, ca_key = load_ca(paths)
+    org = ca.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)[0].value
+    now = dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=5)
+    end = min(now + dt.timedelta(days=days), ca.not_valid_after_utc)
+    cert, key = _leaf(ca, ca_key, _name(common_name, str(org)), SEAL_EKU if purpose == "seal" else TSA_EKU,
+                      purpose == "seal", now, end, *_urls(paths))
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    _write_key(key_path, key)
+    return cert_path, key_path
+
+
 def create_pki(folder: str | Path, org: str = "inkwitness", signer_name: str = "inkwitness document seal",
-               years: int = 5, crl_url: str = DEFAULT_CRL_URL, signer_days: int | None = None) -> PkiPaths:
-    """Create a root CA, a signing and a TSA certificate (RSA 3072, with a CRL distribution point) and a CRL."""
+               years: int = 5, crl_url: str = DEFAULT_CRL_URL, signer_days: int | None = None,
+               ocsp_url: str | None = DEFAULT_OCSP_URL, tsa_days: int | None = None) -> PkiPaths:
+    """Create a root CA, a signing and a TSA certificate (RSA 3072, with CRL and OCSP URLs) and a CRL."""
     paths = PkiPaths(Path(folder))
     paths.folder.mkdir(parents=True, exist_ok=True)
     now = dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=5)
@@ -101,43 +261,24 @@ def create_pki(folder: str | Path, org: str = "inkwitness", signer_name: str = "
     ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
           .serial_number(x509.random_serial_number()).not_valid_before(now).not_valid_after(until)
           .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-          .add_extension(x509.KeyUsage(digital_signature=False, content_commitment=False, key_encipherment=False,
+          .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=False,
                                        data_encipherment=False, key_agreement=False, key_cert_sign=True,
                                        crl_sign=True, encipher_only=False, decipher_only=False), critical=True)
           .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
           .sign(ca_key, hashes.SHA256()))
-
-    def leaf(common_name: str, eku: list, nonrep: bool, end: dt.datetime = until
-             ) -> tuple[x509.Certificate, rsa.RSAPrivateKey]:
-        key = _new_key()
-        cert = (x509.CertificateBuilder().subject_name(_name(common_name, org)).issuer_name(ca_name)
-                .public_key(key.public_key()).serial_number(x509.random_serial_number())
-                .not_valid_before(now).not_valid_after(end)
-                .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-                .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=nonrep,
-                                             key_encipherment=False, data_encipherment=False, key_agreement=False,
-                                             key_cert_sign=False, crl_sign=False, encipher_only=False,
-                                             decipher_only=False), critical=True)
-                .add_extension(x509.ExtendedKeyUsage(eku), critical=bool(eku and
-                               eku[0] == ExtendedKeyUsageOID.TIME_STAMPING))
-                .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
-                               critical=False)
-                .add_extension(x509.CRLDistributionPoints([x509.DistributionPoint(
-                    full_name=[x509.UniformResourceIdentifier(crl_url)], relative_name=None, reasons=None,
-                    crl_issuer=None)]), critical=False)
-                .sign(ca_key, hashes.SHA256()))
-        return cert, key
-
-    # A shorter-lived signing certificate (``signer_days``) shows long-term validation at work.
-    signer_until = now + dt.timedelta(days=signer_days) if signer_days else until
-    signer, signer_key = leaf(signer_name, [ExtendedKeyUsageOID.EMAIL_PROTECTION,
-                                            x509.ObjectIdentifier("1.3.6.1.4.1.311.10.3.12")], True, signer_until)
-    tsa, tsa_key = leaf(f"{org} time-stamping authority", [ExtendedKeyUsageOID.TIME_STAMPING], False)
+    # Shorter-lived signing or TSA certificates (``signer_days``, ``tsa_days``) show
+    # long-term validation and ``pdf extend`` at work.
+    ends = {d: now + dt.timedelta(days=d) if d else until for d in (signer_days, tsa_days)}
+    signer, signer_key = _leaf(ca, ca_key, _name(signer_name, org), SEAL_EKU, True, now, ends[signer_days],
+                               crl_url, ocsp_url)
+    tsa, tsa_key = _leaf(ca, ca_key, _name(f"{org} time-stamping authority", org), TSA_EKU, False, now,
+                         ends[tsa_days], crl_url, ocsp_url)
     paths.ca_cert.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
     paths.signer_cert.write_bytes(signer.public_bytes(serialization.Encoding.PEM))
     paths.tsa_cert.write_bytes(tsa.public_bytes(serialization.Encoding.PEM))
     _write_key(paths.signer_key, signer_key)
     _write_key(paths.tsa_key, tsa_key)
-    _write_key(paths.folder / "ca.key.pem", ca_key)
+    _write_key(paths.ca_key, ca_key)
+    paths.settings.write_text(json.dumps({"crl_url": crl_url, "ocsp_url": ocsp_url}, indent=1) + "\n")
     issue_crl(paths)
     return paths
