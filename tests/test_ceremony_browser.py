@@ -244,6 +244,8 @@ def test_enrolment_link_on_a_phone_in_landscape(browser, server, tmp_path):  # n
     ctx, con = _console(browser, server, "en", DESKTOP)
     con.click("#new-subject")
     con.wait_for_function("() => document.getElementById('subject').value.length > 0")
+    con.fill("#link-requester", "Example Bank, Riverside branch")
+    con.fill("#link-reason", "Your signature on file for the new card")
     con.click("#enrol-link")
     con.wait_for_function("() => document.getElementById('enrol-url').textContent.startsWith('http')")
     url = con.inner_text("#enrol-url")
@@ -253,6 +255,9 @@ def test_enrolment_link_on_a_phone_in_landscape(browser, server, tmp_path):  # n
     sp.goto(url)
     sp.wait_for_function("() => window.inkwitnessInfo !== undefined")
     assert "5 times" in sp.inner_text("#who") and sp.locator("#document").is_hidden()
+    # A plain link says who asks and why, as a signing request does.
+    assert sp.inner_text("#who").startswith("Example Bank, Riverside branch asks you to sign 5 times")
+    assert sp.inner_text("#why") == "Why: Your signature on file for the new card"
     sp.check("#consent-ok")
     sp.wait_for_timeout(600)  # the smooth scroll to the signing box
     # In landscape the whole signing box is on screen once consent is given.

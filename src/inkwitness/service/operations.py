@@ -270,7 +270,8 @@ class Operations:
                       box: tuple[float, float, float, float], signer_name: str | None,
                       subject_id: str | None, *, nonce: str | None = None, check_handwriting: bool = False,
                       on_mismatch: str = "refuse", finger: Any = None,
-                      finger_consent: dict[str, Any] | None = None) -> tuple[bytes, dict[str, Any]]:
+                      finger_consent: dict[str, Any] | None = None, reason: str | None = None,
+                      agreement: dict[str, Any] | None = None) -> tuple[bytes, dict[str, Any]]:
         """Seal a signature into a PDF, log it and keep the evidence.
 
         A packet already sealed into another document, or bound at capture to another document
@@ -280,6 +281,9 @@ class Operations:
         records the verdict in the signing's log entry. A ``finger`` press (a Fingerprint, given
         with its separate ``finger_consent``) is compared with the subject's enrolled finger under
         the same policy, drawn as the red mark into the seal and escrowed beside the handwriting.
+        ``reason`` becomes the PDF signature's /Reason (else sign_pdf's "Handwritten signature") and,
+        with ``agreement`` (what the signer accepted, e.g. the consent record), goes into the
+        signing's log entry, so the log pins the words the sealed PDF carries.
         """
         from ..evidence.binding import (BindingError, append_signing, binding_of, check_binding,
                                         check_not_sealed_elsewhere)
@@ -322,8 +326,10 @@ class Operations:
         s = self.sealing
         escrow = load_public_key(s.escrow_public)
         config = SealConfig(s.cert, s.key, s.chain, s.tsa_url, escrow, crls=s.crls)
+        # sign_pdf keeps its own default reason when none is given (the API's plain sealing).
+        wording = {"reason": reason} if reason else {}
         sealed, container = sign_pdf(pdf, sig, page, box, config, signer_name=signer_name,
-                                     expected_nonce=nonce if bound else None, finger_mark=mark)
+                                     expected_nonce=nonce if bound else None, finger_mark=mark, **wording)
         event = {"type": "signing", "tenant": tenant_id, "subject": subject_id,
                  "document_sha256": document_sha256,
                  "signed_document_sha256": hashlib.sha256(sealed).hexdigest(), "signature_sha256": sig.sha256,
@@ -331,6 +337,10 @@ class Operations:
                  "field": container.header["extra"]["field"]}
         if verdict is not None:
             event["handwriting"] = verdict
+        if reason:
+            event["reason"] = reason
+        if agreement:
+            event["agreement"] = agreement
         finger_container = None
         if finger is not None:
             from ..evidence.envelope import seal_fingerprint

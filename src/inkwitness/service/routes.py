@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 import anyio
 from fastapi import APIRouter, Depends, File, Form, Header, HTTPException, Path, Query, Request, UploadFile
 from fastapi.responses import FileResponse, JSONResponse, Response
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, Field
 
 from ..errors import InvalidSignature
 from ..signature import Signature
@@ -18,7 +18,7 @@ from . import policy
 from .auth import authenticate, bearer_token
 from .operations import Operations
 from .policy import Caller
-from .validation import Name, ReportText, Text, check_box, check_workload, read_capture
+from .validation import Name, ReportText, Text, check_box, check_workload, read_capture, report_text
 
 router = APIRouter()
 Id = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9-]+$")]
@@ -125,6 +125,10 @@ class SessionIn(BaseModel):
     purpose: Literal["enrol", "verify"] = "verify"
     replace: bool = Field(default=False, description="an enrol link may replace an existing enrolment")
     ttl_seconds: int | None = Field(default=None, ge=30, le=24 * 3600)
+    # Shown to the signer on the link's page (plain text: no markup, no control characters).
+    requester: ReportText | None = Field(default=None, description="who asks, shown to the signer")
+    reason: Annotated[str, Field(max_length=500), AfterValidator(report_text)] | None = Field(
+        default=None, description="why, shown to the signer")
 
 
 class FingerImage(BaseModel):
@@ -348,11 +352,16 @@ async def create_session(body: SessionIn, who: SessionAdmin, request: Request) -
     ttl = body.ttl_seconds or ops.settings.session_ttl_seconds
     session_id, token, expires = await run(ops.repo.create_session, tenant_of(who), body.subject_id, body.purpose, ttl,
                                            body.replace, who.key_id)
+    requester, reason = (body.requester or "").strip() or None, (body.reason or "").strip() or None
+    if requester or reason:
+        from .ceremony.routes import note_link
+
+        await run(note_link, request, token, requester, reason, expires.isoformat())
     url = f"{ops.settings.public_url.rstrip('/')}/s/{token}"
     svg = io.BytesIO()
     qrcode.make(url, image_factory=qrcode.image.svg.SvgPathImage).save(svg)
     return {"id": session_id, "token": token, "url": url, "expires_at": expires.isoformat(),
-            "purpose": body.purpose, "qr_svg": svg.getvalue().decode()}
+            "purpose": body.purpose, "requester": requester, "reason": reason, "qr_svg": svg.getvalue().decode()}
 
 
 @router.get("/v1/signing-sessions/{session_id}")

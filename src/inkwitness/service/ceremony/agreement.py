@@ -9,6 +9,8 @@ log is append-only and never purged, so the agreement outlives the signing reque
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 from typing import Any
 
 from ...evidence.log import entry_time
@@ -24,6 +26,39 @@ def consent_record(lang: str) -> dict[str, Any]:
 def notice_record(lang: str) -> dict[str, Any]:
     """The typed-name notice (less evidential weight), as accepted now in ``lang``."""
     return {"version": CONSENT_VERSION, "lang": lang, "text_sha256": notice_sha256(lang), "time": now()}
+
+
+#: Characters kept out of the PDF's /Reason: control characters garble signature panels.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+#: Longest clerk-given text quoted in /Reason (the request's reason may be 500 characters).
+REASON_QUOTE = 160
+
+
+def _quote(text: str) -> str:
+    text = " ".join(_CONTROL.sub(" ", text).split())
+    return text if len(text) <= REASON_QUOTE else text[:REASON_QUOTE - 1] + "…"
+
+
+def utc_label(iso: str) -> str:
+    """An ISO 8601 time as ``YYYY-MM-DD HH:MM:SS UTC`` (the form of the seal's TSA label)."""
+    return dt.datetime.fromisoformat(iso).astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def seal_reason(accepted: dict[str, Any], req: SigningRequest) -> str:
+    """The sealed PDF's /Reason: the consent accepted (version, language, time), the signer and the purpose.
+
+    English only: the seal's visible label uses pyHanko's Latin font, and readers show
+    /Reason in their signature panel as written; the clerk's own texts are quoted as given.
+    """
+    parts = ["Handwritten signature",
+             f"consent {accepted['version']} ({accepted['lang']}) accepted {utc_label(accepted['time'])}"]
+    if req.signer_name:
+        parts.append(f"signer: {_quote(req.signer_name)}")
+    if req.requester:
+        parts.append(f"requested by: {_quote(req.requester)}")
+    if req.reason:
+        parts.append(f"purpose: {_quote(req.reason)}")
+    return "; ".join(parts)
 
 
 def log_agreement(log: Any, req: SigningRequest, kind: str, record: dict[str, Any], **links: Any) -> int:

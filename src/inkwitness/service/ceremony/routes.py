@@ -19,7 +19,7 @@ from ...errors import EnrolmentError
 from ..policy import Caller
 from ..routes import ISOLATION, Id, Token, may, ops_of, packet, run, tenant_of
 from ..storage import Gone, NotFound
-from .agreement import consent_record, log_agreement, notice_record
+from .agreement import consent_record, log_agreement, notice_record, seal_reason
 from .consent import CONSENT, TYPED_NOTICE
 from .errors import CopyExpired, LinkExpired, LinkUsed, NoDocument, RequestDeclined, SealingUnavailable
 from .render import DocumentError, page_png, page_sizes
@@ -74,8 +74,14 @@ def _session_info(request: Request, token: str) -> dict[str, Any] | None:
     except Gone:
         return None
     expires = row.expires_at if row.expires_at.tzinfo else row.expires_at.replace(tzinfo=dt.timezone.utc)
+    note = store_of(request).link_note(token)
     return {"purpose": row.purpose, "references_needed": 5 if row.purpose == "enrol" else 1,
-            "expires_at": expires.isoformat()}
+            "expires_at": expires.isoformat(), "requester": note.get("requester"), "reason": note.get("reason")}
+
+
+def note_link(request: Request, token: str, requester: str | None, reason: str | None, expires_at: str) -> None:
+    """Keep who asks and why for a plain enrol/verify link, to show the signer."""
+    store_of(request).put_link_note(token, {"requester": requester, "reason": reason, "expires_at": expires_at})
 
 
 @router.get("/v1/capture/{token}/request")
@@ -137,17 +143,19 @@ def _verification(request: Request, row: Any, sig: Any) -> dict[str, Any]:
 
 def _seal(request: Request, row: Any, req: SigningRequest, sig: Any, consent: ConsentIn) -> None:
     ops, store = ops_of(request), store_of(request)
+    # Accepted before sealing, so that the seal's /Reason can name the consent and its time.
+    accepted = consent_record(consent.lang)
     # Sealing first: if it fails (TSA down) the signer retries with the same packet, which a
     # verification stored before would then flag as a replay of itself.
     sealed, info = ops.sign_document(req.tenant_id, store.blob(req, "document"), sig, req.page, req.box,
-                                     req.signer_name, req.subject_id)
+                                     req.signer_name, req.subject_id, reason=seal_reason(accepted, req),
+                                     agreement={"request": req.id, "consent": accepted})
     try:
         verification = _verification(request, row, sig)
     except Exception as exc:  # noqa: BLE001 - the document is signed; the clerk sees why it was not checked
         verification = {"decision": "error", "reasons": [f"verification failed: {type(exc).__name__}"]}
     store.put_blob(req, "sealed", sealed)
     store.put_blob(req, "packet", json.dumps(sig.to_dict()).encode())
-    accepted = consent_record(consent.lang)
     sealed_sha256 = hashlib.sha256(sealed).hexdigest()
     agreement = log_agreement(ops.evidence.log, req, "handwritten", {"consent": accepted},
                               signing_log_index=info["log_index"], signature_sha256=sig.sha256,

@@ -130,6 +130,18 @@ class RequestStore:
         path = self.root / "tokens" / token_key(token)
         return self.get(path.read_text().strip()) if path.exists() else None
 
+    def put_link_note(self, token: str, note: dict[str, Any]) -> None:
+        """File who asks and why beside a plain enrol/verify link (by the token's hash, as requests are)."""
+        self._write(self.root / "links" / f"{token_key(token)}.json", json.dumps(note).encode())
+
+    def link_note(self, token: str) -> dict[str, Any]:
+        """Who asks and why for a plain link ({} when the clerk said nothing, or it was purged)."""
+        path = self.root / "links" / f"{token_key(token)}.json"
+        try:
+            return json.loads(path.read_text())
+        except (OSError, ValueError):
+            return {}
+
     def purge(self, older_than: dt.timedelta, every: float = 3600.0) -> list[str]:
         """Purge ended requests (see :func:`purge_requests`), at most once per ``every`` seconds per process."""
         import time
@@ -168,10 +180,13 @@ def purge_requests(root: Path, older_than: dt.timedelta, at: dt.datetime | None 
                    dry_run: bool = False) -> list[str]:
     """Delete the requests that ended more than ``older_than`` ago: their files and links; their ids.
 
+    Plain enrol/verify links' notes (who asks, why) go once their link expired as long ago.
     Only ``<data_dir>/ceremony`` is touched: the sealing's log entry, agreement and evidence
     artifacts live in the log and the evidence store, which are never purged.
     """
     at = at or dt.datetime.now(dt.timezone.utc)
+    if not dry_run:
+        _purge_link_notes(root, older_than, at)
     folder, gone = root / "requests", []
     for path in sorted(folder.iterdir()) if folder.exists() else []:
         try:
@@ -195,3 +210,15 @@ def purge_requests(root: Path, older_than: dt.timedelta, at: dt.datetime | None 
     for request_id in gone:
         shutil.rmtree(folder / request_id, ignore_errors=True)
     return gone
+
+
+def _purge_link_notes(root: Path, older_than: dt.timedelta, at: dt.datetime) -> None:
+    """Delete the notes (who asks, why) of plain links that expired more than ``older_than`` ago."""
+    for path in (root / "links").glob("*.json") if (root / "links").exists() else []:
+        try:
+            expires = dt.datetime.fromisoformat(json.loads(path.read_text())["expires_at"])
+            expires = expires if expires.tzinfo else expires.replace(tzinfo=dt.timezone.utc)
+            if at - expires > older_than:
+                path.unlink()
+        except (OSError, ValueError, TypeError, KeyError):
+            continue  # unreadable or half-written: left for a person, as requests are

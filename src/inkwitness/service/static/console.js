@@ -120,7 +120,13 @@ async function newSubject() {
 
 async function enrolLink() {
   try {
-    const s = await api()._call("POST", "/v1/signing-sessions", { subject_id: $("subject").value.trim(), purpose: "enrol" });
+    // Who asks and why are shown on the signer's page; left out when empty (both are optional).
+    const body = { subject_id: $("subject").value.trim(), purpose: "enrol" };
+    for (const [field, id] of [["requester", "link-requester"], ["reason", "link-reason"]]) {
+      const value = $(id).value.trim();
+      if (value) body[field] = value;
+    }
+    const s = await api()._call("POST", "/v1/signing-sessions", body);
     $("enrol-out").hidden = false;
     $("enrol-url").href = s.url;
     $("enrol-url").textContent = s.url;

@@ -58,8 +58,10 @@ function renderText() {
     for (const el of document.querySelectorAll(".field span")) el.textContent = i18n.t("doc.field");
     $("review-text").textContent = i18n.t("review.text", { document: doc.document_name });
   } else if (info.session) {
-    $("who").textContent = i18n.t(info.session.purpose === "enrol" ? "sign.plain.enrol" : "sign.plain.verify", { n: needed });
-    $("why").textContent = "";
+    const s = info.session;
+    const key = s.purpose === "enrol" ? "sign.plain.enrol" : "sign.plain.verify";
+    $("who").textContent = i18n.t(s.requester ? `${key}.by` : key, { n: needed, requester: s.requester });
+    $("why").textContent = s.reason ? i18n.t("sign.why", { reason: s.reason }) : "";
     $("review-text").textContent = i18n.t("review.text.plain");
   }
   const expires = (doc && doc.expires_at) || (info.session && info.session.expires_at);
