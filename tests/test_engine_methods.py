@@ -139,3 +139,30 @@ def test_candidate_components_rank_a_skilled_forgery_below_the_writer(data_root)
     for name in ("sig_mean", "ctx_mean", "vq"):
         assert np.median([c[name] for c in genuine]) < np.median([c[name] for c in forged]), name
     assert all(np.isfinite(c["vq_usage"]) and c["vq_usage"] > 0 for c in genuine + forged)
+
+
+def test_embedding_training_learns_to_separate_and_exports_to_numpy() -> None:
+    """A few steps on toy writers: held-in triplets end up ordered, and numpy inference equals torch's."""
+    pytest.importorskip("torch", reason="PyTorch is only needed to train the embedding (pip install -e '.[train]')")
+    from inkwitness.embedding_training import EmbeddingConfig, Writer, train_embedding
+    from inkwitness.matching.dtw import dtw_distance
+
+    rng = np.random.default_rng(5)
+    t = np.linspace(0, 4 * np.pi, 60)
+
+    def writer(freq: float) -> Writer:
+        def sample(f: float) -> np.ndarray:
+            base = np.column_stack([np.sin(f * t + k) for k in range(len(CHANNELS))])
+            return base + rng.normal(scale=0.05, size=base.shape)
+        return Writer([sample(freq) for _ in range(4)], [sample(freq * 1.3) for _ in range(4)])
+
+    writers = [writer(f) for f in (1.0, 1.5, 2.0)]
+    emb = train_embedding(writers, EmbeddingConfig(steps=60, batch=4, hidden=8, dimension=4, seed=1))
+    again = Embedding.from_json(emb.to_json())
+    w = writers[0]
+    genuine = dtw_distance(again.apply(w.genuine[0]), again.apply(w.genuine[1]))
+    forged = dtw_distance(again.apply(w.genuine[0]), again.apply(w.skilled[0]))
+    assert genuine < forged
+    assert emb.notes["writers"] == 3 and emb.notes["config"]["steps"] == 60
+    with pytest.raises(ValueError, match="at least two writers"):
+        train_embedding(writers[:1], EmbeddingConfig(steps=1))

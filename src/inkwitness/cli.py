@@ -163,7 +163,9 @@ def evaluate(dataset: Annotated[str, typer.Option(help=f"one of: {', '.join(ds.S
              train_with: Annotated[Optional[str], typer.Option(
                  help="comma-separated training datasets for cv4/lodo (default: the development sets "
                       "other than DATASET)")] = None,
-             components: Annotated[str, typer.Option(help="fused component set for cv4/lodo")] = "extended",
+             components: Annotated[str, typer.Option(
+                 help="fused component set for cv4/lodo: compact, extended, spread, rich, or an ablation "
+                      "set (extended+sig, extended+ctx, extended+vq, extended+cdtw-vq)")] = "extended",
              c: Annotated[float, typer.Option(min=1e-4, max=1e4, help="fusion regularisation (cv4/lodo)")] = 1.0,
              ) -> None:
     """Run a dataset's protocol: EERs (global and per-user thresholds), FNMR at FMR, counts."""
@@ -222,6 +224,39 @@ def _trained_protocol(dataset: str, protocol: str, root: Path, train_with: Optio
                         lambda msg: err_console.print(msg, markup=False))
 
 
+@app.command("evaluate-embedding")
+def evaluate_embedding(
+        dataset: Annotated[str, typer.Option(help="dataset to cross-validate over its writers")] = "svc2004-task2",
+        data: Annotated[Optional[Path], typer.Option(help="data root, or the dataset's own folder")] = None,
+        train_with: Annotated[str, typer.Option(help="comma-separated extra training datasets (may be empty)")] = "",
+        steps: Annotated[int, typer.Option(min=1, max=100_000, help="optimisation steps per fold")] = 150,
+        hidden: Annotated[int, typer.Option(min=1, max=512, help="convolution channels")] = 32,
+        dimension: Annotated[int, typer.Option(min=1, max=256, help="embedding dimension")] = 16,
+        residual: Annotated[bool, typer.Option(help="residual on the input time functions")] = False,
+        scores: Annotated[Optional[Path], typer.Option(help="write the pooled held-out scores (CSV)")] = None,
+        workers: Annotated[Optional[int], typer.Option(min=1)] = None) -> None:
+    """Method 7: 4-fold writer-disjoint EER of the learned embedding alone (needs PyTorch: pip install -e '.[train]')."""
+    try:
+        from .embedding_training import EmbeddingConfig, cross_validate_embedding
+        import torch  # noqa: F401
+    except ImportError as exc:
+        raise CliError("evaluate-embedding needs PyTorch: pip install -e '.[train]'") from exc
+    if dataset not in ds.SPECS:
+        raise CliError(f"unknown dataset {dataset!r}; known: {', '.join(ds.SPECS)}")
+    names = [n.strip() for n in train_with.split(",") if n.strip()]
+    unknown = [n for n in names if n not in ds.SPECS]
+    if unknown:
+        raise CliError(f"unknown training dataset(s) {', '.join(unknown)}")
+    config = EmbeddingConfig(steps=steps, hidden=hidden, dimension=dimension, residual=residual,
+                             learning_rate=1e-3 if residual else 2e-3)
+    try:
+        rows = cross_validate_embedding(dataset, _data_root(data), names, config, workers,
+                                        lambda msg: err_console.print(msg, markup=False))
+    except ValueError as exc:
+        raise CliError(str(exc)) from exc
+    _print_results(dataset, rows, scores, None, [], [])
+
+
 def _print_results(dataset: str, rows: list, scores: Optional[Path], det: Optional[Path], failures: list[str],
                    misnamed: list[str]) -> None:
     from .evaluation import plot_det, summarise, write_scores
@@ -261,7 +296,8 @@ def train(datasets: Annotated[str, typer.Option(help="comma-separated developmen
           data: Annotated[Optional[Path], typer.Option(help="data root")] = None,
           output: Annotated[Path, typer.Option("-o", "--output", help="model file to write")] = Path("model.json"),
           workers: Annotated[Optional[int], typer.Option(min=1)] = None,
-          components: Annotated[str, typer.Option(help="fused component set: compact, extended, spread, rich")
+          components: Annotated[str, typer.Option(
+              help="fused component set: compact, extended, spread, rich, or an ablation set (see evaluate)")
                                 ] = "extended",
           c: Annotated[float, typer.Option(min=1e-4, max=1e4, help="fusion regularisation")] = 1.0) -> None:
     """Train the learned parts writer-independently on development datasets."""

@@ -55,11 +55,17 @@ def conv1d(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, dilation: int) -
 
 @dataclass(frozen=True)
 class Embedding:
-    """Trained weights: dilated convolutions with ReLU, then a linear projection, unit-normalised per sample."""
+    """Trained weights: dilated convolutions with ReLU, then a linear projection.
+
+    Without ``skip`` each embedded sample is unit-normalised; with it (a (dimension, channels)
+    matrix) the output is ``skip @ x + projection(h)``, a residual on the input time functions
+    that starts training from plain DTW on them.
+    """
 
     convs: tuple[tuple[np.ndarray, np.ndarray], ...]
     projection: tuple[np.ndarray, np.ndarray]
     notes: dict
+    skip: np.ndarray | None = None
 
     @property
     def dimension(self) -> int:
@@ -72,6 +78,8 @@ class Embedding:
         for (w, b), dilation in zip(self.convs, DILATIONS):
             h = np.maximum(conv1d(h, w, b, dilation), 0.0)
         out = h @ self.projection[0].T + self.projection[1]
+        if self.skip is not None:
+            return np.ascontiguousarray(out + x @ self.skip.T)
         out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-9)
         return np.ascontiguousarray(out)
 
@@ -79,7 +87,8 @@ class Embedding:
         """Serialise with a format tag."""
         return json.dumps({"format": EMBEDDING_FORMAT, "notes": self.notes,
                            "convs": [[w.tolist(), b.tolist()] for w, b in self.convs],
-                           "projection": [self.projection[0].tolist(), self.projection[1].tolist()]})
+                           "projection": [self.projection[0].tolist(), self.projection[1].tolist()],
+                           "skip": None if self.skip is None else self.skip.tolist()})
 
     @classmethod
     def from_json(cls, text: str) -> Embedding:
@@ -94,7 +103,9 @@ class Embedding:
         if len(convs) != len(DILATIONS):
             raise InkwitnessError(f"embedding file has {len(convs)} convolutions, expected {len(DILATIONS)}")
         w, b = data["projection"]
-        return cls(convs, (np.asarray(w, dtype=np.float64), np.asarray(b, dtype=np.float64)), data.get("notes", {}))
+        skip = data.get("skip")
+        return cls(convs, (np.asarray(w, dtype=np.float64), np.asarray(b, dtype=np.float64)), data.get("notes", {}),
+                   None if skip is None else np.asarray(skip, dtype=np.float64))
 
     @classmethod
     def load(cls, path: str | Path) -> Embedding:

@@ -45,6 +45,9 @@ class EmbeddingConfig:
     window_frac: float = 0.15
     min_window: float = 10.0
     seed: int = 7
+    # Residual on the input (see Embedding.skip): training starts from DTW on the time functions.
+    residual: bool = False
+    weight_decay: float = 0.0
 
 
 def _network(config: EmbeddingConfig):  # noqa: ANN202 - torch types stay local to this module
@@ -56,14 +59,25 @@ def _network(config: EmbeddingConfig):  # noqa: ANN202 - torch types stay local 
         layers += [torch.nn.Conv1d(width, config.hidden, KERNEL, dilation=dilation,
                                    padding=dilation * (KERNEL // 2), padding_mode="replicate"), torch.nn.ReLU()]
         width = config.hidden
-    return torch.nn.Sequential(*layers), torch.nn.Linear(width, config.dimension)
+    projection = torch.nn.Linear(width, config.dimension)
+    skip = None
+    if config.residual:
+        if config.dimension < len(CHANNELS):
+            raise ValueError(f"a residual embedding needs at least {len(CHANNELS)} dimensions")
+        with torch.no_grad():
+            projection.weight.zero_()
+            projection.bias.zero_()
+        skip = torch.nn.Parameter(torch.eye(config.dimension, len(CHANNELS)))
+    return torch.nn.Sequential(*layers), projection, skip
 
 
-def _embed(convs, projection, x):  # noqa: ANN001, ANN202
+def _embed(convs, projection, skip, x):  # noqa: ANN001, ANN202
     import torch
 
     h = convs(x.T[None])[0].T
     out = projection(h)
+    if skip is not None:
+        return out + x @ skip.T
     return out / torch.clamp(out.norm(dim=1, keepdim=True), min=1e-9)
 
 
@@ -88,8 +102,9 @@ def train_embedding(writers: Sequence[Writer], config: EmbeddingConfig = Embeddi
     usable = [w for w in writers if len(w.genuine) >= 2]
     if len(usable) < 2:
         raise ValueError("embedding training needs at least two writers with two genuine signatures each")
-    convs, projection = _network(config)
-    optimiser = torch.optim.Adam([*convs.parameters(), *projection.parameters()], lr=config.learning_rate)
+    convs, projection, skip = _network(config)
+    params = [*convs.parameters(), *projection.parameters(), *([skip] if skip is not None else [])]
+    optimiser = torch.optim.AdamW(params, lr=config.learning_rate, weight_decay=config.weight_decay)
     pressure = [CHANNELS.index(c) for c in PRESSURE_CHANNELS]
     started, recent = time.perf_counter(), []
     for step in range(config.steps):
@@ -107,7 +122,7 @@ def train_embedding(writers: Sequence[Writer], config: EmbeddingConfig = Embeddi
                 # Pen-less devices give zero pressure channels: the network must cope with them.
                 for t in triplet:
                     t[:, pressure] = 0.0
-            ea, ep, en = (_embed(convs, projection, t) for t in triplet)
+            ea, ep, en = (_embed(convs, projection, skip, t) for t in triplet)
             d_pos, d_neg = _path_distance(ea, ep, config), _path_distance(ea, en, config)
             losses.append(torch.nn.functional.softplus(
                 torch.log(d_pos + 1e-6) - torch.log(d_neg + 1e-6) + config.margin))
@@ -125,5 +140,80 @@ def train_embedding(writers: Sequence[Writer], config: EmbeddingConfig = Embeddi
     proj = (projection.weight.detach().double().numpy().copy(), projection.bias.detach().double().numpy().copy())
     meta = {"config": config.__dict__, "writers": len(usable), "seconds": round(time.perf_counter() - started, 1),
             "torch": torch.__version__, **(notes or {})}
-    return Embedding(weights, proj, meta)
+    return Embedding(weights, proj, meta, None if skip is None else skip.detach().double().numpy().copy())
 
+
+
+def writers_of(catalogue, preps: Mapping, users: set[str] | None = None) -> list[Writer]:  # noqa: ANN001
+    """Training writers of a dataset catalogue (optionally only ``users``) from prepared signatures."""
+    from .embedding import input_matrix
+
+    out = []
+    for uid, user in catalogue.users.items():
+        if users is not None and uid not in users:
+            continue
+        genuine = [input_matrix(preps[s.path].functions, preps[s.path].matrix) for s in user.genuine if s.path in preps]
+        skilled = [input_matrix(preps[s.path].functions, preps[s.path].matrix) for s in user.skilled if s.path in preps]
+        out.append(Writer(genuine, skilled))
+    return out
+
+
+def embedding_rows(embedding: Embedding, catalogue, preps: Mapping, users: set[str],  # noqa: ANN001
+                   references: int = 5) -> list:
+    """Score rows of ``users``' protocol comparisons scored by the embedding alone.
+
+    The score is minus the questioned sample's mean DTW distance to the references in the
+    embedded space over the references' own mean distance among themselves, the same
+    user-specific normalisation the fused views get.
+    """
+    from . import datasets as ds
+    from .evaluation import ScoreRow
+    from .model import Model
+    from .embedding import input_matrix
+    from .verification import Prepared, Verifier
+
+    names = tuple(f"e{i}" for i in range(embedding.dimension))
+    model = Model(views=(("emb", names, names),), template_view=None)
+
+    def embedded(p: Prepared) -> Prepared:
+        return Prepared(p.sha256, names, embedding.apply(input_matrix(p.functions, p.matrix)), p.globals,
+                        p.has_pressure, p.length)
+
+    rows = []
+    for trial in ds.protocol(catalogue, references):
+        if trial.user not in users or not all(s.path in preps for s in trial.references):
+            continue
+        verifier = Verifier(model).fit([embedded(preps[s.path]) for s in trial.references], check_consistency=False)
+        for label, samples in ((ds.GENUINE, trial.genuine), (ds.SKILLED, trial.skilled), (ds.RANDOM, trial.random)):
+            for s in samples:
+                if s.path in preps:
+                    m = verifier.measure(embedded(preps[s.path]))
+                    score = -float(m.views["emb"][:, 0].mean() / max(m.spreads["emb"][0], 1e-9))
+                    rows.append(ScoreRow(catalogue.name, trial.user, s.name, label, score, ()))
+    return rows
+
+
+def cross_validate_embedding(dataset: str, root, train_with: Sequence[str],  # noqa: ANN001
+                             config: EmbeddingConfig = EmbeddingConfig(), workers: int | None = None,
+                             progress: Callable[[str], None] | None = None) -> list:
+    """4-fold writer-disjoint scores of ``dataset`` by embeddings each trained on the other folds plus ``train_with``."""
+    from . import datasets as ds
+    from .evaluation import prepare_all, workers_default
+    from .training import FOLDS, writer_folds
+
+    names = [dataset, *[n for n in train_with if n != dataset]]
+    catalogues = {n: ds.catalogue(n, root) for n in names}
+    paths = [s.path for c in catalogues.values() for u in c.users.values() for s in (*u.genuine, *u.skilled)]
+    preps, _ = prepare_all(paths, workers or workers_default())
+    others = [w for n in names[1:] for w in writers_of(catalogues[n], preps)]
+    users = set(catalogues[dataset].users)
+    fold_of = writer_folds(list(users), FOLDS)
+    rows: list = []
+    for k in range(FOLDS):
+        held = {u for u in users if fold_of[u] == k}
+        training = writers_of(catalogues[dataset], preps, users - held) + others
+        embedding = train_embedding(training, config, progress, {"dataset": dataset, "fold": k})
+        rows.extend(embedding_rows(embedding, catalogues[dataset], preps, held))
+        if progress:
+            progress(f"fold {k + 1}/{FOLDS}: {len(held)} held-out writers scored")
+    return rows

@@ -27,7 +27,7 @@ from .calibration import ScoreSet
 from .errors import InkwitnessError
 from .evaluation import ScoreRow, eer, prepare_all, workers_default
 from .features.globalfeatures import FEATURE_NAMES
-from .model import COMPONENTS, Model, spread_key
+from .model import COMPONENTS, EXTRA_VIEWS, VIEWS, Model, spread_key
 from .verification import Measurement, Verifier, components_of, deviations
 
 #: Impostor comparisons per user drawn from other users' genuine samples during training.
@@ -194,6 +194,19 @@ def fused_components(config: FusionConfig, model: Model) -> tuple[str, ...]:
     return wanted
 
 
+def base_for(config: FusionConfig, base: Model | None = None) -> Model:
+    """``base`` (default: a fresh model) with the extra views and the VQ codebook the configuration fuses."""
+    model = base or Model()
+    wanted = COMPONENT_SETS.get(config.components, ())
+    have = {name for name, _, _ in model.views}
+    extra = tuple(v for v in EXTRA_VIEWS if v[0] not in have and any(c.startswith(f"{v[0]}_") for c in wanted))
+    if extra:
+        model = replace(model, views=model.views + extra)
+    if any(c.startswith("vq") for c in wanted) and not model.codebook_view:
+        model = replace(model, codebook_view="ds")
+    return model
+
+
 def _design(records: Sequence[Record], model: Model) -> np.ndarray:
     rows = []
     for r in records:
@@ -301,7 +314,7 @@ def train(names: Sequence[str], root: Path | None = None, workers: int | None = 
           progress: Callable[[str], None] | None = None, config: FusionConfig = FusionConfig(),
           base: Model | None = None) -> Model:
     """Learn a model from the named development datasets (writer-independent)."""
-    base = base or Model()
+    base = base_for(config, base)
     return fit(measure(names, root, base, workers, progress=progress), base, config)
 
 
@@ -335,7 +348,7 @@ def run_protocol(dataset: str, protocol: str, root: Path | None, train_with: Seq
     on ``train_with``; ``lodo``: one model trained on ``train_with`` only (which must not
     include ``dataset``) scores the whole dataset.
     """
-    base = base or Model()
+    base = base_for(config, base)
     if dataset in train_with:
         raise InkwitnessError(f"{dataset} cannot be both tested and among the training datasets")
     others = measure(train_with, root, base, workers, progress=progress, references=references)
