@@ -87,6 +87,10 @@ def test_embedding_round_trips_and_is_unit_norm() -> None:
         Embedding.from_json(json.dumps({"format": "other"}))
     with pytest.raises(InkwitnessError):
         Embedding.from_json("{not json")
+    for text in ("[]", json.dumps({"format": "inkwitness.embedding/1"}),
+                 json.dumps({"format": "inkwitness.embedding/1", "convs": 3, "projection": []})):
+        with pytest.raises(InkwitnessError):
+            Embedding.from_json(text)
 
 
 def test_input_matrix_zero_fills_pressure_only() -> None:

@@ -18,6 +18,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from .errors import InkwitnessError
+from .model import read_tagged
 
 EMBEDDING_FORMAT = "inkwitness.embedding/1"
 #: Input channels (features/timefunctions.py); pressure channels are zero for pen-less devices.
@@ -93,19 +94,19 @@ class Embedding:
     @classmethod
     def from_json(cls, text: str) -> Embedding:
         """Parse serialised weights."""
+        data = read_tagged(text, (EMBEDDING_FORMAT,), "embedding")
         try:
-            data = json.loads(text)
-        except ValueError as exc:
-            raise InkwitnessError(f"embedding file is not JSON: {exc}") from exc
-        if data.get("format") != EMBEDDING_FORMAT:
-            raise InkwitnessError(f"embedding file is not {EMBEDDING_FORMAT}")
-        convs = tuple((np.asarray(w, dtype=np.float64), np.asarray(b, dtype=np.float64)) for w, b in data["convs"])
+            convs = tuple((np.asarray(w, dtype=np.float64), np.asarray(b, dtype=np.float64))
+                          for w, b in data["convs"])
+            w, b = data["projection"]
+            skip = data.get("skip")
+            embedding = cls(convs, (np.asarray(w, dtype=np.float64), np.asarray(b, dtype=np.float64)),
+                            data.get("notes", {}), None if skip is None else np.asarray(skip, dtype=np.float64))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InkwitnessError(f"embedding file is malformed: {exc!r}") from exc
         if len(convs) != len(DILATIONS):
             raise InkwitnessError(f"embedding file has {len(convs)} convolutions, expected {len(DILATIONS)}")
-        w, b = data["projection"]
-        skip = data.get("skip")
-        return cls(convs, (np.asarray(w, dtype=np.float64), np.asarray(b, dtype=np.float64)), data.get("notes", {}),
-                   None if skip is None else np.asarray(skip, dtype=np.float64))
+        return embedding
 
     @classmethod
     def load(cls, path: str | Path) -> Embedding:

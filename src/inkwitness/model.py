@@ -47,6 +47,17 @@ EXTRA_VIEWS: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (
 COMPONENTS = ("all_mean", "all_min", "all_tempo", "dyn_mean", "dyn_min", "dir_mean", "dir_min", "global")
 
 
+def read_tagged(text: str, formats: tuple[str, ...], what: str) -> dict[str, Any]:
+    """The object of a JSON file tagged with one of ``formats`` (tag removed); a clear error otherwise."""
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise InkwitnessError(f"{what} file is not JSON: {exc}") from exc
+    if not isinstance(data, dict) or data.pop("format", None) not in formats:
+        raise InkwitnessError(f"{what} file is not {formats[-1]}")
+    return data
+
+
 def spread_key(view: str, with_pressure: bool) -> str:
     """Key of a view's population spread prior in ``Model.spread_prior``."""
     return f"{view}:{'pressure' if with_pressure else 'no-pressure'}"
@@ -121,12 +132,7 @@ class Model:
     @classmethod
     def from_json(cls, text: str) -> Model:
         """Parse a serialised model."""
-        try:
-            data = json.loads(text)
-        except ValueError as exc:
-            raise InkwitnessError(f"model file is not JSON: {exc}") from exc
-        if data.pop("format", None) not in READABLE_FORMATS:
-            raise InkwitnessError(f"model file is not {MODEL_FORMAT}")
+        data = read_tagged(text, READABLE_FORMATS, "model")
         data.setdefault("template_view", None)  # format /1 had no mean template
         data.setdefault("codebook_view", None)
         tuples = {k for k, v in asdict(cls()).items() if isinstance(v, tuple)}
