@@ -115,16 +115,35 @@ def pki_issue(name: Annotated[str, typer.Argument(help="file stem: writes NAME.c
               = None, data_dir: DataDir = None,
               purpose: Annotated[str, typer.Option(help="tsa or seal")] = "tsa",
               days: Annotated[int, typer.Option(min=1, max=36500, help="validity (capped at the CA's)")] = 1825,
-              common_name: Annotated[Optional[str], typer.Option(help="subject common name")] = None) -> None:
+              common_name: Annotated[Optional[str], typer.Option(help="subject common name")] = None,
+              public_key: Annotated[Optional[Path], typer.Option(
+                  help="certify this public key (PEM or DER; e.g. of a key made in a hardware module) instead of "
+                       "making a key pair")] = None) -> None:
     """Issue a further TSA or sealing certificate, e.g. a TSA certificate that outlives the first."""
     from .evidence.pki import issue_certificate
 
     paths = _pki_paths(folder, data_dir)
+    pub = _load_public_key(public_key) if public_key is not None else None
     try:
-        cert, key = issue_certificate(paths, name, common_name or f"inkwitness {purpose} {name}", purpose, days)
+        cert, key = issue_certificate(paths, name, common_name or f"inkwitness {purpose} {name}", purpose, days,
+                                      public_key=pub)
     except ValueError as exc:
         raise CliError(str(exc)) from exc
-    console.print(f"wrote {cert} and {key}", highlight=False)
+    console.print(f"wrote {cert}" + (f" and {key}" if key else " (the key stays where it is)"), highlight=False)
+
+
+def _load_public_key(path: Path):  # noqa: ANN202
+    """A public key from PEM or DER (SubjectPublicKeyInfo, or PKCS#1 for RSA)."""
+    from cryptography.hazmat.primitives import serialization
+
+    if not path.is_file():
+        raise CliError(f"--public-key {path}: no such file")
+    data = path.read_bytes()
+    try:
+        return (serialization.load_pem_public_key(data) if b"-----BEGIN" in data
+                else serialization.load_der_public_key(data))
+    except (ValueError, TypeError) as exc:
+        raise CliError(f"--public-key {path} is not a public key (PEM or DER): {exc}") from exc
 
 
 @pki_app.command("serve")
@@ -233,13 +252,15 @@ def _containers_from(path: Path, field: str | None) -> list[tuple[str, bytes]]:
 
     from pyhanko.pdf_utils.reader import PdfFileReader
 
-    from .evidence.pdf import evidence_of
+    from .evidence.pdf import SEAL_FIELD_PREFIX, evidence_of
 
     out = []
     for emb in PdfFileReader(io.BytesIO(data), strict=False).embedded_signatures:
         if (field and emb.field_name != field) or emb.sig_object_type == "/DocTimeStamp":
             continue
         container, problem = evidence_of(emb)
+        if container is None and str(emb.field_name).startswith(SEAL_FIELD_PREFIX):
+            continue  # the organisation seal's approval of an event-certificate signature: no handwriting
         if container is None:
             raise CliError(f"{emb.field_name}: {problem}")
         out.append((str(emb.field_name), container.to_bytes()))
@@ -317,7 +338,20 @@ def sign_pdf_command(
         finger: Annotated[Optional[Path], typer.Option(
             help="finger-press image: its red mark is drawn beside the signature and the capture escrowed")] = None,
         finger_ppi: Annotated[Optional[float], typer.Option(
-            help="resolution of the finger-press image when it states none (FVC2002: 500)")] = None) -> None:
+            help="resolution of the finger-press image when it states none (FVC2002: 500)")] = None,
+        event_certificate: Annotated[bool, typer.Option(
+            "--event-certificate", help="sign the handwriting with a short-lived certificate the PKI's CA issues "
+                                        "for this signer (--signer-name, --subject) and this document; the seal "
+                                        "then approves in a field of its own")] = False,
+        event_minutes: Annotated[int, typer.Option(
+            min=1, max=1440, help="validity of the event certificate in minutes")] = 60,
+        pkcs11_module: Annotated[Optional[Path], typer.Option(
+            help="PKCS#11 module holding the seal key, e.g. /usr/lib/softhsm/libsofthsm2.so (needs --cert)")]
+        = None,
+        pkcs11_token: Annotated[Optional[str], typer.Option(help="label of the PKCS#11 token")] = None,
+        pkcs11_key: Annotated[Optional[str], typer.Option(help="label of the seal key on the token")] = None,
+        pkcs11_pin_env: Annotated[Optional[str], typer.Option(help="env var holding the token's user PIN")]
+        = None) -> None:
     """Seal a handwritten signature into a PDF (PAdES B-T) and record it in the log.
 
     Refused when the packet is bound at capture to another document or nonce, or when the
@@ -332,12 +366,18 @@ def sign_pdf_command(
 
     ctx = _context(data_dir, database_url)
     folder = pki or ctx.pki_dir
+    hsm = _pkcs11_key(pkcs11_module, pkcs11_token, pkcs11_key, pkcs11_pin_env, cert, key)
     cert = cert or folder / "signer.cert.pem"
-    key = key or folder / "signer.key.pem"
+    key = None if hsm else key or folder / "signer.key.pem"
     chain = chain or [folder / "ca.cert.pem"]
-    for p in (cert, key, *chain):
+    for p in (cert, *([key] if key else []), *chain):
         if not p.exists():
             raise CliError(f"{p} not found (run 'inkwitness pki init' or pass --cert/--key/--chain)")
+    if event_certificate and not (signer_name or "").strip():
+        raise CliError("--event-certificate needs --signer-name: the certificate names the signer")
+    if event_certificate and not (folder / "ca.key.pem").exists():
+        raise CliError(f"--event-certificate: {folder} holds no CA key to issue event certificates with "
+                       "(pass --pki)")
     sig = read_signature(signature)
     source = pdf.read_bytes()
     source_sha256 = hashlib.sha256(source).hexdigest()
@@ -353,10 +393,13 @@ def sign_pdf_command(
     press = _finger_press(finger, finger_ppi) if finger is not None else None
     crls = tuple(crl or ([folder / "ca.crl"] if (folder / "ca.crl").exists() else [])) if lta else ()
     config = SealConfig(cert, key, tuple(chain), tsa_url, load_public_key(escrow_pub),
-                        form_policy="fill" if allow_form_filling else "locked", crls=crls, ocsp=ocsp and lta)
+                        form_policy="fill" if allow_form_filling else "locked", crls=crls, ocsp=ocsp and lta,
+                        event_pki=folder if event_certificate else None,
+                        event_validity=dt.timedelta(minutes=event_minutes), pkcs11=hsm)
     sealed, container = sign_pdf(source, sig, page, parse_box(box), config, signer_name=signer_name,
                                  expected_nonce=nonce, reserve=reserved,
-                                 finger_mark=press[1] if press is not None else None)
+                                 finger_mark=press[1] if press is not None else None,
+                                 subject_id=subject if event_certificate else None)
     event = {"type": "signing", "time": entry_time(), "document_sha256": source_sha256,
              "signed_document_sha256": hashlib.sha256(sealed).hexdigest(), "signature_sha256": sig.sha256,
              "container_sha256": container.sha256, "escrow_key_id": container.key_id,
@@ -379,6 +422,28 @@ def sign_pdf_command(
         ctx.store_artifact(finger_container.to_bytes(), "finger-container", entry.index)
         extra = f"; finger-press {press[0].sha256} escrowed"
     console.print(f"wrote {output}; log entry {entry.index}; signature {sig.sha256}{extra}")
+
+
+def _pkcs11_key(module: Path | None, token: str | None, key_label: str | None, pin_env: str | None,
+                cert: Path | None, key: Path | None):  # noqa: ANN202
+    """The seal key in a PKCS#11 module, when --pkcs11-module is given; every part must then be named."""
+    from .evidence.pkcs11 import Pkcs11Key
+
+    if module is None:
+        if token or key_label or pin_env:
+            raise CliError("--pkcs11-token, --pkcs11-key and --pkcs11-pin-env need --pkcs11-module")
+        return None
+    missing = [name for name, value in (("--pkcs11-token", token), ("--pkcs11-key", key_label),
+                                        ("--pkcs11-pin-env", pin_env), ("--cert", cert)) if not value]
+    if missing:
+        raise CliError(f"--pkcs11-module needs {', '.join(missing)} (--cert: the certificate issued for the "
+                       "token's key)")
+    if key is not None:
+        raise CliError("--key and --pkcs11-module exclude each other: the key is in the module")
+    pin = os.environ.get(str(pin_env))
+    if not pin:
+        raise CliError(f"environment variable {pin_env} (the token's PIN) is not set")
+    return Pkcs11Key(module, str(token), str(key_label), pin)
 
 
 def _finger_press(path: Path, ppi: float | None):  # noqa: ANN202
@@ -559,11 +624,13 @@ def verify_pdf_command(
             console.print(f"[bold]signature {i} ({c.field})[/bold]: {'OK' if c.ok else 'FAILED'}", highlight=False)
             console.print(f"  signer: {c.signer}; intact {c.intact}, valid {c.valid}, trusted {c.trusted}",
                           highlight=False)
+            _print_certificate(c)
             console.print(f"  time-stamp: {ts}; coverage {c.coverage}; changes after signing: "
                           f"{c.modification_level}", highlight=False)
-            console.print(f"  biometric container: present {c.biometric.get('present')}, bound to this document "
-                          f"{c.biometric.get('bound')}, signature sha256 {c.biometric.get('signature_sha256')}",
-                          highlight=False)
+            if c.role != "organisation seal":
+                console.print(f"  biometric container: present {c.biometric.get('present')}, bound to this "
+                              f"document {c.biometric.get('bound')}, signature sha256 "
+                              f"{c.biometric.get('signature_sha256')}", highlight=False)
             if c.certification:
                 console.print(f"  certification: DocMDP {c.certification}", highlight=False)
             if c.ltv:
@@ -590,6 +657,23 @@ def verify_pdf_command(
                 console.print(f"  [red]problem[/red]: {problem}", highlight=False)
     if not all(c.ok for c in checks):
         raise typer.Exit(1)
+
+
+def _print_certificate(check: Any) -> None:
+    """The signer certificate's subject and role; for an event certificate, the document it is bound to."""
+    cert = check.certificate
+    if not cert:
+        return
+    console.print(f"  certificate: {cert['subject']} (serial {cert['serial']}; issuer {cert['issuer']})"
+                  + ("; organisation seal, no handwriting of its own" if check.role == "organisation seal" else ""),
+                  highlight=False, markup=False)
+    event = cert.get("event")
+    if event:
+        console.print(f"  event certificate: subject id {event['subject_id']}; bound to document sha256 "
+                      f"{event['document_sha256']} ("
+                      + ("the revision it signed" if event["matches"] else
+                         f"NOT the revision it signed, sha256 {event['signed_document_sha256']}") + ")",
+                      highlight=False, markup=False)
 
 
 def _record_finger_press(check: Any, ctx: Any, signature_sha256: str, document_sha256: str) -> None:

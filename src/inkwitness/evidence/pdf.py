@@ -19,7 +19,8 @@ import math
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from asn1crypto import cms, core
@@ -42,6 +43,7 @@ from pyhanko_certvalidator import ValidationContext
 from ..features.timefunctions import pen_down_segments
 from ..signature import Signature
 from .envelope import Container, EvidenceError, PublicKey, seal
+from .pkcs11 import Pkcs11Key
 
 #: An OID under the UUID arc 2.25 (ITU-T X.667), so no registration is needed.
 EVIDENCE_OID = "2.25.321941203903468491933928479193669049583"
@@ -74,10 +76,18 @@ class _WithEvidence(SignedAttributeProviderSpec):
         yield _EvidenceAttribute(self.data)
 
 
-class EvidenceSigner(signers.SimpleSigner):
-    """A pyHanko signer that adds the escrow container as a signed CMS attribute."""
+class EvidenceMixin:
+    """Adds the escrow container (``evidence``; none when empty) to a pyHanko signer's signed attributes."""
 
     evidence: bytes = b""
+
+    def _signed_attr_provider_spec(self, *args: Any, **kwargs: Any) -> SignedAttributeProviderSpec:
+        inner = super()._signed_attr_provider_spec(*args, **kwargs)  # type: ignore[misc]
+        return _WithEvidence(inner, self.evidence) if self.evidence else inner
+
+
+class EvidenceSigner(EvidenceMixin, signers.SimpleSigner):
+    """A pyHanko signer that adds the escrow container as a signed CMS attribute."""
 
     @classmethod
     def from_files(cls, config: SealConfig) -> EvidenceSigner:
@@ -93,16 +103,13 @@ class EvidenceSigner(signers.SimpleSigner):
         return cls(signing_cert=base.signing_cert, signing_key=base.signing_key, cert_registry=base.cert_registry,
                    signature_mechanism=base.signature_mechanism)
 
-    def _signed_attr_provider_spec(self, *args: Any, **kwargs: Any) -> SignedAttributeProviderSpec:
-        return _WithEvidence(super()._signed_attr_provider_spec(*args, **kwargs), self.evidence)
-
 
 @dataclass(frozen=True)
 class SealConfig:
     """What sealing needs: the signing certificate and key, a TSA URL and the escrow public key."""
 
     cert: Path
-    key: Path
+    key: Path | None
     chain: tuple[Path, ...]
     tsa_url: str
     escrow: PublicKey
@@ -119,6 +126,15 @@ class SealConfig:
     #: Access) and embed their answers; any answer also makes the seal B-LTA. An unreachable
     #: responder is skipped (the CRLs then carry the revocation data); a REVOKED answer refuses.
     ocsp: bool = False
+    #: A PKI folder whose CA issues an event certificate for each signing (see
+    #: :mod:`.event_certificate`): that certificate signs the handwriting field, then the
+    #: seal certificate approves the result in an invisible field of its own
+    #: (``inkwitness-seal-N``). None: the seal certificate signs the handwriting field.
+    event_pki: Path | None = None
+    #: How long an event certificate is valid.
+    event_validity: dt.timedelta = dt.timedelta(hours=1)
+    #: The seal key in a hardware module (``key`` is then unused; ``cert`` is its certificate).
+    pkcs11: Pkcs11Key | None = None
 
 
 FORM_POLICIES = ("locked", "fill")
@@ -322,7 +338,7 @@ def sign_pdf(pdf: bytes, sig: Signature, page: int, box: tuple[float, float, flo
              signer_name: str | None = None, reason: str = "Handwritten signature",
              location: str | None = None, expected_nonce: str | None = None,
              reserve: Sequence[tuple[int, tuple[float, float, float, float]]] = (),
-             finger_mark: bytes | None = None) -> tuple[bytes, Container]:
+             finger_mark: bytes | None = None, subject_id: str | None = None) -> tuple[bytes, Container]:
     """Seal a handwritten signature into a PDF; returns the new PDF bytes and the escrow container.
 
     The first seal certifies the document (see ``SealConfig.form_policy``) and may
@@ -330,7 +346,9 @@ def sign_pdf(pdf: bytes, sig: Signature, page: int, box: tuple[float, float, flo
     next reserved field, whose page and box win over the ones given. A packet bound at
     capture to another document (or to a nonce other than ``expected_nonce``) is refused
     (see :mod:`.binding`). ``finger_mark`` (``inkwitness.fingerprint.mark.mark_png``) is
-    drawn into the signature's appearance, so the seal covers it.
+    drawn into the signature's appearance, so the seal covers it. With
+    ``config.event_pki`` the handwriting field is signed with an event certificate for
+    ``signer_name`` (required) and ``subject_id``, and the seal approves in its own field.
     """
     from .binding import check_binding
 
@@ -339,6 +357,9 @@ def sign_pdf(pdf: bytes, sig: Signature, page: int, box: tuple[float, float, flo
     check_binding(sig, hashlib.sha256(pdf).hexdigest(), expected_nonce)
     if config.form_policy not in FORM_POLICIES:
         raise EvidenceError(f"form policy must be one of {', '.join(FORM_POLICIES)}, got {config.form_policy!r}")
+    event = config.event_pki is not None
+    if event and not (signer_name or "").strip():
+        raise EvidenceError("an event certificate names the signer: give the signer's display name")
     try:
         writer = IncrementalPdfFileWriter(io.BytesIO(pdf), strict=False)
         pages = int(writer.root["/Pages"]["/Count"])
@@ -379,6 +400,13 @@ def sign_pdf(pdf: bytes, sig: Signature, page: int, box: tuple[float, float, flo
     for r_page, r_box in reserve:
         if not 1 <= r_page <= pages or not (r_box[2] > r_box[0] and r_box[3] > r_box[1]):
             raise EvidenceError(f"reserved field on page {r_page} with box {r_box} is not on the document")
+    number = int(field_name.rsplit("-", 1)[1])
+    seal_field = f"{SEAL_FIELD_PREFIX}{number}"
+    if event and in_force is not None and not (seal_field in form and form[seal_field].value is None):
+        # A certification allowing form filling lets a signer fill an empty field, not add one.
+        raise EvidenceError(f"the document is certified and holds no empty organisation seal field {seal_field} "
+                            "for this signer; event-certificate signers need their seal fields reserved at the "
+                            "first seal (seal it with an event certificate too)")
     # Every seal locks the form fields present now, so a value changed later breaks it.
     to_lock = sorted(f.name for f in form.values() if f.kind != "/Sig")
     # pyHanko's difference analysis flags *any* later revision (a reserved signature being
@@ -388,7 +416,7 @@ def sign_pdf(pdf: bytes, sig: Signature, page: int, box: tuple[float, float, flo
     # the signed container, which verify_pdf enforces field by field.
     lock = (FieldMDPSpec(FieldMDPAction.INCLUDE, fields=to_lock)
             if config.form_policy == "locked" and to_lock and not reserve and not empty_reserved
-            and not config.crls and not config.ocsp else None)
+            and not config.crls and not config.ocsp and not event else None)
     # The label shows a TSA time, not the local clock: a token over the document as it is
     # now, kept in the signed container so the label's time can be checked later.
     label_time, label_token = _tsa_time(config.tsa_url, hashlib.sha256(pdf).digest())
@@ -400,17 +428,24 @@ def sign_pdf(pdf: bytes, sig: Signature, page: int, box: tuple[float, float, flo
         fields.append_signature_field(writer, fields.SigFieldSpec(field_name, on_page=page - 1,
                                                                   box=(int(x1), int(y1), int(x2), int(y2)),
                                                                   field_mdp_spec=lock))
-    number = int(field_name.rsplit("-", 1)[1])
+    if event and seal_field not in form:
+        fields.append_signature_field(writer, fields.SigFieldSpec(seal_field, on_page=page - 1))
     for i, (r_page, r_box) in enumerate(reserve, 1):
         fields.append_signature_field(writer, fields.SigFieldSpec(
             f"inkwitness-signature-{number + i}", on_page=r_page - 1,
             box=tuple(int(v) for v in r_box), field_mdp_spec=lock))  # type: ignore[arg-type]
+        if event:
+            # Reserved now: once certified, a further signer may fill fields but not add them.
+            fields.append_signature_field(writer, fields.SigFieldSpec(f"{SEAL_FIELD_PREFIX}{number + i}",
+                                                                      on_page=r_page - 1))
     # Certify only a document nobody signed yet: no changes at all unless further signers
-    # need their reserved fields (level 2 permits filling those) or the policy allows filling.
-    docmdp = MDPPerm.FILL_FORMS if (reserve or config.form_policy == "fill") else MDPPerm.NO_CHANGES
-    signer = EvidenceSigner.from_files(config)
-    signer.evidence = container.to_bytes()
-    with tempfile.TemporaryDirectory() as tmp:
+    # need their reserved fields (level 2 permits filling those), the organisation seal
+    # follows an event-certificate signature in its own field, or the policy allows filling.
+    docmdp = MDPPerm.FILL_FORMS if (reserve or event or config.form_policy == "fill") else MDPPerm.NO_CHANGES
+    with _seal_signer(config) as seal_signer, tempfile.TemporaryDirectory() as tmp:
+        signer = (_event_signer(config, str(signer_name), subject_id, hashlib.sha256(pdf).hexdigest())
+                  if event else seal_signer)
+        signer.evidence = container.to_bytes()
         ink = Path(tmp) / "ink.pdf"
         ink.write_bytes(render_ink_pdf(sig, x2 - x1, y2 - y1, bottom=LABEL_STRIP, mark=finger_mark))
         style = TextStampStyle(
@@ -419,34 +454,98 @@ def sign_pdf(pdf: bytes, sig: Signature, page: int, box: tuple[float, float, flo
             border_width=0, text_box_style=TextBoxStyle(font_size=5),
             inner_content_layout=SimpleBoxLayoutRule(x_align=AxisAlignment.ALIGN_MIN,
                                                      y_align=AxisAlignment.ALIGN_MIN))
-        lta = {}
         chain = load_certs(list(config.chain))
+        certs = [signer.signing_cert, *([seal_signer.signing_cert] if event else []), *_token_certs(label_token)]
         try:
-            ocsps = fresh_ocsp([signer.signing_cert, *_token_certs(label_token)], chain) if config.ocsp else []
+            ocsps = fresh_ocsp(certs, chain) if config.ocsp else []
         except EvidenceError as exc:
             raise EvidenceError(f"signing refused: {exc}") from exc
-        if config.crls or ocsps:
-            # pyHanko checks the certificates against these CRLs and OCSP answers before
-            # signing (a revoked one is refused), then writes them to the DSS and adds a
-            # document time-stamp.
-            lta = {"embed_validation_info": True, "use_pades_lta": True,
-                   "validation_context": ValidationContext(trust_roots=chain, crls=load_crls(list(config.crls)),
-                                                           ocsps=ocsps, allow_fetching=False,
-                                                           revocation_mode="hard-fail")}
+        lta = _lta_options(config, chain, ocsps)
+        # With an event certificate its revocation data goes to the DSS at once; the
+        # document time-stamp comes after the organisation seal, over everything.
         meta = signers.PdfSignatureMetadata(field_name=field_name, subfilter=fields.SigSeedSubFilter.PADES,
                                             md_algorithm="sha256", reason=reason, location=location,
-                                            name=signer_name, certify=certify, docmdp_permissions=docmdp, **lta)
-        pdf_signer = signers.PdfSigner(meta, signer, timestamper=timestamps.HTTPTimeStamper(config.tsa_url),
-                                       stamp_style=style)
-        try:
-            out = pdf_signer.sign_pdf(writer)
-        except (SigningError, OSError, PdfError) as exc:
-            # pyHanko's message is generic; the cause says why (e.g. the certificate is revoked).
-            cause = exc.__cause__ or exc.__context__
-            hint = ("; issue a fresh CRL ('inkwitness pki crl')" if cause and "CRL is not recent" in str(cause)
-                    else "")
-            raise EvidenceError(f"signing failed: {exc}" + (f" ({cause}{hint})" if cause else "")) from exc
+                                            name=signer_name, certify=certify, docmdp_permissions=docmdp,
+                                            **({**lta, "use_pades_lta": False} if event and lta else lta))
+        out = _sign(writer, meta, signer, config, style)
+        if event:
+            seal_signer.evidence = b""  # the handwriting's container travels in the event signature only
+            meta = signers.PdfSignatureMetadata(field_name=seal_field, subfilter=fields.SigSeedSubFilter.PADES,
+                                                md_algorithm="sha256", reason=SEAL_REASON, location=location, **lta)
+            out = _sign(IncrementalPdfFileWriter(out, strict=False), meta, seal_signer, config, None)
     return out.getvalue(), container
+
+
+#: Invisible fields in which the organisation seal approves an event-certificate signature.
+SEAL_FIELD_PREFIX = "inkwitness-seal-"
+SEAL_REASON = "Organisation seal over the signer's event-certificate signature"
+
+
+def _lta_options(config: SealConfig, chain: list[asn1_x509.Certificate], ocsps: list[Any]) -> dict[str, Any]:
+    """pyHanko's B-LTA options when there is revocation data to embed; none (B-T) otherwise."""
+    if not (config.crls or ocsps):
+        return {}
+    # pyHanko checks the certificates against these CRLs and OCSP answers before signing
+    # (a revoked one is refused), then writes them to the DSS and adds a document time-stamp.
+    return {"embed_validation_info": True, "use_pades_lta": True,
+            "validation_context": ValidationContext(trust_roots=chain, crls=load_crls(list(config.crls)),
+                                                    ocsps=ocsps, allow_fetching=False, revocation_mode="hard-fail")}
+
+
+def _sign(writer: IncrementalPdfFileWriter, meta: signers.PdfSignatureMetadata, signer: signers.Signer,
+          config: SealConfig, style: TextStampStyle | None) -> io.BytesIO:
+    """One signature as one incremental update, pyHanko's errors named in one line."""
+    pdf_signer = signers.PdfSigner(meta, signer, timestamper=timestamps.HTTPTimeStamper(config.tsa_url),
+                                   stamp_style=style)
+    try:
+        return pdf_signer.sign_pdf(writer)
+    except (SigningError, OSError, PdfError) as exc:
+        # pyHanko's message is generic; the cause says why (e.g. the certificate is revoked).
+        cause = exc.__cause__ or exc.__context__
+        hint = ("; issue a fresh CRL ('inkwitness pki crl')" if cause and "CRL is not recent" in str(cause)
+                else "")
+        raise EvidenceError(f"signing failed: {exc}" + (f" ({cause}{hint})" if cause else "")) from exc
+    except Exception as exc:
+        # A hardware module fails mid-signing with its own exception types.
+        if type(exc).__module__.startswith("pkcs11"):
+            raise EvidenceError(f"signing failed in the PKCS#11 module: {str(exc) or type(exc).__name__}") from exc
+        raise
+
+
+@contextmanager
+def _seal_signer(config: SealConfig) -> Iterator[Any]:
+    """The organisation seal's signer: key and certificate from files, or the key in a PKCS#11 module."""
+    if config.pkcs11 is None:
+        yield EvidenceSigner.from_files(config)
+        return
+    from .pkcs11 import open_session, signer_class
+
+    cert, chain = load_certs([config.cert])[0], load_certs(list(config.chain))
+    with open_session(config.pkcs11) as session:
+        yield signer_class(EvidenceMixin)(session, key_label=config.pkcs11.key_label, signing_cert=cert,
+                                          ca_chain=chain)
+
+
+def _event_signer(config: SealConfig, signer_name: str, subject_id: str | None,
+                  document_sha256: str) -> EvidenceSigner:
+    """A signer with a fresh event certificate for this act; its key lives only in this object."""
+    from asn1crypto import keys as asn1_keys
+    from cryptography.hazmat.primitives import serialization
+    from pyhanko_certvalidator.registry import SimpleCertificateStore
+
+    from .event_certificate import issue_event_certificate
+    from .pki import PkiPaths
+
+    paths = PkiPaths(Path(str(config.event_pki)))
+    if not paths.ca_key.exists():
+        raise EvidenceError(f"{paths.folder} holds no CA key to issue event certificates with")
+    event = issue_event_certificate(paths, signer_name, document_sha256, subject_id, config.event_validity)
+    der = serialization.Encoding.DER
+    cert = asn1_x509.Certificate.load(event.cert.public_bytes(der))
+    key = asn1_keys.PrivateKeyInfo.load(event.key.private_bytes(der, serialization.PrivateFormat.PKCS8,
+                                                                serialization.NoEncryption()))
+    return EvidenceSigner(signing_cert=cert, signing_key=key,
+                          cert_registry=SimpleCertificateStore.from_certs(load_certs(list(config.chain))))
 
 
 # --- verification -----------------------------------------------------------------------
@@ -457,6 +556,12 @@ class SignatureCheck:
 
     field: str
     signer: str | None = None
+    #: "handwriting" (carries the escrow container) or "organisation seal" (approves an
+    #: event-certificate signature; no handwriting of its own).
+    role: str = "handwriting"
+    #: The signer certificate: subject, serial, issuer; for an event certificate also
+    #: ``event`` (the bound document hash and whether it is the revision signed).
+    certificate: dict[str, Any] = field(default_factory=dict)
     intact: bool = False
     valid: bool = False
     trusted: bool = False
@@ -485,11 +590,12 @@ class SignatureCheck:
     def ok(self) -> bool:
         """Cryptographically valid, trusted, time-stamped, biometric container bound, nothing disallowed after."""
         return (self.intact and self.valid and self.trusted and bool(self.timestamp and self.timestamp["valid"])
-                and bool(self.biometric.get("bound")) and not self.problems)
+                and (self.role == ORGANISATION_SEAL or bool(self.biometric.get("bound"))) and not self.problems)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
-        return {"field": self.field, "signer": self.signer, "intact": self.intact, "valid": self.valid,
+        return {"field": self.field, "signer": self.signer, "role": self.role, "certificate": self.certificate,
+                "intact": self.intact, "valid": self.valid,
                 "trusted": self.trusted, "signing_time": self.signing_time, "timestamp": self.timestamp,
                 "coverage": self.coverage, "modified_after": self.modified_after,
                 "modification_level": self.modification_level, "certification": self.certification,
@@ -923,6 +1029,10 @@ def verify_pdf(data: bytes, trust_roots: list[Path], at: dt.datetime | None = No
             check.problems.append("the signature's /Contents (or its padding) was altered")
         container, problem = evidence_of(emb)
         bio: dict[str, Any] = {"present": container is not None, "bound": False}
+        if container is None and str(emb.field_name).startswith(SEAL_FIELD_PREFIX):
+            # The organisation's approval of an event-certificate signature: no handwriting.
+            check.role, problem = ORGANISATION_SEAL, None
+        check.certificate = _certificate_report(emb.signer_cert)
         if container is not None:
             length = container.header.get("extra", {}).get("document_length")
             bio.update(document_sha256=container.document_sha256, signature_sha256=container.signature_sha256,
@@ -935,11 +1045,59 @@ def verify_pdf(data: bytes, trust_roots: list[Path], at: dt.datetime | None = No
                 bio["bound"] = True
         if problem:
             check.problems.append(problem)
-        elif not bio["bound"]:
+        elif not bio["bound"] and check.role != ORGANISATION_SEAL:
             check.problems.append("biometric container is not bound to this document")
         check.biometric = bio
+        _check_event_binding(check, emb, data, container)
         checks.append(check)
     return checks
+
+
+ORGANISATION_SEAL = "organisation seal"
+
+
+def _certificate_report(cert: asn1_x509.Certificate) -> dict[str, Any]:
+    """Who the signer certificate names and who issued it."""
+    return {"subject": cert.subject.human_friendly, "serial": f"{cert.serial_number:x}",
+            "issuer": cert.issuer.human_friendly}
+
+
+def _previous_revision_length(data: bytes, emb: Any) -> int:
+    """Where the revision before this signature's incremental update ends (after its %%EOF line)."""
+    end = data.rfind(b"%%EOF", 0, emb.byte_range[1])
+    if end < 0:
+        return 0
+    end += 5
+    while end < len(data) and data[end:end + 1] in (b"\r", b"\n"):
+        end += 1
+    return end
+
+
+def _check_event_binding(check: SignatureCheck, emb: Any, data: bytes, container: Container | None) -> None:
+    """An event certificate must be bound to the document its signature signed, i.e. the revision before it.
+
+    That prefix is the one the escrow container is bound to (``document_length``, signed
+    in the same signature); without a container, the revision before this signature's update.
+    """
+    from .event_certificate import bound_document_hash, subject_id_of
+
+    try:
+        bound = bound_document_hash(emb.signer_cert)
+    except EvidenceError as exc:
+        check.problems.append(str(exc))
+        return
+    if bound is None:
+        return
+    length = container.header.get("extra", {}).get("document_length") if container is not None else None
+    if not isinstance(length, int) or not 0 < length <= emb.byte_range[1]:
+        length = _previous_revision_length(data, emb)
+    signed = hashlib.sha256(data[:length]).hexdigest()
+    check.certificate["event"] = {"document_sha256": bound, "subject_id": subject_id_of(emb.signer_cert),
+                                  "signed_document_sha256": signed, "matches": bound == signed}
+    if bound != signed:
+        check.problems.append(f"the event certificate is bound to another document (SHA-256 {bound}), not to the "
+                              f"revision this signature signed (SHA-256 {signed}): it was not issued for this "
+                              "signing")
 
 
 # --- renewal: pdf extend ------------------------------------------------------------------

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 
@@ -66,6 +68,11 @@ class PkiPaths:
     def revocations(self) -> Path:
         """The record of revoked certificates (JSON), from which CRLs and OCSP answers are made."""
         return self.folder / "revoked.json"
+
+    @property
+    def events(self) -> Path:
+        """Where event certificates (one per signing act; their keys are never kept) are recorded."""
+        return self.folder / "events"
 
     @property
     def settings(self) -> Path:
@@ -140,7 +147,8 @@ def issued_certificates(paths: PkiPaths) -> dict[int, x509.Certificate]:
     """Every certificate in the PKI folder that the CA issued, by serial number (what OCSP may vouch for)."""
     ca = x509.load_pem_x509_certificate(paths.ca_cert.read_bytes())
     out = {}
-    for path in sorted(paths.folder.glob("*.cert.pem")):
+    # Event certificates (one per signing act) are kept in their own subfolder.
+    for path in sorted([*paths.folder.glob("*.cert.pem"), *paths.events.glob("*.cert.pem")]):
         if path == paths.ca_cert:
             continue
         cert = x509.load_pem_x509_certificate(path.read_bytes())
@@ -195,12 +203,17 @@ def _urls(paths: PkiPaths) -> tuple[str, str | None]:
 
 
 def _leaf(ca: x509.Certificate, ca_key: rsa.RSAPrivateKey, subject: x509.Name, eku: list, nonrep: bool,
-          start: dt.datetime, end: dt.datetime, crl_url: str, ocsp_url: str | None
-          ) -> tuple[x509.Certificate, rsa.RSAPrivateKey]:
-    """An end-entity certificate naming where its CRL and (if any) OCSP responder are."""
-    key = _new_key()
+          start: dt.datetime, end: dt.datetime, crl_url: str, ocsp_url: str | None,
+          public_key: PublicKeyTypes | None = None, extra: Sequence[x509.ExtensionType] = ()
+          ) -> tuple[x509.Certificate, rsa.RSAPrivateKey | None]:
+    """An end-entity certificate naming where its CRL and (if any) OCSP responder are.
+
+    A fresh key pair is made unless ``public_key`` is given (a key held elsewhere, e.g. in
+    a hardware module); the private key is then None. ``extra`` extensions are non-critical.
+    """
+    key = _new_key() if public_key is None else None
     builder = (x509.CertificateBuilder().subject_name(subject).issuer_name(ca.subject)
-               .public_key(key.public_key()).serial_number(x509.random_serial_number())
+               .public_key(public_key or key.public_key()).serial_number(x509.random_serial_number())
                .not_valid_before(start).not_valid_after(end)
                .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
                .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=nonrep,
@@ -218,6 +231,8 @@ def _leaf(ca: x509.Certificate, ca_key: rsa.RSAPrivateKey, subject: x509.Name, e
         builder = builder.add_extension(x509.AuthorityInformationAccess([x509.AccessDescription(
             x509.oid.AuthorityInformationAccessOID.OCSP, x509.UniformResourceIdentifier(ocsp_url))]),
             critical=False)
+    for ext in extra:
+        builder = builder.add_extension(ext, critical=False)
     return builder.sign(ca_key, hashes.SHA256()), key
 
 
@@ -226,11 +241,12 @@ TSA_EKU = [ExtendedKeyUsageOID.TIME_STAMPING]
 
 
 def issue_certificate(paths: PkiPaths, stem: str, common_name: str, purpose: str = "tsa",
-                      days: int = 365) -> tuple[Path, Path]:
+                      days: int = 365, public_key: PublicKeyTypes | None = None) -> tuple[Path, Path | None]:
     """Issue a further sealing (``purpose="seal"``) or TSA certificate as STEM.cert.pem / STEM.key.pem.
 
     A TSA certificate that outlives the first one lets ``pdf extend`` renew the evidence.
-    It never outlives the CA, whose expiry ends every chain anyway.
+    It never outlives the CA, whose expiry ends every chain anyway. With ``public_key``
+    (a key kept in a hardware module) only the certificate is written; the key path is None.
     """
     if purpose not in ("seal", "tsa"):
         raise ValueError(f"purpose must be seal or tsa, got {purpose!r}")
@@ -242,10 +258,21 @@ def issue_certificate(paths: PkiPaths, stem: str, common_name: str, purpose: str
     now = dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=5)
     end = min(now + dt.timedelta(days=days), ca.not_valid_after_utc)
     cert, key = _leaf(ca, ca_key, _name(common_name, str(org)), SEAL_EKU if purpose == "seal" else TSA_EKU,
-                      purpose == "seal", now, end, *_urls(paths))
+                      purpose == "seal", now, end, *_urls(paths), public_key=public_key)
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    if key is None:
+        return cert_path, None
     _write_key(key_path, key)
     return cert_path, key_path
+
+
+def issue_leaf(paths: PkiPaths, subject: x509.Name, public_key: PublicKeyTypes, start: dt.datetime,
+               end: dt.datetime, extra: Sequence[x509.ExtensionType] = ()) -> x509.Certificate:
+    """A sealing certificate for ``public_key``, in memory only (nothing is written)."""
+    ca, ca_key = load_ca(paths)
+    cert, _ = _leaf(ca, ca_key, subject, SEAL_EKU, True, start, min(end, ca.not_valid_after_utc), *_urls(paths),
+                    public_key=public_key, extra=extra)
+    return cert
 
 
 def create_pki(folder: str | Path, org: str = "inkwitness", signer_name: str = "inkwitness document seal",
