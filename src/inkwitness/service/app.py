@@ -17,7 +17,7 @@ from ..errors import (DatasetError, EnrolmentError, IncompatibleSignatures, Inkw
 from ..evidence.context import EvidenceContext
 from ..evidence.binding import BindingError
 from ..evidence.envelope import EvidenceError
-from .auth import AuthGate, rate_for
+from .auth import AuthGate, concurrency_for, rate_for
 from .custody import open_vault
 from .middleware import RETRY_AFTER_SECONDS, BodyLimit, RequestContext, security_headers
 from .operations import FingerprintRefused, HandwritingRefused, Operations, ReplayRefused, SealingSetup
@@ -81,9 +81,12 @@ def create_app(settings: Settings) -> FastAPI:
         return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers)
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    repo.configure_lockout(settings.failure_threshold, settings.failure_window_seconds, settings.lockout_seconds)
     app.add_middleware(AuthGate, repo=repo, limits=rate_for(
         Rate(settings.capture_rate_per_second, settings.capture_burst),
-        Rate(settings.key_rate_per_second, settings.key_burst)))
+        Rate(settings.key_rate_per_second, settings.key_burst)),
+        concurrency=concurrency_for(settings.capture_concurrency, settings.key_concurrency),
+        subject_rate=Rate(settings.capture_subject_rate_per_second, settings.capture_subject_burst))
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes, document_limit=settings.max_document_bytes)
     origins = settings.allowed_origins()
     if origins:

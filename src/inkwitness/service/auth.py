@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 import anyio
@@ -9,12 +10,14 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .middleware import send_json
 from .policy import CAPTURE
-from .ratelimit import Rate, TokenBuckets, retry_after
+from .ratelimit import InFlight, Rate, TokenBuckets, retry_after
 from .storage import KeyFound, Repository
 
 #: Paths under /v1/ that authenticate otherwise (a signing link's token is its credential).
 PUBLIC_PREFIXES = ("/v1/capture/",)
 _UNAUTHORISED = {"www-authenticate": "Bearer"}
+#: A verification of one subject: per-subject limits and the lockout apply to capture keys here.
+_VERIFY = re.compile(r"^/v1/subjects/([A-Za-z0-9-]{1,64})/verifications$")
 
 
 def bearer_token(authorization: str | None) -> str | None:
@@ -48,15 +51,33 @@ def rate_for(capture: Rate, other: Rate) -> Callable[[KeyFound], Rate]:
     return pick
 
 
+def concurrency_for(capture: int, other: int) -> Callable[[KeyFound], int]:
+    """Requests a key may have in progress at once (per process): ``capture`` for capture-only keys."""
+    def pick(found: KeyFound) -> int:
+        return capture if found[2] == frozenset({CAPTURE}) else other
+    return pick
+
+
+def is_capture_only(found: KeyFound) -> bool:
+    """Whether a key holds the capture scope only (the unattended pad: per-subject limits and lockout)."""
+    return found[2] == frozenset({CAPTURE})
+
+
 class AuthGate:
     """Authenticate every /v1/ request before its body is read (strangers cost no parsing), then
-    apply the key's rate limit (429 with Retry-After)."""
+    apply the key's rate limit and concurrency limit and, for a capture key verifying a subject,
+    the subject's rate limit and lockout after a burst of failures (all 429 with Retry-After)."""
 
-    def __init__(self, app: ASGIApp, repo: Repository, limits: Callable[[KeyFound], Rate] | None = None) -> None:
+    def __init__(self, app: ASGIApp, repo: Repository, limits: Callable[[KeyFound], Rate] | None = None,
+                 concurrency: Callable[[KeyFound], int] | None = None, subject_rate: Rate | None = None) -> None:
         self.app = app
         self.repo = repo
         self.limits = limits
+        self.concurrency = concurrency
+        self.subject_rate = subject_rate
         self.buckets = TokenBuckets()
+        self.subject_buckets = TokenBuckets()
+        self.in_flight = InFlight()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
@@ -78,5 +99,28 @@ class AuthGate:
                 await send_json(send, 429, {"error": "too many requests for this API key; retry later"},
                                 {"retry-after": retry_after(wait)})
                 return
+        verified = _VERIFY.match(path) if scope.get("method") == "POST" and is_capture_only(found) else None
+        if verified is not None and found[1] is not None:
+            subject = (found[1], verified.group(1))
+            wait = self.subject_buckets.take(f"{subject[0]}/{subject[1]}", self.subject_rate) \
+                if self.subject_rate is not None else 0.0
+            if wait:
+                await send_json(send, 429, {"error": "too many verifications of this subject; retry later"},
+                                {"retry-after": retry_after(wait)})
+                return
+            locked = await anyio.to_thread.run_sync(self.repo.locked_for, *subject)
+            if locked:
+                await send_json(send, 429, {"error": "this subject is locked after repeated failed verifications; "
+                                                     "retry later or ask an operator"},
+                                {"retry-after": retry_after(locked)})
+                return
+        limit = self.concurrency(found) if self.concurrency is not None else 0
+        if not self.in_flight.enter(found[0], limit):
+            await send_json(send, 429, {"error": f"this API key already has {limit} requests in progress; "
+                                                 "retry later"}, {"retry-after": "1"})
+            return
         scope.setdefault("state", {})["api_key"] = found
-        await self.app(scope, receive, send)
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.in_flight.leave(found[0])

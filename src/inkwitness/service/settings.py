@@ -41,6 +41,19 @@ class Settings:
     capture_burst: int = 20
     key_rate_per_second: float = 500.0
     key_burst: int = 1000
+    # Capture keys verifying one subject share a per-subject bucket (per process), so that several
+    # pads (or stolen keys) cannot multiply the tries against one person.
+    capture_subject_rate_per_second: float = 1.0
+    capture_subject_burst: int = 20
+    #: Requests one key may have in progress at once, per process (0: no limit); over it, 429.
+    capture_concurrency: int = 4
+    key_concurrency: int = 64
+    #: This many failed verifications (forgery or replay) of one subject within the window, in one
+    #: process, raise an alert (audit event ``subject.locked``, warning in the log) and refuse capture
+    #: keys' verifications of the subject for ``lockout_seconds`` (0 turns this off).
+    failure_threshold: int = 5
+    failure_window_seconds: float = 600.0
+    lockout_seconds: float = 900.0
     #: Days a signing request is kept once signed, typed, declined or expired (None: environment,
     #: else 30). Its sealing's log entries and evidence are kept regardless.
     request_retention_days: float | None = None

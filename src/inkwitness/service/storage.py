@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import logging
 import math
 import secrets
 import time
@@ -24,6 +25,9 @@ from ..formats import native
 from ..signature import Signature
 from ..store.models import (ApiKey, AuditEvent, Enrolment, FingerEnrolment, SigningSession, StoredSignature, Subject,
                             Tenant, VerificationRecord, utcnow)
+from .ratelimit import FailureWindow
+
+_log = logging.getLogger("inkwitness.service")
 
 
 class NotFound(InkwitnessError):
@@ -209,6 +213,53 @@ class Repository:
         self._last_used: dict[str, float] = {}
         self._fingerprints: OrderedDict[str, bytes] = OrderedDict()
         self._lock = Lock()
+        # Failed verifications per subject (this process) and what a burst of them triggers.
+        self.failure_threshold = 0
+        self.lockout_seconds = 0.0
+        self._failures = FailureWindow(0.0)
+
+    def configure_lockout(self, threshold: int, window_seconds: float, lockout_seconds: float) -> None:
+        """Alert (audit ``subject.locked``, warning in the log) when ``threshold`` verifications of one subject
+        fail within ``window_seconds`` in this process, and lock the subject for ``lockout_seconds``
+        (see :meth:`locked_for`). ``threshold`` 0 turns this off."""
+        self.failure_threshold = threshold
+        self.lockout_seconds = lockout_seconds
+        self._failures = FailureWindow(window_seconds)
+
+    def _note_failure(self, tenant_id: str, subject_id: str) -> None:
+        """Count a failed verification (forgery or replay); on a burst, record the alert and lock."""
+        if self.failure_threshold <= 0:
+            return
+        count = self._failures.note((tenant_id, subject_id))
+        if count < self.failure_threshold:
+            return
+        self._failures.clear((tenant_id, subject_id))
+        until = utcnow() + dt.timedelta(seconds=self.lockout_seconds)
+        try:
+            with self.sessions.begin() as s:
+                self.audit(s, tenant_id, "system", "subject.locked", subject_id,
+                           {"failures": count, "window_seconds": self._failures.window, "until": until.isoformat()})
+        except Exception:  # the verification is stored; a lost alert must not turn it into an error
+            _log.exception("could not record the lock of subject %s", subject_id)
+        _log.warning("ALERT: %d failed verifications of subject %s (tenant %s) within %g s; capture keys are "
+                     "refused for this subject until %s", count, subject_id, tenant_id, self._failures.window,
+                     until.isoformat())
+
+    def locked_for(self, tenant_id: str, subject_id: str) -> float:
+        """Seconds the subject stays locked after a burst of failed verifications (0.0: not locked).
+
+        Read from the database, so a lock raised by one worker or node holds in all of them.
+        """
+        if self.lockout_seconds <= 0:
+            return 0.0
+        with self.sessions() as s:
+            created = s.scalars(select(AuditEvent.created).where(
+                AuditEvent.target == subject_id, AuditEvent.tenant_id == tenant_id,
+                AuditEvent.action == "subject.locked").order_by(AuditEvent.created.desc()).limit(1)).first()
+        if created is None:
+            return 0.0
+        left = self.lockout_seconds - (utcnow() - _aware(created)).total_seconds()
+        return max(0.0, left)
 
     def ping(self) -> None:
         """A round trip to the database (raises when it is unreachable, locked or broken), and a check that
@@ -571,6 +622,8 @@ class Repository:
                 saved = write(s, None)
         if fingerprint is not None:
             remember(self._fingerprints, self._lock, row.id, fingerprint, FINGERPRINT_CACHE_SIZE)
+        if result["decision"] != "genuine":
+            self._note_failure(tenant_id, subject_id)
         return saved
 
     def history(self, tenant_id: str, subject_id: str) -> dict[str, Any]:
