@@ -51,6 +51,7 @@ def serve(host: Annotated[str, typer.Option(help="interface to listen on")] = "1
     evidence = EvidenceContext(data_dir, database_url)
     # Migrates, and checks the storage key against the database, before workers start.
     repo = Repository(evidence.sessions, open_vault(settings, evidence.sessions))
+    _warn_key_beside_data(settings)
     if not (evidence.pki_dir / "ca.cert.pem").exists():
         create_pki(evidence.pki_dir)
         err_console.print(f"created a private sealing PKI in {evidence.pki_dir} (configure your own for production)")
@@ -106,6 +107,17 @@ def _warn_legacy_key_files(data_dir: Path) -> None:
             err_console.print(f"warning: {data_dir / name} holds a bootstrap API key in a plain file; store it in "
                               "a secret store and delete the file (or revoke the key with inkwitness keys revoke)",
                               highlight=False, markup=False, soft_wrap=True)
+
+
+def _warn_key_beside_data(settings) -> None:  # noqa: ANN001
+    """The storage keyring in the data directory travels with every copy of the data: say so at every start."""
+    from .service.custody import STORAGE_KEY_FILE_ENV, key_beside_data, key_path
+
+    if key_beside_data(settings):
+        err_console.print(f"warning: the storage key {key_path(settings)} is inside the data directory, so a copy "
+                          f"of the data directory can be decrypted; move it out and set {STORAGE_KEY_FILE_ENV} "
+                          "(or pass the keyring in INKWITNESS_STORAGE_KEY)", highlight=False, markup=False,
+                          soft_wrap=True)
 
 
 def _bootstrap(repo, key_file: Path | None) -> None:  # noqa: ANN001

@@ -43,9 +43,25 @@ ROTATED_AT = "storage_key_rotated_at"
 GRACE_SECONDS = 30.0
 
 
+#: Where the keyring file lives when ``Settings.storage_key_file`` is not given (default: in the data
+#: directory). Pointing it outside the data directory keeps the key out of the data's backups.
+STORAGE_KEY_FILE_ENV = "INKWITNESS_STORAGE_KEY_FILE"
+
+
 def key_path(settings: Settings) -> Path:
-    """Where the storage keyring file lives."""
-    return settings.storage_key_file or settings.data_dir / "storage.key"
+    """Where the storage keyring file lives: the setting, else INKWITNESS_STORAGE_KEY_FILE, else the data directory."""
+    if settings.storage_key_file is not None:
+        return settings.storage_key_file
+    env = os.environ.get(STORAGE_KEY_FILE_ENV, "").strip()
+    return Path(env).expanduser() if env else settings.data_dir / "storage.key"
+
+
+def key_beside_data(settings: Settings) -> bool:
+    """Whether the keyring file (not INKWITNESS_STORAGE_KEY) lies inside the data directory, where a copy
+    of the data directory carries the key that opens it."""
+    if os.environ.get(STORAGE_KEY_ENV):
+        return False
+    return key_path(settings).resolve().is_relative_to(settings.data_dir.resolve())
 
 
 def _decode(text: bytes, where: str) -> bytes:
