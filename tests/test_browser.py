@@ -32,6 +32,8 @@ class Server:
 
     base: str
     key: str
+    #: The bundled PKI's root certificate, to verify sealed PDFs against.
+    ca_cert: Path | None = None
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +66,7 @@ def server(tmp_path_factory):
             if uv.started:
                 break
             time.sleep(0.05)
-        yield Server(base, key)
+        yield Server(base, key, pki.ca_cert)
         uv.should_exit = True
         thread.join(10)
 
@@ -150,6 +152,50 @@ def pen_signature(pg, cdp, n: int = 60, seed: int = 0, t0: float | None = None, 
         cdp.send("Input.dispatchMouseEvent", event)
         sent.append({"kind": kind, "t": t * 1000, "x": x, "y": y, "force": force, "tilt_x": tilt_x, "tilt_y": tilt_y,
                      "down": down})
+    return sent
+
+
+def real_pen_samples(name: str = "U1S1"):
+    """A real pen signature: SVC2004 Task 2 tablet samples (time, position, pressure, pen angles); None when absent."""
+    from inkwitness.datasets import default_data_root
+    from inkwitness.formats import read_signature
+
+    path = default_data_root() / "svc2004" / "Task2" / f"{name}.TXT"
+    return read_signature(path) if path.exists() else None
+
+
+def replay_pen(pg, cdp, sig, selector: str = "#pad", t0: float | None = None) -> list[dict]:
+    """Replay a recorded pen signature over CDP at its own timing: every sample, stroke by stroke.
+
+    Tablet coordinates (y up) are fitted into the pad's upper part; altitude and azimuth become Pointer Events
+    tilt. Returns what was sent (pad coordinates, times in ms from the first sample).
+    """
+    ox, oy, w, h = pad_box(pg, selector)
+    down = np.asarray(sig.pen_down, bool)  # the pen's samples on the surface (SVC2004 samples no pen-up)
+    xs, ys = np.asarray(sig.x, float)[down], -np.asarray(sig.y, float)[down]
+    # Above the signing line (at 70 % of the signer's box), as a writer would sign.
+    pts = _fit(list(zip(xs.tolist(), ys.tolist())), w, 0.68 * h)
+    t_ms = np.asarray(sig.t, float)[down] - float(sig.t[down][0])
+    alt, az = (sig.channels[c][down] if c in sig.channels else None for c in ("altitude", "azimuth"))
+    pressure = np.asarray(sig.pressure)[down] if sig.pressure is not None else None
+    t0 = t0 or time.time()
+    sent = []
+    strokes = np.asarray(sig.stroke)[down]
+    for i, (x, y) in enumerate(pts):
+        first, last = i == 0 or strokes[i] != strokes[i - 1], i == len(pts) - 1 or strokes[i + 1] != strokes[i]
+        event = {"x": ox + x, "y": oy + y, "pointerType": "pen", "timestamp": t0 + t_ms[i] / 1000,
+                 "force": round(float(pressure[i]), 4) if pressure is not None else 0.5}
+        if alt is not None and az is not None:
+            a, z = math.radians(max(1.0, float(alt[i]))), math.radians(float(az[i]))
+            event.update(tiltX=round(math.degrees(math.atan(math.cos(z) / math.tan(a)))),
+                         tiltY=round(math.degrees(math.atan(math.sin(z) / math.tan(a)))))
+        kind = "mousePressed" if first else "mouseMoved"
+        cdp.send("Input.dispatchMouseEvent", {**event, "type": kind, "button": "left" if first else "none",
+                                              "buttons": 1, "clickCount": 1 if first else 0})
+        sent.append({"kind": kind, "t": t_ms[i], "x": x, "y": y, "force": event["force"]})
+        if last:
+            cdp.send("Input.dispatchMouseEvent", {**event, "type": "mouseReleased", "button": "left", "buttons": 0,
+                                                  "clickCount": 1, "force": 0, "timestamp": event["timestamp"] + 0.001})
     return sent
 
 

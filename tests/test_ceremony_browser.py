@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from .test_browser import DESKTOP, PHONE, browser, pen_signature, server  # noqa: F401
+from .test_browser import DESKTOP, PHONE, browser, pen_signature, real_pen_samples, replay_pen, server  # noqa: F401
 
 pytestmark = pytest.mark.slow
 DOCS = Path(__file__).parent.parent / "docs"
@@ -26,6 +26,15 @@ TEXT = {
            "name": "李伟", "requester": "示例银行 河滨支行", "reason": "开立储蓄账户"},
 }
 LOCALE = {"en": "en-US", "zh": "zh-CN"}
+
+
+def sign_real(pg, cdp, k: int) -> None:
+    """Writer 1's k-th genuine signature of SVC2004 (real pen samples), replayed; a synthetic pen stroke without the data."""
+    sig = real_pen_samples(f"U1S{k}")
+    if sig is None:
+        pen_signature(pg, cdp, n=70, seed=k)
+    else:
+        replay_pen(pg, cdp, sig)
 
 
 def agreement_pdf() -> bytes:
@@ -79,8 +88,8 @@ def _create_request(con, tmp_path: Path, lang: str, enrol: bool = True) -> str:
     if enrol:
         con.select_option("#mode", "enrol")
         cdp = con.context.new_cdp_session(con)
-        for seed in range(5):
-            pen_signature(con, cdp, n=70, seed=seed)
+        for k in range(1, 6):
+            sign_real(con, cdp, k)
             con.click("#submit")
         con.wait_for_function("() => window.inkwitnessLastResult && window.inkwitnessLastResult.references",
                               timeout=60_000)
@@ -128,7 +137,7 @@ def test_sign_a_document_on_a_phone_while_the_clerk_watches(browser, server, lan
     assert abs(box["width"] / box["height"] - 200 / 60) < 0.05 and box["width"] <= 390
     sp.check("#consent-ok")
     cdp = phone.new_cdp_session(sp)
-    pen_signature(sp, cdp, n=70, seed=11)
+    sign_real(sp, cdp, 6)   # the same writer's sixth signature, replayed sample by sample
     sp.evaluate("() => document.getElementById('leave').scrollIntoView({block: 'end'})")
     shoot(sp, f"ceremony-signing-phone-{lang}", tmp_path)
     sp.click("#review")
@@ -156,7 +165,18 @@ def test_sign_a_document_on_a_phone_while_the_clerk_watches(browser, server, lan
     assert con.inner_text("#req-status") == t["status_signed"]
     with con.expect_download() as dl:
         con.click("#dl-sealed")
-    assert Path(dl.value.path()).read_bytes().startswith(b"%PDF")
+    sealed = Path(dl.value.path()).read_bytes()
+    # The sealed PDF verifies: intact, valid and trusted against the PKI, time-stamped, the handwriting bound.
+    # (In a thread: pyHanko runs its own event loop, and Playwright's is running in this one.)
+    from concurrent.futures import ThreadPoolExecutor
+
+    from inkwitness.evidence.pdf import verify_pdf
+
+    with ThreadPoolExecutor(1) as pool:
+        checks = pool.submit(verify_pdf, sealed, [server.ca_cert]).result()
+    assert len(checks) == 1 and checks[0].problems == [], checks
+    assert checks[0].intact and checks[0].valid and checks[0].trusted and checks[0].timestamp["trusted"]
+    assert checks[0].biometric, checks[0]
     # The list of recent requests follows the same stream.
     row = con.locator("#list-body tr").first
     assert t["status_signed"].split(":")[-1].split("：")[-1].strip() in row.inner_text()

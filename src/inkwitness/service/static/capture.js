@@ -35,6 +35,7 @@ export class SignaturePad {
     this.penSeen = false;
     this.t0 = null;
     this._bytes = 0;
+    this.layout = null;     // the pad's size (and screen angle) at the first sample, then each change
     this._bind();
     this.resize();
   }
@@ -48,6 +49,29 @@ export class SignaturePad {
     c.addEventListener("pointercancel", (e) => this._up(e));
     c.addEventListener("pointerleave", () => { if (this.active && this.active.pen === "hover") this.active = null; });
     window.addEventListener("resize", () => this.resize());
+    // A half turn changes no size; the screen's angle is recorded all the same.
+    if (screen.orientation) screen.orientation.addEventListener("change", () => this.resize());
+  }
+
+  _size() {
+    const r = this.canvas.getBoundingClientRect();
+    const angle = screen.orientation && typeof screen.orientation.angle === "number" ? screen.orientation.angle : null;
+    return { width: Math.round(r.width * 100) / 100, height: Math.round(r.height * 100) / 100, angle };
+  }
+
+  // Samples are in CSS px of the pad as it was: a rotation or resize during a signature is
+  // recorded (time since the first sample, new size and angle), never silently mixed in.
+  _noteLayout() {
+    if (!this.layout || this.t0 === null) return;
+    const now = this._size(), last = this.layout.changes.at(-1) || this.layout;
+    if (now.width === last.width && now.height === last.height && now.angle === last.angle) return;
+    this.layout.changes.push({ t: Math.max(0, performance.now() - this.t0), ...now });
+  }
+
+  _layoutExtra() {
+    if (!this.layout) return {};
+    const { width, height, angle, changes } = this.layout;
+    return { pad: { width, height, angle }, ...(changes.length ? { resizes: changes.map((c) => ({ ...c })) } : {}) };
   }
 
   resize() {
@@ -56,12 +80,13 @@ export class SignaturePad {
     this.canvas.width = Math.max(1, Math.round(r.width * dpr));
     this.canvas.height = Math.max(1, Math.round(r.height * dpr));
     this.ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    this._noteLayout();
     this.redraw();
   }
 
   _sample(e) {
     const r = this.canvas.getBoundingClientRect();
-    if (this.t0 === null) this.t0 = e.timeStamp;
+    if (this.t0 === null) { this.t0 = e.timeStamp; this.layout = { ...this._size(), changes: [] }; }
     const s = { t: e.timeStamp - this.t0, x: e.clientX - r.left, y: e.clientY - r.top, pressure: e.pressure,
                 tilt_x: e.tiltX, tilt_y: e.tiltY, twist: e.twist };
     if (typeof e.altitudeAngle === "number") s.altitude = e.altitudeAngle * RAD;
@@ -201,7 +226,7 @@ export class SignaturePad {
   // --- editing ------------------------------------------------------------------------------
   clear() {
     this.strokes = []; this.undone = []; this.active = null; this.activeId = null; this.t0 = null;
-    this.pointerType = null; this.penSeen = false; this._bytes = 0;
+    this.pointerType = null; this.penSeen = false; this._bytes = 0; this.layout = null;
     this.redraw(); this.onChange(this);
   }
 
@@ -264,7 +289,7 @@ export class SignaturePad {
     if (this.unitsPerMm) device.units_per_mm = this.unitsPerMm;
     const capture = { time: new Date().toISOString(), software: "inkwitness-capture/2",
                       extra: { pointer_type: this.pointerType, units: this.unitsPerMm ? "mm-scaled" : "css-px (scale unknown)",
-                               ...extra } };
+                               ...this._layoutExtra(), ...extra } };
     return { format: "inkwitness.signature/1", timing: "measured", device, capture, strokes: out };
   }
 
