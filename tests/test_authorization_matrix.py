@@ -35,6 +35,7 @@ MATRIX: dict[tuple[str, str], set[str] | str] = {
     ("POST", "/v1/subjects/{subject_id}/fingers"): STAFF,
     ("POST", "/v1/signing-sessions"): STAFF,
     ("GET", "/v1/signing-sessions/{session_id}"): STAFF,
+    ("POST", "/v1/documents/bindings"): STAFF,
     ("POST", "/v1/documents/sign"): STAFF,
     ("POST", "/v1/documents/verify"): STAFF,
     ("POST", "/v1/documents/requests"): STAFF,

@@ -606,6 +606,15 @@ def verify_pdf_command(
                 _record_finger_press(c, ctx, sig_sha, doc_sha)
     subjects: dict[str, str] = {}
     if escrow_key:
+        # The packet is readable only with the escrow key: its capture binding is reported with it.
+        bindings = _capture_bindings(raw, escrow_key, passphrase_env)
+        for c in checks:
+            if c.field in bindings:
+                c.biometric["capture_binding"] = bindings[c.field]
+                if bindings[c.field].get("matches") is False:
+                    c.problems.append(f"the handwriting was captured for document {bindings[c.field]['document_sha256']}"
+                                      f", not for the document this signature seals "
+                                      f"({c.biometric.get('document_sha256')})")
         if ctx is None:
             raise CliError("re-verification needs the enrolments: no database found (pass --data-dir)")
         subjects = {**_recorded_subjects(checks, ctx), **_subject_map(subject or [], [c.field for c in checks])}
@@ -646,6 +655,9 @@ def verify_pdf_command(
             if press:
                 console.print(f"  finger-press: capture sha256 {press['fingerprint_sha256']}, escrowed container "
                               f"{press['container_sha256']} (log entry {press['log_index']})", highlight=False)
+            cb = c.biometric.get("capture_binding")
+            if cb is not None:
+                console.print("  capture binding: " + _binding_line(cb), highlight=False)
             rv = c.biometric.get("reverification")
             if rv and "skipped" in rv:
                 console.print(f"  re-verification: not done ({rv['skipped']})", highlight=False)
@@ -674,6 +686,58 @@ def _print_certificate(check: Any) -> None:
                       + ("the revision it signed" if event["matches"] else
                          f"NOT the revision it signed, sha256 {event['signed_document_sha256']}") + ")",
                       highlight=False, markup=False)
+
+
+def _capture_bindings(data: bytes, escrow_keys: list[Path], passphrase_env: str | None) -> dict[str, dict]:
+    """Each signature's capture binding, from the packet the escrow key opens: does it name this document?"""
+    import io
+
+    from pyhanko.pdf_utils.reader import PdfFileReader
+
+    from .errors import InkwitnessError
+    from .evidence.binding import binding_of, nonce_sha256
+    from .evidence.envelope import find_key, load_private_key, open_container
+    from .evidence.pdf import evidence_of
+    from .formats import native
+
+    keys = [load_private_key(k, _passphrase(passphrase_env)) for k in escrow_keys]
+    out: dict[str, dict] = {}
+    for emb in PdfFileReader(io.BytesIO(data), strict=False).embedded_signatures:
+        if emb.sig_object_type == "/DocTimeStamp":
+            continue
+        container, _ = evidence_of(emb)
+        if container is None:
+            continue  # verify_pdf names a missing or damaged container already
+        length = container.header.get("extra", {}).get("document_length")
+        sealed_doc = hashlib.sha256(data[:length]).hexdigest() if isinstance(length, int) else None
+        try:
+            binding = binding_of(native.loads(open_container(container, find_key(container, keys), sealed_doc)))
+        except InkwitnessError as exc:
+            out[str(emb.field_name)] = {"error": str(exc)}
+            continue
+        if binding is None:
+            out[str(emb.field_name)] = {"present": False}
+            continue
+        bound_doc, nonce = binding.get("document_sha256"), binding.get("nonce")
+        doc = container.header.get("document_sha256")
+        out[str(emb.field_name)] = {
+            "present": True, "document_sha256": bound_doc,
+            "matches": (bound_doc.lower() == doc) if isinstance(bound_doc, str) and isinstance(doc, str) else None,
+            "nonce_sha256": nonce_sha256(nonce) if isinstance(nonce, str) else None}
+    return out
+
+
+def _binding_line(cb: dict) -> str:
+    """How verify-pdf prints one capture binding."""
+    if "error" in cb:
+        return f"not read ({cb['error']})"
+    if not cb.get("present"):
+        return "none (the packet carries no capture binding)"
+    nonce = f"; server nonce sha256 {cb['nonce_sha256'][:16]}..." if cb.get("nonce_sha256") else "; no nonce"
+    if cb.get("matches") is None:
+        return f"names no document{nonce}"
+    return (f"document sha256 {'matches' if cb['matches'] else 'DIFFERS'} "
+            f"({cb['document_sha256']}){nonce}")
 
 
 def _record_finger_press(check: Any, ctx: Any, signature_sha256: str, document_sha256: str) -> None:

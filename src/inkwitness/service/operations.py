@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import EnrolmentError, InkwitnessError
+from ..evidence.binding import NonceStore
 from ..evidence.context import EvidenceContext
 from ..evidence.log import entry_time
 from ..signature import Signature
@@ -96,6 +97,7 @@ class Operations:
         self._screens: OrderedDict[tuple[str, tuple[str, ...]], np.ndarray] = OrderedDict()
         self._lock = Lock()
         self.committer = GroupCommitter(evidence.log.transaction)
+        self.nonces = NonceStore(evidence.sessions)
 
     # --- helpers ------------------------------------------------------------------------
     def _log(self, event: dict[str, Any]) -> int:
@@ -271,11 +273,16 @@ class Operations:
                       subject_id: str | None, *, nonce: str | None = None, check_handwriting: bool = False,
                       on_mismatch: str = "refuse", finger: Any = None,
                       finger_consent: dict[str, Any] | None = None, reason: str | None = None,
-                      agreement: dict[str, Any] | None = None) -> tuple[bytes, dict[str, Any]]:
+                      agreement: dict[str, Any] | None = None, request_id: str | None = None,
+                      binding_required: bool | None = None) -> tuple[bytes, dict[str, Any]]:
         """Seal a signature into a PDF, log it and keep the evidence.
 
         A packet already sealed into another document, or bound at capture to another document
-        or nonce, is refused (BindingError). With ``check_handwriting`` and a subject, the
+        or nonce, is refused (BindingError). A server nonce in the packet's binding must have been
+        issued to this tenant for this document (and for ``request_id``, the ceremony's signing
+        request), be unexpired and unused; the sealing's log entry marks it used and records its
+        SHA-256. Without a binding the packet is refused when ``binding_required`` (default: the
+        ``require_binding`` setting). With ``check_handwriting`` and a subject, the
         handwriting is first verified against the subject's enrolment (with the replay check):
         ``on_mismatch`` "refuse" refuses anything but a genuine verdict, "record" seals and
         records the verdict in the signing's log entry. A ``finger`` press (a Fingerprint, given
@@ -285,8 +292,7 @@ class Operations:
         with ``agreement`` (what the signer accepted, e.g. the consent record), goes into the
         signing's log entry, so the log pins the words the sealed PDF carries.
         """
-        from ..evidence.binding import (BindingError, append_signing, binding_of, check_binding,
-                                        check_not_sealed_elsewhere)
+        from ..evidence.binding import BindingError, append_signing, check_not_sealed_elsewhere
         from ..evidence.envelope import load_public_key
         from ..evidence.pdf import SealConfig, sign_pdf
 
@@ -300,9 +306,9 @@ class Operations:
         document_sha256 = hashlib.sha256(pdf).hexdigest()
         # Cheap refusals before any comparison or sealing work; append_signing repeats the reuse
         # check inside the log's write transaction, so concurrent sealings cannot both pass.
-        bound = binding_of(sig) is not None
-        # The API (which checks handwriting) never ignores a capture nonce it was not given to check.
-        check_binding(sig, document_sha256, nonce if bound else None, require_nonce_check=check_handwriting)
+        required = self.settings.binding_required() if binding_required is None else binding_required
+        nonce_digest, bound_nonce, binding_event = self._check_capture_binding(
+            tenant_id, sig, document_sha256, nonce, request_id, required, check_handwriting)
         check_not_sealed_elsewhere(log, sig.sha256, document_sha256)
         if finger is not None and not finger_consent:
             raise InkwitnessError("a finger-press needs its own, separate fingerprint consent (fingerprint_consent)")
@@ -325,11 +331,15 @@ class Operations:
             mark = mark_png(finger)
         s = self.sealing
         escrow = load_public_key(s.escrow_public)
-        config = SealConfig(s.cert, s.key, s.chain, s.tsa_url, escrow, crls=s.crls)
+        # OCSP answers when the responders answer (fresh_ocsp logs and skips those that do not), the
+        # PKI's CRL otherwise: asked only when there is a CRL to fall back to, so a seal never loses
+        # its revocation data to an unreachable responder.
+        config = SealConfig(s.cert, s.key, s.chain, s.tsa_url, escrow, crls=s.crls,
+                            ocsp=self.settings.seal_ocsp and bool(s.crls))
         # sign_pdf keeps its own default reason when none is given (the API's plain sealing).
         wording = {"reason": reason} if reason else {}
         sealed, container = sign_pdf(pdf, sig, page, box, config, signer_name=signer_name,
-                                     expected_nonce=nonce if bound else None, finger_mark=mark, **wording)
+                                     expected_nonce=bound_nonce, finger_mark=mark, **wording)
         event = {"type": "signing", "tenant": tenant_id, "subject": subject_id,
                  "document_sha256": document_sha256,
                  "signed_document_sha256": hashlib.sha256(sealed).hexdigest(), "signature_sha256": sig.sha256,
@@ -337,6 +347,8 @@ class Operations:
                  "field": container.header["extra"]["field"]}
         if verdict is not None:
             event["handwriting"] = verdict
+        if binding_event is not None:
+            event["binding"] = binding_event
         if reason:
             event["reason"] = reason
         if agreement:
@@ -349,7 +361,8 @@ class Operations:
             finger_container = seal_fingerprint(finger, document_sha256, escrow, finger_template, sig.sha256)
             event.update(fingerprint_sha256=finger.sha256, fingerprint_container_sha256=finger_container.sha256,
                          fingerprint=finger_verdict, fingerprint_consent_sha256=consent_digest(finger_consent or {}))
-        index = append_signing(log, {"time": entry_time(), **event}).index
+        claim = NonceStore.claimer(nonce_digest) if nonce_digest else None
+        index = append_signing(log, {"time": entry_time(), **event}, claim=claim).index
         self.evidence.store_artifact(sealed, "pdf", index, tenant_id)
         self.evidence.store_artifact(container.to_bytes(), "container", index, tenant_id)
         if finger_container is not None:
@@ -361,6 +374,59 @@ class Operations:
                                         {"purpose": "signing", "signing_log_index": index})
             verdict["verification_id"] = saved["id"]
         return sealed, {"log_index": index, **event}
+
+    def issue_binding(self, tenant_id: str, document_sha256: str, ttl_seconds: int | None = None,
+                      request_id: str | None = None) -> dict[str, Any]:
+        """A capture binding for one signing of a document: its SHA-256 and a fresh single-use server nonce."""
+        import datetime as dt
+
+        ttl = dt.timedelta(seconds=ttl_seconds or self.settings.binding_ttl_seconds)
+        issued = self.nonces.issue(document_sha256.lower(), ttl, tenant_id, request_id)
+        return {"binding": issued.binding(), "expires_at": issued.expires_at.isoformat()}
+
+    def _check_capture_binding(self, tenant_id: str, sig: Signature, document_sha256: str, nonce: str | None,
+                               request_id: str | None, required: bool, check_handwriting: bool
+                               ) -> tuple[str | None, str | None, dict[str, Any] | None]:
+        """Check the packet's capture binding: (nonce SHA-256 to claim, nonce for sign_pdf, log record).
+
+        A server nonce (``iwn1.``) is checked against the nonce store. Any other nonce is the
+        caller's own (as before server nonces existed): compared with ``nonce`` only, and refused
+        as unknown when bindings are required or the sealing is a signing request's.
+        """
+        from ..evidence.binding import (BindingMismatch, BindingMissing, NonceUnknown, binding_of, check_binding,
+                                        is_server_nonce, nonce_sha256)
+
+        binding = binding_of(sig)
+        if binding is None:
+            if required:
+                raise BindingMissing("the handwriting carries no capture binding (capture.extra.binding with the "
+                                     "document's SHA-256 and the server nonce issued for this signing); this "
+                                     "signing requires one: capture it again on a client that binds it")
+            if nonce is not None:
+                raise BindingMissing("a nonce was issued for this signing but the handwriting carries none")
+            return None, None, None
+        check_binding(sig, document_sha256)  # the document named in the binding
+        bound = binding.get("nonce")
+        if bound is None:
+            if required:
+                raise BindingMissing("the handwriting's capture binding carries no server nonce; this signing "
+                                     "requires one")
+            check_binding(sig, document_sha256, nonce)
+            return None, None, {"document_sha256": document_sha256, "nonce_sha256": None, "issued_by": None}
+        if not isinstance(bound, str) or not 1 <= len(bound) <= 200:
+            raise BindingMismatch("the handwriting's capture binding has a malformed nonce")
+        if nonce is not None and nonce != bound:
+            raise BindingMismatch("the handwriting was captured for another signing session (nonce mismatch); "
+                                  "refusing to seal it")
+        if is_server_nonce(bound):
+            digest = self.nonces.check(bound, document_sha256, tenant_id, request_id)
+            return digest, bound, {"document_sha256": document_sha256, "nonce_sha256": digest, "issued_by": "server"}
+        if required or request_id is not None:
+            raise NonceUnknown("the handwriting's binding nonce was not issued by this server; refusing to seal it")
+        # A caller's own nonce: the API (which checks handwriting) never ignores one it was not given.
+        check_binding(sig, document_sha256, nonce, require_nonce_check=check_handwriting)
+        return None, bound, {"document_sha256": document_sha256, "nonce_sha256": nonce_sha256(bound),
+                             "issued_by": "caller"}
 
     def _handwriting_verdict(self, tenant_id: str, subject_id: str, sig: Signature, on_mismatch: str
                              ) -> tuple[tuple[str, Verifier, dict[str, Any], bool, np.ndarray] | None, dict[str, Any]]:

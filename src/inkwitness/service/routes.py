@@ -165,6 +165,12 @@ class CaptureIn(BaseModel):
     signatures: list[dict[str, Any]] = Field(min_length=1, max_length=20)
 
 
+class BindingIn(BaseModel):
+    document_sha256: str = Field(pattern=r"^[0-9a-fA-F]{64}$", description="SHA-256 (hex) of the PDF to be signed")
+    ttl_seconds: int | None = Field(default=None, ge=30, le=24 * 3600,
+                                    description="how long the nonce may seal (default: the server's setting)")
+
+
 # --- pages ----------------------------------------------------------------------------------
 # Cross-origin isolation lets browsers stamp input events at 5 us instead of 100 us.
 ISOLATION = {"Cross-Origin-Opener-Policy": "same-origin", "Cross-Origin-Embedder-Policy": "require-corp",
@@ -404,6 +410,17 @@ async def capture_submit(token: Token, body: CaptureIn, request: Request) -> dic
 
 
 # --- documents and evidence ------------------------------------------------------------------------
+@router.post("/v1/documents/bindings", status_code=201)
+async def create_binding(body: BindingIn, who: DocumentAdmin, request: Request) -> dict[str, Any]:
+    """A capture binding for one signing of a document: its SHA-256 and a single-use server nonce.
+
+    The capture client puts ``binding`` into the packet (``capture.extra.binding``) before the
+    packet is hashed; ``POST /v1/documents/sign`` then seals that packet into this document
+    only, once, before ``expires_at``.
+    """
+    return await run(ops_of(request).issue_binding, tenant_of(who), body.document_sha256.lower(), body.ttl_seconds)
+
+
 @router.post("/v1/documents/sign", response_class=Response)
 async def sign_document(who: DocumentAdmin, request: Request, file: Annotated[UploadFile, File()],
                         signature: Annotated[str, Form(max_length=4_000_000)],
@@ -422,7 +439,10 @@ async def sign_document(who: DocumentAdmin, request: Request, file: Annotated[Up
     """Seal a handwritten signature into a PDF (PAdES B-T, or B-LTA with a CRL; escrow container, log entry).
 
     A packet already sealed into another document, or bound at capture to another document or
-    to a nonce other than ``nonce``, is refused (409). With ``subject_id`` the handwriting is
+    to a nonce other than ``nonce``, is refused (409). A server nonce in the packet's binding
+    (from ``POST /v1/documents/bindings``) must be unexpired and unused, and issued to this
+    tenant for this document (``nonce`` may then be left out); without a binding the packet is
+    refused when the server's ``require_binding`` setting is on (409, type BindingMissing). With ``subject_id`` the handwriting is
     first verified against the subject's enrolment, with the replay check: ``on_mismatch=refuse``
     (default) refuses a forgery (422), a replay or a subject without enrolment (409);
     ``record`` seals anyway and records the verdict in the log entry. A ``finger`` press needs
@@ -470,6 +490,60 @@ async def verify_document(who: DocumentAdmin, request: Request, file: Annotated[
     """verify-pdf: each signature's validity, time-stamp, later changes, biometric binding and reuse in the log."""
     checks = await run(ops_of(request).verify_document, await file.read())
     return JSONResponse({"signatures": checks, "ok": all(c["ok"] for c in checks)})
+
+
+# --- the bundled PKI's revocation service ----------------------------------------------------------
+# With ``pki init --base-url http://HOST:PORT/pki`` the certificates name /pki/ca.crl and /pki/ocsp
+# of this server, so one process seals and answers revocation queries (as ``pki serve`` does).
+def _pki_paths(request: Request):  # noqa: ANN202
+    from ..evidence.pki import PkiPaths
+
+    ops = ops_of(request)
+    return PkiPaths(ops.settings.pki_dir or ops.evidence.pki_dir)
+
+
+@router.get("/pki/ca.crl", include_in_schema=False)
+async def pki_crl(request: Request) -> Response:
+    """The bundled CA's current CRL (DER), where its certificates' CRL distribution point says."""
+    from .storage import NotFound
+
+    crl = _pki_paths(request).crl
+    if not crl.exists():
+        raise NotFound("this server holds no CA revocation list")
+    return Response(await run(crl.read_bytes), media_type="application/pkix-crl",
+                    headers={"Cache-Control": "max-age=300"})
+
+
+def _ocsp_answer(request: Request, der: bytes) -> Response:
+    from ..evidence.ocsp import OcspResponder
+    from .storage import NotFound
+
+    paths = _pki_paths(request)
+    if not (paths.ca_key.exists() and paths.ca_cert.exists()):
+        raise NotFound("this server holds no CA to answer OCSP requests")
+    return Response(OcspResponder(paths).respond(der), media_type="application/ocsp-response",
+                    headers={"Cache-Control": "no-store"})
+
+
+@router.post("/pki/ocsp", include_in_schema=False)
+async def pki_ocsp(request: Request) -> Response:
+    """An OCSP answer (RFC 6960) to a DER request POSTed as application/ocsp-request."""
+    der = await request.body()
+    if len(der) > 16_384:
+        raise HTTPException(413, "an OCSP request is a few hundred bytes")
+    return await run(_ocsp_answer, request, der)
+
+
+@router.get("/pki/ocsp/{encoded:path}", include_in_schema=False)
+async def pki_ocsp_get(encoded: Annotated[str, Path(max_length=4096)], request: Request) -> Response:
+    """An OCSP answer to a request in the URL (RFC 6960 appendix A.1, base64)."""
+    from ..evidence.ocsp import decode_get_request
+
+    try:
+        der = decode_get_request(encoded)
+    except Exception:  # noqa: BLE001 - a malformed URL is the caller's error, never a 500
+        raise HTTPException(400, "the OCSP request in the URL is not base64") from None
+    return await run(_ocsp_answer, request, der)
 
 
 @router.get("/v1/log/checkpoint")

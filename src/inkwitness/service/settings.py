@@ -15,6 +15,24 @@ CORS_ORIGINS_ENV = "INKWITNESS_CORS_ORIGINS"
 #: Days a finished or expired signing request (its document, sealed copy and link) is kept.
 REQUEST_RETENTION_ENV = "INKWITNESS_REQUEST_RETENTION_DAYS"
 DEFAULT_REQUEST_RETENTION_DAYS = 30.0
+#: "1"/"true" to refuse, on POST /v1/documents/sign, packets without a server-issued capture binding.
+REQUIRE_BINDING_ENV = "INKWITNESS_REQUIRE_BINDING"
+#: "1"/"true" to refuse, in the ceremony, packets without the binding issued with the signing request.
+CEREMONY_REQUIRE_BINDING_ENV = "INKWITNESS_CEREMONY_REQUIRE_BINDING"
+
+
+def _flag(value: bool | None, env: str, default: bool) -> bool:
+    """A boolean setting: as given, else the environment variable, else ``default``."""
+    if value is not None:
+        return value
+    raw = os.environ.get(env, "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise InkwitnessError(f"{env} must be true or false, got {raw[:20]!r}")
 
 
 @dataclass
@@ -57,6 +75,17 @@ class Settings:
     #: Days a signing request is kept once signed, typed, declined or expired (None: environment,
     #: else 30). Its sealing's log entries and evidence are kept regardless.
     request_retention_days: float | None = None
+    #: Plain API sealing refuses packets without a server-issued capture binding (None: environment,
+    #: else False, so that existing integrations keep working; see docs/evidence.md).
+    require_binding: bool | None = None
+    #: Signing requests created while this is on refuse packets without their binding (None:
+    #: environment, else False; the signer's page always binds, so production should turn it on).
+    ceremony_require_binding: bool | None = None
+    #: Lifetime of a binding nonce issued by POST /v1/documents/bindings (when the caller names none).
+    binding_ttl_seconds: int = 15 * 60
+    #: Seals ask the OCSP responders the certificates name (when the PKI also has a CRL to fall back
+    #: to; an unanswered responder is skipped with a logged warning, the CRL then stands).
+    seal_ocsp: bool = True
 
     def allowed_origins(self) -> list[str]:
         """Browser origins allowed to call the API and frame the capture page (setting, else environment)."""
@@ -66,6 +95,14 @@ class Settings:
             if not (o.startswith("https://") or o.startswith("http://")) or any(c in o for c in " ;'\"*"):
                 raise InkwitnessError(f"CORS origin {o!r} must be a scheme and host such as https://shop.example")
         return origins
+
+    def binding_required(self) -> bool:
+        """Whether plain API sealing refuses packets without a server-issued binding."""
+        return _flag(self.require_binding, REQUIRE_BINDING_ENV, False)
+
+    def ceremony_binding_required(self) -> bool:
+        """Whether new signing requests refuse packets without their binding."""
+        return _flag(self.ceremony_require_binding, CEREMONY_REQUIRE_BINDING_ENV, False)
 
     def request_retention(self) -> dt.timedelta:
         """How long ended signing requests are kept (setting, else environment, else 30 days)."""

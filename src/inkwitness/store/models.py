@@ -126,6 +126,24 @@ class SigningSession(Base):
     created: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+class BindingNonce(Base):
+    """A server nonce issued for one signing of one document (capture binding); only its SHA-256 is stored.
+
+    Single use: ``used_at`` is set in the transaction that logs the sealing, so a nonce seals once.
+    """
+
+    __tablename__ = "binding_nonces"
+    nonce_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tenant_id: Mapped[str | None] = mapped_column(String(36), index=True, nullable=True)
+    document_sha256: Mapped[str] = mapped_column(String(64))
+    # The signing request (ceremony) the nonce was issued for; None for the plain API.
+    request_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    used_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    log_index: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    created: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
 class FingerEnrolment(Base):
     """A subject's enrolled finger: the ISO/IEC 19794-2 templates of several impressions, encrypted, and the
     separate fingerprint consent it was given under."""

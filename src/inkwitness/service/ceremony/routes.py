@@ -94,12 +94,23 @@ async def link_request(token: Token, request: Request) -> dict[str, Any]:
         raise LinkUsed("this signing link was already used or has expired")
     if req is not None and req.state == "open":
         await run(store.event, req, "viewed")
+    # The binding the page's capture client puts into the packet (none once the request is over).
+    binding = await run(_binding_of, store, req) if req is not None and req.state == "viewed" else None
     body: dict[str, Any] = {"session": session, "consent": CONSENT, "typed_notice": TYPED_NOTICE,
-                            "document": req.public() if req else None, "signed_at": None}
+                            "document": req.public() if req else None, "signed_at": None, "binding": binding}
     if req is not None and req.state in ("signed", "typed"):
         body["signed_at"] = req.events[-1]["time"]
         body["copy"] = req.state == "signed"
     return body
+
+
+def _binding_of(store: RequestStore, req: SigningRequest) -> dict[str, str] | None:
+    """The capture binding issued with the request ({document_sha256, nonce}), or None (an older request)."""
+    try:
+        nonce = store.blob(req, "binding").decode()
+    except NotFound:
+        return None
+    return {"document_sha256": req.document_sha256, "nonce": nonce}
 
 
 def _open_request(request: Request, token: str) -> SigningRequest:
@@ -147,9 +158,12 @@ def _seal(request: Request, row: Any, req: SigningRequest, sig: Any, consent: Co
     accepted = consent_record(consent.lang)
     # Sealing first: if it fails (TSA down) the signer retries with the same packet, which a
     # verification stored before would then flag as a replay of itself.
+    # The packet must carry the binding issued with this request (a nonce of this request only);
+    # requests created while bindings were required refuse a packet without one.
     sealed, info = ops.sign_document(req.tenant_id, store.blob(req, "document"), sig, req.page, req.box,
                                      req.signer_name, req.subject_id, reason=seal_reason(accepted, req),
-                                     agreement={"request": req.id, "consent": accepted})
+                                     agreement={"request": req.id, "consent": accepted}, request_id=req.id,
+                                     binding_required=req.binding_required)
     try:
         verification = _verification(request, row, sig)
     except Exception as exc:  # noqa: BLE001 - the document is signed; the clerk sees why it was not checked
@@ -256,7 +270,11 @@ def _create(request: Request, who: Caller, pdf: bytes, name: str, fields: dict[s
     req = SigningRequest(id=session_id, tenant_id=tenant, subject_id=fields["subject_id"], document_name=name,
                          document_sha256=hashlib.sha256(pdf).hexdigest(), pages=sizes, page=page, box=box,
                          requester=fields["requester"], reason=fields["reason"], signer_name=fields["signer_name"],
-                         expires_at=expires.isoformat())
+                         expires_at=expires.isoformat(), binding_required=ops.settings.ceremony_binding_required())
+    # The binding the signer's page puts into the packet: the document's SHA-256 and a nonce for
+    # this request only, as long-lived as its link. Kept encrypted beside the document.
+    issued = ops.issue_binding(tenant, req.document_sha256, ttl, request_id=session_id)
+    store.put_blob(req, "binding", issued["binding"]["nonce"].encode())
     store.create(req, token, pdf)
     url = f"{ops.settings.public_url.rstrip('/')}/s/{token}"
     svg = io.BytesIO()

@@ -56,6 +56,9 @@ class SigningRequest:
     state: str = "open"  # open, viewed, signed, typed, declined
     events: list[dict[str, Any]] = field(default_factory=list)
     outcome: dict[str, Any] = field(default_factory=dict)
+    # Created while the server required capture bindings: a packet without this request's binding
+    # is refused. False for requests filed before bindings existed (their JSON has no such key).
+    binding_required: bool = False
 
     def ended_at(self, at: dt.datetime) -> dt.datetime | None:
         """When the request stopped being usable (finished, or expired before ``at``); None while open."""

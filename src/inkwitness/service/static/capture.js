@@ -11,6 +11,26 @@ const RAD = 180 / Math.PI;
 export const DEFAULT_BODY_LIMIT = 2 * 1024 * 1024;
 const ANGLE_DEFAULTS = { tilt_x: 0, tilt_y: 0, twist: 0, altitude: 90, azimuth: 0 };
 
+// The capture binding of the signing this page is for: {document_sha256, nonce}, issued by the
+// server (GET /v1/capture/{token}/request for a signing request; POST /v1/documents/bindings
+// for the API). It goes into capture.extra.binding of every packet recorded, so the packet's
+// SHA-256 covers it and sealing refuses the packet for any other document or signing.
+let pageBinding = null;
+
+function validBinding(b) {
+  return b && typeof b === "object" && typeof b.document_sha256 === "string" && /^[0-9a-f]{64}$/.test(b.document_sha256)
+    && typeof b.nonce === "string" && b.nonce.length > 0 && b.nonce.length <= 200;
+}
+
+/** Set (or clear, with null) the binding packets recorded on this page carry. */
+export function setBinding(binding) {
+  if (binding !== null && !validBinding(binding)) throw new Error("a binding needs document_sha256 (hex) and nonce");
+  pageBinding = binding ? { document_sha256: binding.document_sha256, nonce: binding.nonce } : null;
+}
+
+/** The binding packets recorded on this page carry, or null. */
+export function currentBinding() { return pageBinding ? { ...pageBinding } : null; }
+
 function deviceKind(pointerType) {
   return pointerType === "pen" ? "pen" : pointerType === "touch" ? "touch" : pointerType === "mouse" ? "mouse" : "unknown";
 }
@@ -25,6 +45,8 @@ export class SignaturePad {
     // Physical scale is unknown unless the integrator measured it (CSS px are not mm on phones).
     this.unitsPerMm = options.unitsPerMm ?? null;
     this.bodyLimit = options.bodyLimit ?? DEFAULT_BODY_LIMIT;
+    // A binding for this pad alone; else the page's (setBinding, or what the server sent).
+    this.binding = options.binding ?? null;
     this.onChange = options.onChange ?? (() => {});
     this.onNotice = options.onNotice ?? (() => {});
     this.strokes = [];      // {pen: "down"|"hover", type, samples: [...]}
@@ -290,6 +312,9 @@ export class SignaturePad {
     const capture = { time: new Date().toISOString(), software: "inkwitness-capture/2",
                       extra: { pointer_type: this.pointerType, units: this.unitsPerMm ? "mm-scaled" : "css-px (scale unknown)",
                                ...this._layoutExtra(), ...extra } };
+    // Inside capture.extra, so part of the canonical bytes the packet's SHA-256 is taken over.
+    const binding = extra.binding ?? this.binding ?? pageBinding;
+    if (binding) capture.extra.binding = { document_sha256: binding.document_sha256, nonce: binding.nonce };
     return { format: "inkwitness.signature/1", timing: "measured", device, capture, strokes: out };
   }
 
@@ -404,6 +429,10 @@ export class InkwitnessClient {
     if (raw && res.ok) return res;
     const data = await res.json().catch(() => ({ error: `HTTP ${res.status}` }));
     if (!res.ok) throw new ApiError(data.error || `HTTP ${res.status}`, res.status, data);
+    // A signing link's request (or a binding asked for) names the binding this page's packets carry.
+    if (data && typeof data === "object" && Object.prototype.hasOwnProperty.call(data, "binding")) {
+      pageBinding = validBinding(data.binding) ? { document_sha256: data.binding.document_sha256, nonce: data.binding.nonce } : null;
+    }
     return data;
   }
 
@@ -412,4 +441,9 @@ export class InkwitnessClient {
   verify(subjectId, packet) { return this._call("POST", `/v1/subjects/${subjectId}/verifications`, { signature: packet }); }
   sessionInfo(token) { return this._call("GET", `/v1/capture/${token}`); }
   submitSession(token, packets) { return this._call("POST", `/v1/capture/${token}`, { signatures: packets }); }
+  /** A capture binding (document SHA-256 and a single-use server nonce) for sealing a document; packets
+   * recorded on this page afterwards carry it. */
+  binding(documentSha256, ttlSeconds = null) {
+    return this._call("POST", "/v1/documents/bindings", { document_sha256: documentSha256, ttl_seconds: ttlSeconds });
+  }
 }
