@@ -96,6 +96,9 @@ def _create_request(con, tmp_path: Path, lang: str, enrol: bool = True) -> str:
     pdf = tmp_path / "account-opening.pdf"
     pdf.write_bytes(agreement_pdf())
     con.set_input_files("#req-file", str(pdf))
+    # The file picker speaks the page's language (the browser's own button would not): the name replaces it.
+    assert con.inner_text("#req-file-name") == "account-opening.pdf"
+    con.wait_for_function("() => document.getElementById('req-page').value !== ''")  # the preview is in: last page
     con.fill("#req-requester", t["requester"])
     con.fill("#req-reason", t["reason"])
     con.fill("#req-signer", t["name"])
@@ -181,6 +184,11 @@ def test_sign_a_document_on_a_phone_while_the_clerk_watches(browser, server, lan
     row = con.locator("#list-body tr").first
     assert t["status_signed"].split(":")[-1].split("：")[-1].strip() in row.inner_text()
     con.evaluate("() => document.getElementById('h-req').scrollIntoView()")
+    # The request's section from its heading to its downloads, however many reasons the verifier gave.
+    bottom = con.evaluate("() => document.getElementById('dl-sealed').getBoundingClientRect().bottom")
+    if bottom + 16 > DESKTOP["viewport"]["height"]:
+        con.set_viewport_size({"width": DESKTOP["viewport"]["width"], "height": int(bottom) + 24})
+        con.evaluate("() => document.getElementById('h-req').scrollIntoView()")
     shoot(con, f"ceremony-console-desktop-{lang}", tmp_path)
     phone.close()
     desk.close()
@@ -190,6 +198,7 @@ def test_sign_a_document_on_a_phone_while_the_clerk_watches(browser, server, lan
 def test_console_on_a_phone_and_declining(browser, server, lang, tmp_path):  # noqa: F811
     ctx, con = _console(browser, server, lang, PHONE)
     shoot(con, f"ceremony-console-phone-{lang}", tmp_path)
+    assert con.inner_text("label[for=req-file].button") == {"en": "Choose a PDF…", "zh": "选择 PDF 文件…"}[lang]
     url = _create_request(con, tmp_path, lang, enrol=False)
     sp = ctx.new_page()
     sp.goto(url)

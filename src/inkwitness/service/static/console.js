@@ -276,6 +276,12 @@ $("picker").addEventListener("pointerup", () => {
   drawPicker();
 });
 $("req-file").addEventListener("change", loadPreview);
+$("req-file").addEventListener("change", () => {
+  // The chosen file's name replaces "No file chosen" (and no longer follows the language switch).
+  const file = $("req-file").files[0], name = $("req-file-name");
+  if (file) { delete name.dataset.i18n; name.textContent = file.name; }
+  else { name.dataset.i18n = "con.req.nofile"; name.textContent = i18n.t("con.req.nofile"); }
+});
 $("req-page").addEventListener("input", drawPicker);
 $("req-box").addEventListener("input", drawPicker);
 
