@@ -407,8 +407,12 @@ def test_verifier_reasons_in_plain_words(console):
                "trajectory and dynamics differ from the closest reference by 1.90x the spread",
                "replay: identical to a stored signature of this subject", "duration: 2.3 vs reference 1.2 +- 0.2 (z = +5.5)"]
     plain = "async (rs) => { const m = await import('/static/console.js'); return rs.map(m.plainReason); }"
+    reasons.append("made_up_feature: 1.0 vs reference 0.1 +- 0.1 (z = +9.0)")
     en = page.evaluate(plain, reasons)
-    assert en[0].startswith("The rhythm") and "copy" in en[2] and "duration" in en[3]
+    assert en[0].startswith("The rhythm") and "copy" in en[2]
+    # A feature is named in words (the report's label), not by its identifier.
+    assert en[3] == "Unusual value of “Time from first to last sample” for this person."
+    assert "made_up_feature" in en[4]
     page.click("#lang")
     zh = page.evaluate(plain, reasons)
-    assert zh[0] == "书写节奏与参考签名不同。" and "duration" in zh[3] and "不寻常" in zh[3]
+    assert zh[0] == "书写节奏与参考签名不同。" and zh[3] == "“书写总时长”的数值对此人而言不寻常。"

@@ -112,6 +112,15 @@ def test_rotations_and_resizes_during_a_signature_are_recorded(console):
     assert extra["pad"]["angle"] == 90 and "resizes" not in extra
 
 
+def test_the_consoles_feature_names_are_the_reports(console):
+    from inkwitness.features.globalfeatures import FEATURE_NAMES
+    from inkwitness.report.text import feature_label
+
+    labels = console.evaluate("async () => (await import('/static/features.js')).FEATURE_LABELS")
+    for lang in ("en", "zh"):
+        assert labels[lang] == {name: feature_label(name, lang) for name in FEATURE_NAMES}, lang
+
+
 def test_clear_restarts_the_clock(console):
     page = console
     cdp = page.context.new_cdp_session(page)

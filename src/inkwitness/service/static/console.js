@@ -3,6 +3,7 @@
 // and the sealed PDF, evidence bundle and report. Captured signatures are kept until accepted.
 import { SignaturePad, InkwitnessClient, ApiError, DEFAULT_BODY_LIMIT } from "/static/capture.js";
 import * as i18n from "/static/i18n.js";
+import { FEATURE_LABELS } from "/static/features.js";
 
 const $ = (id) => document.getElementById(id);
 const kept = [];
@@ -41,7 +42,10 @@ export function plainReason(text) {
   if (text.startsWith("trajectory and dynamics")) return i18n.t("reason.trajectory");
   if (text.startsWith("rhythm differs")) return i18n.t("reason.rhythm");
   const m = /^([^:]+):/.exec(text);
-  return m ? i18n.t("reason.feature", { feature: m[1] }) : text;
+  if (!m) return text;
+  // The feature in words (the report's labels), not its identifier; unknown names stay as given.
+  const name = m[1].trim(), labels = FEATURE_LABELS[i18n.lang()] || FEATURE_LABELS.en;
+  return i18n.t("reason.feature", { feature: labels[name] || name });
 }
 
 function showResult(result) {
