@@ -218,6 +218,8 @@ def test_signer_page_warns_refuses_a_too_long_signature_and_shows_progress(brows
     pen_signature(sp, cdp, n=60, seed=4)
     sp.click("#review")
     sp.wait_for_selector("#reviewing", state="visible")
+    # The review step's heading takes the focus (announced), and is not repeated on the live line.
+    assert sp.evaluate("() => document.activeElement.id") == "h-review" and sp.inner_text("#live") == ""
     sp.route("**/sign", lambda route: None)  # never answered
     sp.click("#confirm")
     sp.wait_for_selector("#progress", state="visible")

@@ -174,9 +174,12 @@ function toReview() {
   if (info.document) placeOnPage(info.document);
   show("intro", "reviewing", "leave");
   $("confirm").textContent = i18n.t("review.confirm");
-  $("h-review").focus?.();
+  // The focused heading announces the step (as the outcome's does); the live line would only repeat it.
+  $("h-review").tabIndex = -1;
   $("reviewing").scrollIntoView({ block: "start" });
-  say("review.heading");
+  $("h-review").focus({ preventScroll: true });
+  $("live").textContent = "";
+  lastMessage = null;
 }
 
 function placeOnPage(doc) {
