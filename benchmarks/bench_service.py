@@ -1,6 +1,7 @@
 """Sustained verifications per second, p50/p99 latency and memory over a soak, on loopback.
 
-Starts ``inkwitness serve`` (SQLite, or PostgreSQL with ``--database-url``; ``--workers``
+Starts ``inkwitness serve`` (SQLite, or a fresh database, dropped afterwards, on the PostgreSQL
+server of ``--database-url``; ``--nodes`` processes sharing it, each loaded by its own wrk; ``--workers``
 processes), enrols ``--subjects`` subjects, then drives it with wrk (C, Debian package
 ``wrk``) so that the load generator takes little of the two cores. Consecutive requests go
 to different subjects, as at a busy counter.
@@ -51,7 +52,8 @@ function init(args)
   for line in io.lines("@DIR@/bodies.txt") do bodies[#bodies + 1] = line end
   for line in io.lines("@DIR@/subjects.txt") do subjects[#subjects + 1] = line end
   for line in io.lines("@DIR@/key.txt") do key = line end
-  stride = tonumber(args[1]); counter = id
+  -- args: the stride over all threads of all wrk processes, and this process's first thread's number.
+  stride = tonumber(args[1]); counter = id + tonumber(args[2] or "0")
 end
 function request()
   local k = counter
@@ -82,15 +84,17 @@ end
 """
 
 
-def _serve(data: Path, workers: int, database_url: str | None) -> tuple[subprocess.Popen, str]:
+def _serve(data: Path, workers: int, database_url: str | None, node: int = 0) -> tuple[subprocess.Popen, str]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     exe = Path(sys.executable).parent / "inkwitness"
     extra = ["--database-url", database_url] if database_url else []
-    # The bootstrap keys go to a file only when asked for (the default prints them once).
+    # The bootstrap keys go to a file only when asked for (the default prints them once); only
+    # the first node bootstraps, the others find the keys in the shared database.
+    keys = data.parent / ("bootstrap-keys.txt" if node == 0 else f"bootstrap-keys-node{node}.txt")
     server = subprocess.Popen([str(exe), "serve", "--data-dir", str(data), "--port", str(port), "--workers",
-                               str(workers), "--bootstrap-key-file", str(data.parent / "bootstrap-keys.txt"), *extra],
+                               str(workers), "--bootstrap-key-file", str(keys), *extra],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     for _ in range(600):
@@ -101,6 +105,24 @@ def _serve(data: Path, workers: int, database_url: str | None) -> tuple[subproce
             time.sleep(0.1)
     server.terminate()
     raise SystemExit("the server did not start")
+
+
+def _fresh_database(url: str) -> tuple[str, Any]:
+    """A new, empty database on the server of ``url`` for this run, and a function that drops it."""
+    import uuid
+
+    import psycopg
+
+    admin = url.replace("postgresql+psycopg://", "postgresql://")
+    name = f"inkwitness_bench_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+    def drop() -> None:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    return url.rsplit("/", 1)[0] + f"/{name}", drop
 
 
 def _rss(proc: psutil.Process) -> tuple[float, float]:
@@ -159,7 +181,11 @@ def main() -> None:
                          "without repeated bodies needs N / 35 subjects")
     ap.add_argument("--bodies", type=int, default=3000, help="distinct bodies of generated pseudo-signatures")
     ap.add_argument("--database-url", default=None, help="PostgreSQL URL (default: SQLite in the data directory)")
+    ap.add_argument("--nodes", type=int, default=1,
+                    help="serve processes on one PostgreSQL and one data directory, each loaded by its own wrk")
     args = ap.parse_args()
+    if args.nodes > 1 and not args.database_url:
+        raise SystemExit("--nodes needs --database-url (several nodes share one PostgreSQL)")
     wrk = shutil.which("wrk")
     if wrk is None:
         raise SystemExit("this benchmark needs wrk (apt-get install -y wrk)")
@@ -168,8 +194,15 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="inkwitness-bench-"))
     references, requests, kind = _workload(args.subjects, args.bodies)
     print(f"workload: {kind}")
-    server, base = _serve(work / "data", args.workers, args.database_url)
+    # A database of its own, dropped at the end: the server named may hold other data.
+    database_url, drop_database = _fresh_database(args.database_url) if args.database_url else (None, None)
+    server, base = _serve(work / "data", args.workers, database_url)
+    servers, bases = [server], [base]
     try:
+        for node in range(1, args.nodes):
+            more, url = _serve(work / "data", args.workers, database_url, node)
+            servers.append(more)
+            bases.append(url)
         key = (work / "bootstrap-keys.txt").read_text().strip().splitlines()[-1].split()[-1]  # the admin key
         auth = {"Authorization": f"Bearer {key}"}
         subjects, kept = [], []
@@ -184,9 +217,10 @@ def main() -> None:
                 print(f"enrolment refused, writer left out: {r.json().get('error')}")
         requests = kept
         # Warm every worker (numba compilation, template caches) before measuring.
-        for sid in subjects * 3:
-            httpx.post(f"{base}/v1/subjects/{sid}/verifications", json={"signature": pseudo_signature(9).to_dict()},
-                       headers=auth, timeout=60)
+        for url in bases:
+            for sid in subjects * 3:
+                httpx.post(f"{url}/v1/subjects/{sid}/verifications",
+                           json={"signature": pseudo_signature(9).to_dict()}, headers=auth, timeout=60)
         # One line per (subject, body): the Lua script walks subjects in turn, each with its own bodies.
         lines, order = [], []
         for k in range(max(len(r) for r in requests)):
@@ -200,35 +234,51 @@ def main() -> None:
         (work / "key.txt").write_text(key + "\n")
         (work / "post.lua").write_text(LUA.replace("@DIR@", str(work)))
         threads = 2
-        proc = psutil.Process(server.pid)
-        load = subprocess.Popen([wrk, f"-t{threads}", f"-c{args.connections}", f"-d{args.seconds}s", "--timeout",
-                                 "10s", "-s", str(work / "post.lua"), base, "--", str(threads)],
-                                stdout=subprocess.PIPE, text=True)
+        procs = [psutil.Process(s.pid) for s in servers]
+        # One wrk per node, each with its share of the connections and its own bodies (thread offsets).
+        per_node = max(threads, args.connections // args.nodes)
+        loads = [subprocess.Popen([wrk, f"-t{threads}", f"-c{per_node}", f"-d{args.seconds}s", "--timeout", "10s",
+                                   "-s", str(work / "post.lua"), url, "--", str(threads * args.nodes),
+                                   str(threads * node)], stdout=subprocess.PIPE, text=True)
+                 for node, url in enumerate(bases)]
         start = time.perf_counter()
         memory = []
-        while load.poll() is None:
+        while any(load.poll() is None for load in loads):
             now = time.perf_counter() - start
             if now >= 10 * len(memory) and now < args.seconds:
-                memory.append((round(now), _rss(proc)))
+                samples = [_rss(p) for p in procs]
+                memory.append((round(now), (sum(m for m, _ in samples), sum(a for _, a in samples))))
             time.sleep(0.2)
-        out = load.stdout.read() if load.stdout else ""
+        outs = [load.stdout.read() if load.stdout else "" for load in loads]
     finally:
-        server.terminate()
-        server.wait()
+        for s in servers:
+            s.terminate()
+        for s in servers:
+            s.wait()
         shutil.rmtree(work, ignore_errors=True)
-    found = re.search(r"RESULT (\d+) (\d+) ([\d.]+) ([\d.]+) ([\d.]+) ([\d.]+) (\d+)", out)
-    if not found:
-        raise SystemExit(f"wrk printed no result:\n{out}")
-    n, micros = int(found[1]), int(found[2])
-    p50, p90, p99, worst = (float(found[i]) for i in range(3, 7))
-    print(f"{n} verifications in {micros / 1e6:.1f} s, {args.connections} connections, {args.workers} workers: "
-          f"{n / (micros / 1e6):.1f}/s, p50 {p50:.1f} ms, p90 {p90:.1f} ms, p99 {p99:.1f} ms, max {worst:.1f} ms, "
-          f"errors {found[7]}")
+        if drop_database:
+            drop_database()
+    results = [re.search(r"RESULT (\d+) (\d+) ([\d.]+) ([\d.]+) ([\d.]+) ([\d.]+) (\d+)", out) for out in outs]
+    if not all(results):
+        raise SystemExit("wrk printed no result:\n" + "\n".join(outs))
+    n = sum(int(found[1]) for found in results)
+    micros = max(int(found[2]) for found in results)
+    errors = sum(int(found[7]) for found in results)
+    # Percentiles of separate runs cannot be merged exactly: the worst node's is reported.
+    p50, p90, p99, worst = (max(float(found[i]) for found in results) for i in range(3, 7))
+    print(f"{n} verifications in {micros / 1e6:.1f} s, {args.nodes} node(s), {args.connections} connections, "
+          f"{args.workers} workers each: {n / (micros / 1e6):.1f}/s, p50 {p50:.1f} ms, p90 {p90:.1f} ms, "
+          f"p99 {p99:.1f} ms, max {worst:.1f} ms (worst node), errors {errors}")
+    if args.nodes > 1:
+        print("per node: " + ", ".join(f"{int(f[1]) / (int(f[2]) / 1e6):.1f}/s p99 {float(f[5]):.1f} ms"
+                                       for f in results))
+    out = "\n".join(outs)
     if n > distinct:
         print(f"warning: {n} requests exceed the {distinct} distinct (subject, body) pairs; "
               "the rest were identical replays (raise --subjects; --bodies for generated signatures)")
-    mix = re.search(r"DECISIONS (\d+) (\d+) (\d+) (\d+)", out)
-    if mix:
+    mixes = re.findall(r"DECISIONS (\d+) (\d+) (\d+) (\d+)", out)
+    if mixes:
+        mix = [0] + [sum(int(m[i]) for m in mixes) for i in range(4)]
         print("decisions: " + ", ".join(f"{name} {int(mix[i])}" for i, name in
                                           enumerate(("genuine", "forgery", "replay", "other"), start=1)))
         decided = sum(int(mix[i]) for i in range(1, 5))
