@@ -170,7 +170,7 @@ def dsdtw_functions(trace: Trace, with_pressure: bool = True) -> dict[str, np.nd
 
 
 def time_functions(trace: Trace, with_pressure: bool = True, lowpassed: bool = True,
-                   extended: bool = True) -> tuple[tuple[str, ...], np.ndarray]:
+                   extended: bool = False) -> tuple[tuple[str, ...], np.ndarray]:
     """Per-sample time functions of a normalised trace: (names, n x d matrix).
 
     ``lowpassed`` adds the DsDTW set; ``extended`` the path-signature and contextual columns.
