@@ -170,3 +170,13 @@ def test_embedding_training_learns_to_separate_and_exports_to_numpy() -> None:
     assert emb.notes["writers"] == 3 and emb.notes["config"]["steps"] == 60
     with pytest.raises(ValueError, match="at least two writers"):
         train_embedding(writers[:1], EmbeddingConfig(steps=1))
+
+
+def test_training_augmentation_is_identity_when_off_and_bounded_when_on() -> None:
+    from inkwitness.embedding_training import EmbeddingConfig, augmented
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(100, len(CHANNELS)))
+    assert augmented(x, EmbeddingConfig(), rng) is x
+    out = augmented(x, EmbeddingConfig(augment_stretch=0.2, augment_gain=0.2, augment_noise=0.1), rng)
+    assert 80 <= out.shape[0] <= 120 and out.shape[1] == x.shape[1] and np.isfinite(out).all()

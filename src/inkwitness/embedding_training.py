@@ -48,6 +48,11 @@ class EmbeddingConfig:
     # Residual on the input (see Embedding.skip): training starts from DTW on the time functions.
     residual: bool = False
     weight_decay: float = 0.0
+    # Random time stretch (± share), per-channel gain (± share) and noise (std, in z units) applied
+    # to every training sample, so the network cannot learn its training writers' exact signals.
+    augment_stretch: float = 0.0
+    augment_gain: float = 0.0
+    augment_noise: float = 0.0
 
 
 def _network(config: EmbeddingConfig):  # noqa: ANN202 - torch types stay local to this module
@@ -79,6 +84,21 @@ def _embed(convs, projection, skip, x):  # noqa: ANN001, ANN202
     if skip is not None:
         return out + x @ skip.T
     return out / torch.clamp(out.norm(dim=1, keepdim=True), min=1e-9)
+
+
+def augmented(x: np.ndarray, config: EmbeddingConfig, rng: np.random.Generator) -> np.ndarray:
+    """A randomly re-timed, re-scaled, noisy copy of an (n, channels) input (the input itself when augmentation is off)."""
+    out = x
+    if config.augment_stretch:
+        n = x.shape[0]
+        m = max(4, int(round(n * (1 + rng.uniform(-config.augment_stretch, config.augment_stretch)))))
+        grid = np.linspace(0, n - 1, m)
+        out = np.column_stack([np.interp(grid, np.arange(n), x[:, j]) for j in range(x.shape[1])])
+    if config.augment_gain:
+        out = out * (1 + rng.uniform(-config.augment_gain, config.augment_gain, size=out.shape[1]))
+    if config.augment_noise:
+        out = out + rng.normal(scale=config.augment_noise, size=out.shape)
+    return out
 
 
 def _path_distance(a, b, config: EmbeddingConfig):  # noqa: ANN001, ANN202
@@ -117,7 +137,8 @@ def train_embedding(writers: Sequence[Writer], config: EmbeddingConfig = Embeddi
             else:
                 other = usable[(wi + 1 + rng.integers(len(usable) - 1)) % len(usable)]
                 negative = other.genuine[rng.integers(len(other.genuine))]
-            triplet = [torch.from_numpy(m.astype(np.float32)) for m in (writer.genuine[a], writer.genuine[p], negative)]
+            triplet = [torch.from_numpy(augmented(m, config, rng).astype(np.float32))
+                       for m in (writer.genuine[a], writer.genuine[p], negative)]
             if rng.random() < config.pressure_dropout:
                 # Pen-less devices give zero pressure channels: the network must cope with them.
                 for t in triplet:
