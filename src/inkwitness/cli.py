@@ -233,6 +233,8 @@ def evaluate_embedding(
         hidden: Annotated[int, typer.Option(min=1, max=512, help="convolution channels")] = 32,
         dimension: Annotated[int, typer.Option(min=1, max=256, help="embedding dimension")] = 16,
         residual: Annotated[bool, typer.Option(help="residual on the input time functions")] = False,
+        augment: Annotated[float, typer.Option(min=0.0, max=1.0, help="training augmentation: time stretch and "
+                                               "channel gain (± share) and noise (std)")] = 0.0,
         scores: Annotated[Optional[Path], typer.Option(help="write the pooled held-out scores (CSV)")] = None,
         workers: Annotated[Optional[int], typer.Option(min=1)] = None) -> None:
     """Method 7: 4-fold writer-disjoint EER of the learned embedding alone (needs PyTorch: pip install -e '.[train]')."""
@@ -248,7 +250,8 @@ def evaluate_embedding(
     if unknown:
         raise CliError(f"unknown training dataset(s) {', '.join(unknown)}")
     config = EmbeddingConfig(steps=steps, hidden=hidden, dimension=dimension, residual=residual,
-                             learning_rate=1e-3 if residual else 2e-3)
+                             learning_rate=1e-3 if residual else 2e-3, augment_stretch=augment,
+                             augment_gain=augment, augment_noise=augment)
     try:
         rows = cross_validate_embedding(dataset, _data_root(data), names, config, workers,
                                         lambda msg: err_console.print(msg, markup=False))
