@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
+from rich.text import Text
 
 from .cli_common import CliError, console, err_console
 
@@ -303,7 +304,7 @@ def escrow_decrypt(container: Annotated[Path, typer.Argument(help="container JSO
         if target:
             target.write_bytes(packet)
         console.print(f"{name}: packet {sig.sha256} ({len(sig)} points), bound to document {parsed.document_sha256}"
-                      + (f", wrote {target}" if target else ""))
+                      + (f", wrote {target}" if target else ""), highlight=False, markup=False)
 
 
 def sign_pdf_command(
@@ -421,7 +422,7 @@ def sign_pdf_command(
     if finger_container is not None:
         ctx.store_artifact(finger_container.to_bytes(), "finger-container", entry.index)
         extra = f"; finger-press {press[0].sha256} escrowed"
-    console.print(f"wrote {output}; log entry {entry.index}; signature {sig.sha256}{extra}")
+    console.print(f"wrote {output}; log entry {entry.index}; signature {sig.sha256}{extra}", markup=False)
 
 
 def _pkcs11_key(module: Path | None, token: str | None, key_label: str | None, pin_env: str | None,
@@ -630,43 +631,48 @@ def verify_pdf_command(
     else:
         for i, c in enumerate(checks, 1):
             ts = c.timestamp["time"] if c.timestamp else "none"
-            console.print(f"[bold]signature {i} ({c.field})[/bold]: {'OK' if c.ok else 'FAILED'}", highlight=False)
-            console.print(f"  signer: {c.signer}; intact {c.intact}, valid {c.valid}, trusted {c.trusted}",
+            # Field names, signer names, times and problems come from the document: printed
+            # as plain text (markup=False, Text for colour), never interpreted as markup.
+            console.print(Text.assemble((f"signature {i} ({c.field})", "bold"), f": {'OK' if c.ok else 'FAILED'}"),
                           highlight=False)
+            console.print(f"  signer: {c.signer}; intact {c.intact}, valid {c.valid}, trusted {c.trusted}",
+                          highlight=False, markup=False)
             _print_certificate(c)
             console.print(f"  time-stamp: {ts}; coverage {c.coverage}; changes after signing: "
-                          f"{c.modification_level}", highlight=False)
+                          f"{c.modification_level}", highlight=False, markup=False)
             if c.role != "organisation seal":
                 console.print(f"  biometric container: present {c.biometric.get('present')}, bound to this "
                               f"document {c.biometric.get('bound')}, signature sha256 "
-                              f"{c.biometric.get('signature_sha256')}", highlight=False)
+                              f"{c.biometric.get('signature_sha256')}", highlight=False, markup=False)
             if c.certification:
-                console.print(f"  certification: DocMDP {c.certification}", highlight=False)
+                console.print(f"  certification: DocMDP {c.certification}", highlight=False, markup=False)
             if c.ltv:
                 stamps = ", ".join(d.get("time", "damaged") for d in c.ltv["document_timestamps"]) or "none"
                 console.print(f"  PAdES level: {c.ltv['level']}; CRLs in DSS: {c.ltv['dss_crls']}; OCSP responses "
-                              f"in DSS: {c.ltv.get('dss_ocsps', 0)}; document time-stamps: {stamps}", highlight=False)
+                              f"in DSS: {c.ltv.get('dss_ocsps', 0)}; document time-stamps: {stamps}", highlight=False,
+                              markup=False)
             for change in c.field_changes:
                 if change["allowed"]:
                     console.print(f"  form field {change['field']!r} {change['change']} after this signature: "
                                   f"{change['old']!r} \u2192 {change['new']!r} (allowed by the certification)",
-                                  highlight=False)
+                                  highlight=False, markup=False)
             press = c.biometric.get("finger_press")
             if press:
                 console.print(f"  finger-press: capture sha256 {press['fingerprint_sha256']}, escrowed container "
-                              f"{press['container_sha256']} (log entry {press['log_index']})", highlight=False)
+                              f"{press['container_sha256']} (log entry {press['log_index']})", highlight=False,
+                              markup=False)
             cb = c.biometric.get("capture_binding")
             if cb is not None:
-                console.print("  capture binding: " + _binding_line(cb), highlight=False)
+                console.print("  capture binding: " + _binding_line(cb), highlight=False, markup=False)
             rv = c.biometric.get("reverification")
             if rv and "skipped" in rv:
-                console.print(f"  re-verification: not done ({rv['skipped']})", highlight=False)
+                console.print(f"  re-verification: not done ({rv['skipped']})", highlight=False, markup=False)
             elif rv:
                 console.print(f"  re-verification against subject {rv['subject']}: "
                               + (f"{rv['decision']} (score {rv['score']:+.2f})" if "score" in rv else rv["error"]),
-                              highlight=False)
+                              highlight=False, markup=False)
             for problem in c.problems:
-                console.print(f"  [red]problem[/red]: {problem}", highlight=False)
+                console.print(Text.assemble("  ", ("problem", "red"), f": {problem}"), highlight=False)
     if not all(c.ok for c in checks):
         raise typer.Exit(1)
 
@@ -1005,7 +1011,8 @@ def pdf_extend(pdf: Annotated[Path, typer.Argument(help="sealed PDF")],
     from pyhanko.pdf_utils.reader import PdfFileReader
 
     stamps = len(PdfFileReader(io.BytesIO(extended), strict=False).embedded_timestamp_signatures)
-    console.print(f"wrote {output}: fresh revocation data and document time-stamp {stamps}", highlight=False)
+    console.print(f"wrote {output}: fresh revocation data and document time-stamp {stamps}", highlight=False,
+                  markup=False)
 
 
 def register(app: typer.Typer) -> None:

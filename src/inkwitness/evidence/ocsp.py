@@ -5,7 +5,11 @@ answers GOOD only for certificates the CA issued into the PKI folder, REVOKED fo
 recorded in ``revoked.json``, UNKNOWN for other serial numbers of this CA, and
 UNAUTHORIZED for other issuers. The client fetches an answer from the URL a certificate
 names (Authority Information Access) and checks it before anyone relies on it, so that
-sealing can embed it in the PDF's document security store.
+sealing can embed it in the PDF's document security store: the single response about the
+certificate (a response may carry several), signed by its issuer, current (thisUpdate not
+in the future beyond ``CLOCK_SKEW``, nextUpdate if any not past), and echoing our nonce if
+it echoes one. A response without a nonce is accepted (many responders serve pre-signed
+answers); its freshness is what limits a replay.
 """
 
 from __future__ import annotations
@@ -16,20 +20,23 @@ import os
 import urllib.error
 import urllib.parse
 import urllib.request
+from typing import Any
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtensionOID
 
 from .envelope import EvidenceError
-from .pki import PkiPaths, issued_certificates, load_ca, revocations
+from .pki import PkiPaths, issued_certificate, load_ca, revocations
 
 MAX_RESPONSE = 256 * 1024
 #: How long an answer is fresh: a day, so that sealing embeds recent data and a stale one shows.
 VALIDITY = dt.timedelta(days=1)
+#: How far a responder's clock may run ahead of ours (thisUpdate in the future).
+CLOCK_SKEW = dt.timedelta(minutes=5)
 
 
 class OcspUnavailable(EvidenceError):
@@ -64,7 +71,7 @@ class OcspResponder:
                 now: dt.datetime) -> ocsp.OCSPResponseBuilder:
         serial = request.serial_number
         revoked = revocations(self.paths).get(serial)
-        cert = issued_certificates(self.paths).get(serial)
+        cert = issued_certificate(self.paths, serial)
         status = (ocsp.OCSPCertStatus.REVOKED if revoked else ocsp.OCSPCertStatus.GOOD if cert
                   else ocsp.OCSPCertStatus.UNKNOWN)
         reason = x509.ReasonFlags[revoked.reason] if revoked and revoked.reason != "unspecified" else None
@@ -123,8 +130,13 @@ def fetch_ocsp(cert: x509.Certificate, issuer: x509.Certificate, timeout: float 
 
 
 def check_response(body: bytes, cert: x509.Certificate, issuer: x509.Certificate,
-                   request: ocsp.OCSPRequest | None = None) -> ocsp.OCSPResponse:
-    """Parse an OCSP response and check it answers for ``cert``, signed by its issuer (raises OcspUnavailable)."""
+                   request: ocsp.OCSPRequest | None = None,
+                   now: dt.datetime | None = None) -> ocsp.OCSPResponse:
+    """Parse an OCSP response and check it answers for ``cert``, signed by its issuer (raises OcspUnavailable).
+
+    The answer about ``cert`` is found among the response's single responses; it must be
+    current at ``now`` (default: the present). A nonce in the response must be ours.
+    """
     if len(body) > MAX_RESPONSE:
         raise OcspUnavailable("the OCSP response is too large")
     try:
@@ -133,9 +145,7 @@ def check_response(body: bytes, cert: x509.Certificate, issuer: x509.Certificate
         raise OcspUnavailable(f"the OCSP response cannot be parsed: {exc}") from exc
     if response.response_status != ocsp.OCSPResponseStatus.SUCCESSFUL:
         raise OcspUnavailable(f"the OCSP responder refused: {response.response_status.name}")
-    if response.serial_number != cert.serial_number or (
-            response.issuer_name_hash, response.issuer_key_hash) != _issuer_hashes(issuer, response.hash_algorithm):
-        raise OcspUnavailable("the OCSP response is about another certificate")
+    single = _single_response(response, cert.serial_number, issuer)
     # Only the issuer's own key is accepted: the bundled responder has no delegated certificate.
     try:
         key = issuer.public_key()
@@ -143,27 +153,59 @@ def check_response(body: bytes, cert: x509.Certificate, issuer: x509.Certificate
             raise OcspUnavailable("only RSA issuers are supported for OCSP")
         key.verify(response.signature, response.tbs_response_bytes, padding.PKCS1v15(),
                    response.signature_hash_algorithm)  # type: ignore[arg-type]
-    except InvalidSignature as exc:
+    except (InvalidSignature, ValueError, TypeError) as exc:
         raise OcspUnavailable("the OCSP response is not signed by the certificate's issuer") from exc
+    now = now or dt.datetime.now(dt.timezone.utc)
+    if single.this_update_utc > now + CLOCK_SKEW:
+        raise OcspUnavailable(f"the OCSP response is dated in the future ({single.this_update_utc.isoformat()})")
+    if single.next_update_utc is not None and single.next_update_utc < now:
+        raise OcspUnavailable(f"the OCSP response is stale (next update was due "
+                              f"{single.next_update_utc.isoformat()})")
     if request is not None:
-        sent = request.extensions.get_extension_for_class(x509.OCSPNonce).value.nonce
+        try:
+            sent = request.extensions.get_extension_for_class(x509.OCSPNonce).value.nonce
+        except x509.ExtensionNotFound:
+            sent = None
         try:
             got = response.extensions.get_extension_for_class(x509.OCSPNonce).value.nonce
-        except x509.ExtensionNotFound:
+        except (x509.ExtensionNotFound, ValueError):
             got = None
         if got is not None and got != sent:
             raise OcspUnavailable("the OCSP response answers another request (nonce mismatch)")
     return response
 
 
-def status_of(body: bytes) -> tuple[str, dt.datetime | None, str | None]:
-    """The certificate status of a DER OCSP response: (GOOD/REVOKED/UNKNOWN, revocation time, reason)."""
-    response = ocsp.load_der_ocsp_response(body)
-    status = response.certificate_status.name
-    if response.certificate_status != ocsp.OCSPCertStatus.REVOKED:
-        return status, None, None
-    reason = response.revocation_reason.name if response.revocation_reason else None
-    return status, response.revocation_time_utc, reason
+def _single_response(response: ocsp.OCSPResponse, serial: int,
+                     issuer: x509.Certificate | None = None) -> ocsp.OCSPSingleResponse:
+    """The single response about ``serial`` (and ``issuer``, if given) in a successful OCSP response."""
+    try:
+        for single in response.responses:
+            if single.serial_number != serial:
+                continue
+            if issuer is None or (single.issuer_name_hash, single.issuer_key_hash) == _issuer_hashes(
+                    issuer, single.hash_algorithm):
+                return single
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+        raise OcspUnavailable(f"the OCSP response cannot be read: {exc}") from exc
+    raise OcspUnavailable("the OCSP response is about another certificate")
+
+
+def status_of(body: bytes, serial: int | None = None) -> tuple[str, dt.datetime | None, str | None]:
+    """The certificate status of a DER OCSP response: (GOOD/REVOKED/UNKNOWN, revocation time, reason).
+
+    With ``serial``, the status of that certificate among the response's single responses
+    (raises OcspUnavailable when it is not there); without, the response must hold one.
+    """
+    try:
+        response = ocsp.load_der_ocsp_response(body)
+        single: Any = response if serial is None else _single_response(response, serial)
+        status = single.certificate_status
+        if status != ocsp.OCSPCertStatus.REVOKED:
+            return status.name, None, None
+        reason = single.revocation_reason.name if single.revocation_reason else None
+        return status.name, single.revocation_time_utc, reason
+    except ValueError as exc:
+        raise OcspUnavailable(f"the OCSP response cannot be read: {exc}") from exc
 
 
 def encoded_get_request(request_der: bytes) -> str:

@@ -124,7 +124,8 @@ class SealConfig:
     crls: tuple[Path, ...] = ()
     #: Ask the OCSP responders the signing and TSA certificates name (Authority Information
     #: Access) and embed their answers; any answer also makes the seal B-LTA. An unreachable
-    #: responder is skipped (the CRLs then carry the revocation data); a REVOKED answer refuses.
+    #: responder is skipped (the CRLs then carry the revocation data); a REVOKED answer refuses,
+    #: and so does having no revocation data at all (no answer and no CRL).
     ocsp: bool = False
     #: A PKI folder whose CA issues an event certificate for each signing (see
     #: :mod:`.event_certificate`): that certificate signs the handwriting field, then the
@@ -293,17 +294,61 @@ def _token_certs(token_der: bytes) -> list[asn1_x509.Certificate]:
     return [c.chosen for c in token["content"]["certificates"] or [] if c.name == "certificate"]
 
 
-def _issuer_of(cert: asn1_x509.Certificate, pool: Sequence[asn1_x509.Certificate]) -> asn1_x509.Certificate | None:
-    return next((c for c in pool if c.subject == cert.issuer and c.dump() != cert.dump()), None)
-
-
 def _describe(cert: asn1_x509.Certificate) -> str:
     return f"{cert.subject.human_friendly} (serial {cert.serial_number:x})"
 
 
-def fresh_ocsp(certs: Sequence[asn1_x509.Certificate], issuers: Sequence[asn1_x509.Certificate]) -> list[Any]:
+#: At most this many OCSP requests per sealing or extension: a document can name many
+#: certificates, and each unanswered request waits for its timeout.
+MAX_OCSP_FETCHES = 16
+#: How many intermediate CA certificates a chain to the trust roots may pass through.
+_MAX_CHAIN = 5
+
+
+def _directly_issued(cert: Any, issuer: Any) -> bool:
+    """Whether ``issuer``'s key signed ``cert`` (and the names match): a check, not a name lookup."""
+    try:
+        cert.verify_directly_issued_by(issuer)
+        return True
+    except Exception:  # noqa: BLE001 - InvalidSignature, ValueError, TypeError, UnsupportedAlgorithm
+        return False
+
+
+def _is_ca(cert: Any) -> bool:
+    from cryptography import x509 as c_x509
+
+    try:
+        return bool(cert.extensions.get_extension_for_class(c_x509.BasicConstraints).value.ca)
+    except (c_x509.ExtensionNotFound, ValueError):
+        return False
+
+
+def _trusted_issuer(cert: Any, roots: Sequence[Any], pool: Sequence[Any]) -> Any | None:
+    """The certificate that issued ``cert`` when ``cert`` chains to one of ``roots``; None otherwise.
+
+    Every link is checked by signature: a trust root, or a CA certificate from ``pool``
+    (untrusted: the DSS, the signatures) that itself chains to a root.
+    """
+    current, issuer = cert, None
+    for _ in range(_MAX_CHAIN + 1):
+        root = next((r for r in roots if _directly_issued(current, r)), None)
+        if root is not None:
+            return issuer or root
+        step = next((c for c in pool if c != current and _is_ca(c) and _directly_issued(current, c)), None)
+        if step is None:
+            return None
+        issuer, current = issuer or step, step
+    return None
+
+
+def fresh_ocsp(certs: Sequence[asn1_x509.Certificate], issuers: Sequence[asn1_x509.Certificate],
+               roots: Sequence[asn1_x509.Certificate] | None = None) -> list[Any]:
     """Fresh OCSP answers for ``certs`` from the responders they name; raises EvidenceError on REVOKED.
 
+    Only certificates that chain to ``roots`` (default: ``issuers``) by signature are asked
+    about: the URL a certificate names is fetched only once its CA is known to have issued
+    it, so a crafted document cannot make us fetch URLs of its choosing. At most
+    ``MAX_OCSP_FETCHES`` responders are asked (one warning says how many were left out).
     Certificates that name no responder, or whose responder does not answer usably, are
     skipped: the CRLs then carry their revocation data (pyHanko insists on one or the other).
     """
@@ -314,19 +359,39 @@ def fresh_ocsp(certs: Sequence[asn1_x509.Certificate], issuers: Sequence[asn1_x5
 
     from .ocsp import OcspUnavailable, fetch_ocsp, status_of
 
-    out, seen = [], set()
-    for cert in certs:
-        issuer = _issuer_of(cert, [*issuers, *certs])
-        if issuer is None or (cert.issuer.dump(), cert.serial_number) in seen:
-            continue
-        seen.add((cert.issuer.dump(), cert.serial_number))
+    log = logging.getLogger(__name__)
+
+    def load(c: asn1_x509.Certificate) -> Any:
         try:
-            der = fetch_ocsp(c_x509.load_der_x509_certificate(cert.dump()),
-                             c_x509.load_der_x509_certificate(issuer.dump()))
-        except OcspUnavailable as exc:
-            logging.getLogger(__name__).warning("no OCSP answer for %s: %s", _describe(cert), exc)
+            return c_x509.load_der_x509_certificate(c.dump())
+        except ValueError:
+            return None
+
+    trusted = [c for c in map(load, issuers if roots is None else roots) if c is not None]
+    pool = [c for c in map(load, [*issuers, *certs]) if c is not None]
+    wanted, seen = [], set()
+    for cert in certs:
+        key = (cert.issuer.dump(), cert.serial_number)
+        if key in seen:
             continue
-        status, when, reason = status_of(der)
+        seen.add(key)
+        x_cert = load(cert)
+        issuer = _trusted_issuer(x_cert, trusted, pool) if x_cert is not None else None
+        if issuer is None:
+            log.warning("no OCSP request for %s: it does not chain to the trust roots", _describe(cert))
+            continue
+        wanted.append((cert, x_cert, issuer))
+    if len(wanted) > MAX_OCSP_FETCHES:
+        log.warning("OCSP asked about the first %d of %d certificates only; the others need a CRL",
+                    MAX_OCSP_FETCHES, len(wanted))
+    out = []
+    for cert, x_cert, issuer in wanted[:MAX_OCSP_FETCHES]:
+        try:
+            der = fetch_ocsp(x_cert, issuer)
+            status, when, reason = status_of(der, x_cert.serial_number)
+        except OcspUnavailable as exc:
+            log.warning("no OCSP answer for %s: %s", _describe(cert), exc)
+            continue
         if status == "REVOKED":
             raise EvidenceError(f"the certificate {_describe(cert)} was revoked on {when.isoformat()}"
                                 f"{f' ({reason})' if reason else ''}, says its OCSP responder")
@@ -460,6 +525,11 @@ def sign_pdf(pdf: bytes, sig: Signature, page: int, box: tuple[float, float, flo
             ocsps = fresh_ocsp(certs, chain) if config.ocsp else []
         except EvidenceError as exc:
             raise EvidenceError(f"signing refused: {exc}") from exc
+        if config.ocsp and not (config.crls or ocsps):
+            # Long-term evidence was asked for: do not quietly seal B-T without revocation data.
+            raise EvidenceError("signing refused: long-term (B-LTA) sealing was asked for but no revocation data "
+                                "could be obtained (no OCSP responder answered and no CRL was given); start the "
+                                "OCSP responder ('inkwitness pki serve'), pass a CRL, or seal without --lta")
         lta = _lta_options(config, chain, ocsps)
         # With an event certificate its revocation data goes to the DSS at once; the
         # document time-stamp comes after the organisation seal, over everything.
@@ -1164,7 +1234,8 @@ def extend_pdf(data: bytes, trust_roots: list[Path], tsa_url: str, crls: Sequenc
     new_tsa = _token_certs(token)
     given_crls = load_crls(list(crls))
     try:
-        ocsps = fresh_ocsp([*live, *new_tsa], [*pool, *new_tsa]) if ocsp else []
+        # Only certificates that chain to the trust roots have their OCSP URLs fetched.
+        ocsps = fresh_ocsp([*live, *new_tsa], [*pool, *new_tsa], roots) if ocsp else []
     except EvidenceError as exc:
         raise EvidenceError(f"cannot extend: {exc}") from exc
     for cert in live:

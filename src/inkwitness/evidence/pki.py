@@ -5,14 +5,22 @@ CA, a trusted TSA URL); this exists so that a fresh installation and the tests c
 and validate end to end without any outside service. Its certificates name a CRL
 distribution point and an OCSP responder (Authority Information Access) under one base
 URL; ``inkwitness pki serve`` answers both. Revocations are recorded in ``revoked.json``
-in the PKI folder, and both the CRL and the OCSP responder report them.
+in the PKI folder, and both the CRL and the OCSP responder report them. ``revoked.json``
+and ``ca.crl`` are updated under an exclusive lock (``.revoked.lock``) and replaced
+atomically, so concurrent revocations are all kept and a reader never sees half a file;
+private keys are created readable by the owner only.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import json
-from collections.abc import Sequence
+import os
+import secrets
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +29,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from ..secretfile import write_secret
 
 
 @dataclass(frozen=True)
@@ -75,6 +85,11 @@ class PkiPaths:
         return self.folder / "events"
 
     @property
+    def lock(self) -> Path:
+        """The lock file that serialises updates of ``revoked.json`` and ``ca.crl``."""
+        return self.folder / ".revoked.lock"
+
+    @property
     def settings(self) -> Path:
         """The URLs new certificates name for revocation data (JSON)."""
         return self.folder / "pki.json"
@@ -110,14 +125,42 @@ def revocations(paths: PkiPaths) -> dict[int, Revocation]:
     return out
 
 
+def _replace(path: Path, data: bytes) -> None:
+    """Write ``path`` atomically: a temporary file beside it, renamed over it (readers see old or new, whole)."""
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    try:
+        with open(tmp, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+@contextmanager
+def _locked(paths: PkiPaths) -> Iterator[None]:
+    """Hold the PKI folder's revocation lock (an exclusive flock, across processes)."""
+    with open(paths.lock, "a+b") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
 def _save_revocations(paths: PkiPaths, records: dict[int, Revocation]) -> None:
     items = [{"serial": f"{r.serial:x}", "time": r.time.isoformat(), "reason": r.reason}
              for r in sorted(records.values(), key=lambda r: r.time)]
-    paths.revocations.write_text(json.dumps(items, indent=1) + "\n")
+    _replace(paths.revocations, (json.dumps(items, indent=1) + "\n").encode())
 
 
 def _record(paths: PkiPaths, serial: int, reason: str) -> Revocation:
-    """Record ``serial`` as revoked; a certificate revoked before keeps its first time and reason."""
+    """Record ``serial`` as revoked; a certificate revoked before keeps its first time and reason.
+
+    The caller holds ``_locked(paths)``: the read, the change and the write are one step.
+    """
     if reason not in REASONS:
         raise ValueError(f"revocation reason must be one of {', '.join(REASONS)}, got {reason!r}")
     records = revocations(paths)
@@ -131,8 +174,9 @@ def _record(paths: PkiPaths, serial: int, reason: str) -> Revocation:
 
 def revoke(paths: PkiPaths, serial: int, reason: str = "unspecified", days: int = 30) -> Revocation:
     """Record ``serial`` as revoked in the PKI folder and issue a fresh CRL that lists it."""
-    record = _record(paths, serial, reason)
-    issue_crl(paths, days=days)
+    with _locked(paths):
+        record = _record(paths, serial, reason)
+        _issue_crl(paths, days)
     return record
 
 
@@ -144,17 +188,83 @@ def load_ca(paths: PkiPaths) -> tuple[x509.Certificate, rsa.RSAPrivateKey]:
 
 
 def issued_certificates(paths: PkiPaths) -> dict[int, x509.Certificate]:
-    """Every certificate in the PKI folder that the CA issued, by serial number (what OCSP may vouch for)."""
-    ca = x509.load_pem_x509_certificate(paths.ca_cert.read_bytes())
-    out = {}
-    # Event certificates (one per signing act) are kept in their own subfolder.
-    for path in sorted([*paths.folder.glob("*.cert.pem"), *paths.events.glob("*.cert.pem")]):
-        if path == paths.ca_cert:
-            continue
+    """Every certificate in the PKI folder that the CA issued, by serial number (what OCSP may vouch for).
+
+    This reads every event certificate too; the OCSP responder uses ``issued_certificate``.
+    """
+    out = dict(_folder_index(paths))
+    for path in sorted(paths.events.glob("*.cert.pem")):
         cert = x509.load_pem_x509_certificate(path.read_bytes())
-        if cert.issuer == ca.subject:
+        if cert.issuer == _ca_subject(paths):
             out[cert.serial_number] = cert
     return out
+
+
+def issued_certificate(paths: PkiPaths, serial: int) -> x509.Certificate | None:
+    """The certificate with ``serial`` the CA issued into the PKI folder, if any (what OCSP may vouch for).
+
+    Event certificates are stored by serial (``events/SERIAL.cert.pem``) and looked up
+    directly; the few certificates of the folder itself are indexed once and re-read only
+    when a file there changes (its mtime, size or the set of files).
+    """
+    path = paths.events / f"{serial:x}.cert.pem"
+    if path.is_file():
+        try:
+            cert = x509.load_pem_x509_certificate(path.read_bytes())
+        except ValueError:
+            cert = None
+        if cert is not None and cert.serial_number == serial and cert.issuer == _ca_subject(paths):
+            return cert
+    return _folder_index(paths).get(serial)
+
+
+_INDEX_LOCK = threading.Lock()
+#: Per PKI folder: (the files' stamp, the CA's subject, the folder's certificates by serial).
+_INDEX: dict[Path, tuple[tuple, x509.Name, dict[int, x509.Certificate]]] = {}
+
+
+def _stamp(files: Iterable[Path]) -> tuple:
+    """What changes when a file is added, removed or rewritten: names, mtimes, sizes, inodes."""
+    out = []
+    for path in files:
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            continue
+        out.append((path.name, st.st_mtime_ns, st.st_size, st.st_ino))
+    return tuple(out)
+
+
+def _index(paths: PkiPaths) -> tuple[x509.Name, dict[int, x509.Certificate]]:
+    """The CA's subject and the folder's own certificates it issued, by serial; cached until a file changes."""
+    files = sorted(paths.folder.glob("*.cert.pem"))  # the CA certificate among them
+    stamp = _stamp(files)
+    key = paths.folder.resolve()
+    with _INDEX_LOCK:
+        cached = _INDEX.get(key)
+        if cached is None or cached[0] != stamp:
+            ca = x509.load_pem_x509_certificate(paths.ca_cert.read_bytes())
+            index: dict[int, x509.Certificate] = {}
+            for path in files:
+                if path == paths.ca_cert:
+                    continue
+                try:
+                    cert = x509.load_pem_x509_certificate(path.read_bytes())
+                except (ValueError, FileNotFoundError):
+                    continue  # a damaged or vanished file vouches for nothing
+                if cert.issuer == ca.subject:
+                    index[cert.serial_number] = cert
+            cached = (stamp, ca.subject, index)
+            _INDEX[key] = cached
+    return cached[1], cached[2]
+
+
+def _ca_subject(paths: PkiPaths) -> x509.Name:
+    return _index(paths)[0]
+
+
+def _folder_index(paths: PkiPaths) -> dict[int, x509.Certificate]:
+    return _index(paths)[1]
 
 
 def issue_crl(paths: PkiPaths, revoked: tuple[int, ...] = (), days: int = 30) -> Path:
@@ -162,8 +272,14 @@ def issue_crl(paths: PkiPaths, revoked: tuple[int, ...] = (), days: int = 30) ->
 
     It lists every recorded revocation; serial numbers in ``revoked`` are recorded first.
     """
-    for serial in revoked:
-        _record(paths, serial, "unspecified")
+    with _locked(paths):
+        for serial in revoked:
+            _record(paths, serial, "unspecified")
+        return _issue_crl(paths, days)
+
+
+def _issue_crl(paths: PkiPaths, days: int) -> Path:
+    """Sign and write the CRL (the caller holds ``_locked(paths)``)."""
     ca, ca_key = load_ca(paths)
     now = dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=5)
     builder = (x509.CertificateRevocationListBuilder().issuer_name(ca.subject).last_update(now)
@@ -174,7 +290,7 @@ def issue_crl(paths: PkiPaths, revoked: tuple[int, ...] = (), days: int = 30) ->
             entry = entry.add_extension(x509.CRLReason(x509.ReasonFlags[item.reason]), critical=False)
         builder = builder.add_revoked_certificate(entry.build())
     crl = builder.sign(ca_key, hashes.SHA256())
-    paths.crl.write_bytes(crl.public_bytes(serialization.Encoding.DER))
+    _replace(paths.crl, crl.public_bytes(serialization.Encoding.DER))
     return paths.crl
 
 
@@ -189,9 +305,9 @@ def _name(common_name: str, org: str) -> x509.Name:
 
 
 def _write_key(path: Path, key: rsa.RSAPrivateKey) -> None:
-    path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                       serialization.NoEncryption()))
-    path.chmod(0o600)
+    # Mode 0600 from creation: never a moment readable by others (see inkwitness.secretfile).
+    write_secret(path, key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                         serialization.NoEncryption()))
 
 
 def _urls(paths: PkiPaths) -> tuple[str, str | None]:
