@@ -273,3 +273,18 @@ def test_lta_sealing_without_any_revocation_data_is_refused(pki):
                             generate_escrow_key().public_key(), ocsp=True)
         with pytest.raises(EvidenceError, match="no revocation data could be obtained"):
             sign_pdf(blank_pdf(), synthetic_signature(4), 1, (300, 100, 500, 180), config)
+
+
+def test_escrow_keys_are_created_owner_only_and_never_overwritten(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(Path, "chmod", lambda *a, **k: None)
+    code, _, err = cli(monkeypatch, capsys, "escrow", "keygen", "-o", str(tmp_path / "notary"))
+    assert code == 0, err
+    assert stat.S_IMODE((tmp_path / "notary.key.pem").stat().st_mode) == 0o600
+    code, _, err = cli(monkeypatch, capsys, "escrow", "rotate", "--keyring", str(tmp_path / "ring"))
+    assert code == 0, err
+    (key,) = (tmp_path / "ring").glob("escrow-*.key.pem")
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    with pytest.raises(FileExistsError):
+        write_secret(tmp_path / "notary.key.pem", b"other", exclusive=True)
+    assert (tmp_path / "notary.key.pem").read_bytes() != b"other"
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]

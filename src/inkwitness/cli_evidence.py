@@ -14,6 +14,7 @@ import typer
 from rich.text import Text
 
 from .cli_common import CliError, console, err_console
+from .secretfile import write_secret
 
 DataDir = Annotated[Optional[Path], typer.Option("--data-dir", help="data directory (default ./inkwitness-data)")]
 DbUrl = Annotated[Optional[str], typer.Option("--database-url", help="database URL (default SQLite in data dir)")]
@@ -218,8 +219,10 @@ def escrow_keygen(out: Annotated[Path, typer.Option("-o", "--out", help="path pr
     priv, pub = Path(f"{out}.key.pem"), Path(f"{out}.pub.pem")
     if priv.exists():
         raise CliError(f"{priv} exists; refusing to overwrite an escrow key")
-    priv.write_bytes(private_pem(key, _passphrase(passphrase_env)))
-    priv.chmod(0o600)
+    try:
+        write_secret(priv, private_pem(key, _passphrase(passphrase_env)), exclusive=True)  # 0600 from creation
+    except FileExistsError:
+        raise CliError(f"{priv} exists; refusing to overwrite an escrow key") from None
     pub.write_bytes(public_pem(key.public_key()))
     console.print(f"wrote {priv} and {pub} (key id {key_id(key.public_key())})")
 
@@ -237,8 +240,7 @@ def escrow_rotate(keyring: Annotated[Path, typer.Option(help="folder of escrow k
     kid = key_id(key.public_key())
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     base = keyring / f"escrow-{stamp}-{kid[:12]}"
-    Path(f"{base}.key.pem").write_bytes(private_pem(key, _passphrase(passphrase_env)))
-    Path(f"{base}.key.pem").chmod(0o600)
+    write_secret(Path(f"{base}.key.pem"), private_pem(key, _passphrase(passphrase_env)), exclusive=True)
     Path(f"{base}.pub.pem").write_bytes(public_pem(key.public_key()))
     (keyring / "current.pub.pem").write_bytes(public_pem(key.public_key()))
     old = sorted(p.name for p in keyring.glob("escrow-*.key.pem") if kid[:12] not in p.name)
