@@ -332,6 +332,7 @@ def test_serve_reports_a_missing_key_in_one_line(tmp_path, monkeypatch):
 
 def test_bootstrap_keys_are_printed_once_and_kept_in_no_file_unless_asked(tmp_path, monkeypatch, capsys):
     import re
+    import sys
 
     import pytest
 
@@ -343,6 +344,11 @@ def test_bootstrap_keys_are_printed_once_and_kept_in_no_file_unless_asked(tmp_pa
     monkeypatch.delenv("INKWITNESS_STORAGE_KEY", raising=False)
     settings = Settings(data_dir=tmp_path / "data")
     repo = create_app(settings).state.ops.repo
+    # Standard output that is not a terminal (journald, docker logs) would keep the keys: refused, none made.
+    with pytest.raises(CliError, match="--bootstrap-key-file"):
+        _bootstrap(repo, None)
+    assert not repo.any_api_key()
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
     _bootstrap(repo, None)
     printed = re.findall(r"iwk_\S+", capsys.readouterr().out)
     assert len(printed) == 2 and all(repo.authenticate(k) for k in printed)
@@ -354,8 +360,9 @@ def test_bootstrap_keys_are_printed_once_and_kept_in_no_file_unless_asked(tmp_pa
     other = Settings(data_dir=tmp_path / "other")
     repo = create_app(other).state.ops.repo
     key_file = tmp_path / "bootstrap-keys.txt"
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: False)
     _bootstrap(repo, key_file)
-    capsys.readouterr()
+    assert "iwk_" not in capsys.readouterr().out  # not a terminal: in the file only
     assert key_file.stat().st_mode & 0o777 == 0o600
     admin = key_file.read_text().strip().splitlines()[-1].split()[-1]
     assert repo.authenticate(admin)[2] == frozenset({"admin"})

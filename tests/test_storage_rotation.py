@@ -216,3 +216,120 @@ def test_the_command_line_rotates_and_refuses_bad_input_in_one_line(tmp_path, mo
     monkeypatch.setenv("INKWITNESS_STORAGE_KEY", base64.b64encode(b"k" * 32).decode())
     assert cli("--data-dir", str(settings.data_dir)) == 2
     assert "INKWITNESS_STORAGE_KEY" in capsys.readouterr().err
+
+
+def test_a_worker_that_cannot_switch_refuses_writes_and_no_row_ends_under_a_retired_key(service, monkeypatch):
+    from inkwitness.service.ceremony.store import RequestStore
+    from inkwitness.service.storage import Vault
+
+    monkeypatch.delenv("INKWITNESS_STORAGE_KEY", raising=False)
+    svc = service
+    sid = _enrolled(svc)
+    repo = svc.client.app.state.ops.repo
+    old_key = base64.b64decode(key_path(svc.settings).read_bytes().split()[0])
+    repo.vault._reload = None  # this worker never re-reads the keyring (file unreadable, key from the environment)
+    monkeypatch.setattr(custody, "VERSION_CHECK_SECONDS", 3600.0)  # and trusts the version it last read...
+    _verify(svc, sid, 20)
+    req = _with_signing_request(svc, sid)
+    waits = []
+
+    def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        if len(waits) == 1:  # ...so, during the grace period, it still seals under the old key
+            _verify(svc, sid, 21)
+            RequestStore(svc.settings.data_dir / "ceremony", Vault(old_key)).put_blob(req, "late", b"late")
+            monkeypatch.setattr(custody, "VERSION_CHECK_SECONDS", 0.0)  # until it reads the recorded version
+        else:  # from then on its writes are refused instead
+            r = svc.client.post(f"/v1/subjects/{sid}/verifications",
+                                json={"signature": synthetic_signature(22).to_dict()}, headers=svc.operator)
+            assert r.status_code == 503 and "rotation" in r.json()["error"], r.text
+
+    report = rotate(svc.settings, repo.sessions, grace_seconds=0, sleep=sleep)
+    assert report.finished and len(waits) == 2 and waits[0] >= custody.MIN_GRACE_SECONDS - 1
+    assert report.retired == [key_version(old_key)] and _ring(svc) == [report.version]
+    # The late row and file were re-sealed before the old key retired: nothing is under a retired version.
+    assert set(_versions(svc)) == {report.version}
+    newest = Vault(base64.b64decode(key_path(svc.settings).read_bytes().split()[0]))
+    assert RequestStore(svc.settings.data_dir / "ceremony", newest).blob(req, "late") == b"late"
+    r = svc.client.post(f"/v1/subjects/{sid}/verifications", json={"signature": synthetic_signature(23).to_dict()},
+                        headers=svc.operator)
+    assert r.status_code == 503 and r.headers["Retry-After"], r.text
+    assert set(_versions(svc)) == {report.version}
+
+
+def test_the_keyring_keeps_its_mode_and_owner_and_a_reseal_never_revives_a_purged_request(service, monkeypatch):
+    import os
+    import shutil
+
+    monkeypatch.delenv("INKWITNESS_STORAGE_KEY", raising=False)
+    svc = service
+    sid = _enrolled(svc)
+    req = _with_signing_request(svc, sid)
+    path = key_path(svc.settings)
+    path.chmod(0o640)
+    if os.geteuid() == 0:
+        os.chown(path, 1234, 1234)
+    folder = svc.settings.data_dir / "ceremony" / "requests" / req.id
+    original = custody._replace_synced
+
+    def purged_meanwhile(blob, data):  # noqa: ANN001, ANN202
+        shutil.rmtree(folder)  # a purge running while the rotation re-seals the request's document
+        return original(blob, data)
+
+    monkeypatch.setattr(custody, "_replace_synced", purged_meanwhile)
+    report = _rotate(svc)
+    assert report.finished and report.ceremony_files == 0 and not folder.exists()
+    assert path.stat().st_mode & 0o777 == 0o640
+    if os.geteuid() == 0:
+        assert (path.stat().st_uid, path.stat().st_gid) == (1234, 1234)
+    # A filed request's later documents never recreate its purged folder either.
+    from inkwitness.service.ceremony.store import RequestStore
+    from inkwitness.service.storage import NotFound
+
+    req.events.append({"state": "viewed", "time": "2026-01-01T00:00:00+00:00"})
+    with pytest.raises(NotFound):
+        RequestStore(svc.settings.data_dir / "ceremony", svc.client.app.state.ops.repo.vault).put_blob(req, "sealed",
+                                                                                                          b"x")
+    assert not folder.exists()
+
+
+def test_a_rotation_resumes_only_its_own_new_key(service, monkeypatch):
+    monkeypatch.delenv("INKWITNESS_STORAGE_KEY", raising=False)
+    svc = service
+    _enrolled(svc)
+    old = _ring(svc)
+    said = []
+    first = _rotate(svc, max_rows=2, announce=said.append)
+    assert not first.finished and not first.resumed and said == []
+    again = _rotate(svc, announce=said.append)  # the same rotation, carried on
+    assert again.resumed and again.version == first.version and said == [f"resuming rotation to {first.version}"]
+    assert again.finished and _ring(svc) == [first.version] and again.retired == old
+    # A keyring that still holds an older key after a finished rotation (kept, or restored by hand):
+    # the next rotation (a suspected leak) makes a new key, it does not reuse the newest one.
+    path = key_path(svc.settings)
+    kept = path.read_bytes().split()[0]
+    path.write_bytes(kept + b"\n" + base64.b64encode(b"o" * 32) + b"\n")
+    said.clear()
+    fresh = _rotate(svc, announce=said.append)
+    assert not fresh.resumed and said == [] and fresh.version not in (first.version, key_version(b"o" * 32))
+    assert fresh.finished and _ring(svc) == [fresh.version] and set(_versions(svc)) == {fresh.version}
+
+
+def test_verify_pdf_reverifies_against_references_sealed_under_an_older_key(tmp_path, monkeypatch):
+    import json
+
+    from inkwitness.evidence.context import EvidenceContext
+    from inkwitness.service.settings import Settings
+
+    from .test_cli_evidence import _enrolled_workspace, _seal, run
+
+    monkeypatch.delenv("INKWITNESS_STORAGE_KEY", raising=False)
+    data, subject = _enrolled_workspace(tmp_path, [synthetic_signature(s) for s in range(5)])
+    report = rotate(Settings(data_dir=data), EvidenceContext.resolve(data).sessions, max_rows=2)
+    assert not report.finished and len(key_path(Settings(data_dir=data)).read_bytes().split()) == 2
+    (tmp_path / "sig.json").write_bytes(synthetic_signature(8).canonical_bytes())
+    assert _seal(tmp_path, data, tmp_path / "sig.json", tmp_path / "s.pdf").returncode == 0
+    out = run("verify-pdf", str(tmp_path / "s.pdf"), "--data-dir", str(data), "--subject", subject,
+              "--escrow-key", str(tmp_path / "notary.key.pem"), "--json")
+    rv = json.loads(out.stdout)[0]["biometric"]["reverification"]
+    assert rv.get("decision") in ("genuine", "forgery"), rv

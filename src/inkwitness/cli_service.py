@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -123,14 +124,21 @@ def _warn_key_beside_data(settings) -> None:  # noqa: ANN001
 def _bootstrap(repo, key_file: Path | None) -> None:  # noqa: ANN001
     """First start: a platform-operator key (creates tenants) and an admin key of the tenant "default".
 
-    Printed once to standard output and kept nowhere else, unless ``key_file`` is given (for
-    automation that reads them): a key left in the data directory outlives its purpose.
+    Printed once to standard output when it is a terminal, and kept nowhere else, unless ``key_file``
+    is given (for automation that reads them): a key left in the data directory outlives its purpose.
+    Standard output that is not a terminal (journald, docker logs, a pipe) would keep them in a log,
+    so there the keys go to ``key_file`` only, and without one the service refuses to start.
     """
+    tty = sys.stdout.isatty()
+    if key_file is None and not tty:
+        raise CliError(f"standard output is not a terminal, so the bootstrap API keys would end up in a log: pass "
+                       f"--bootstrap-key-file PATH (or set {BOOTSTRAP_KEY_FILE_ENV}), or create the first keys with "
+                       "inkwitness keys create before the first start")
     if key_file is not None and (key_file.exists() or not key_file.parent.is_dir()):
         raise CliError(f"--bootstrap-key-file {key_file} must be a new file in an existing directory")
     platform = repo.create_api_key(None, "bootstrap platform", ["platform"])
     admin = repo.create_api_key(repo.ensure_tenant("default"), "bootstrap admin", ["admin"])
-    for key, what in ((platform, "platform-operator"), (admin, 'admin (tenant "default")')):
+    for key, what in ((platform, "platform-operator"), (admin, 'admin (tenant "default")')) if tty else ():
         # soft_wrap: a key is never broken across lines, whatever the terminal's width.
         console.print(f"bootstrap {what} API key (shown once; store it in a secret store): {key}", highlight=False,
                       markup=False, soft_wrap=True)
@@ -138,7 +146,7 @@ def _bootstrap(repo, key_file: Path | None) -> None:  # noqa: ANN001
         # The admin key last, alone at the end of its line: scripts take the last word of the last line.
         _write_secret(key_file, f"# inkwitness bootstrap keys: move them to a secret store and delete this file\n"
                                 f"platform {platform}\nadmin {admin}\n")
-        console.print(f"bootstrap keys also written to {key_file} (0600)", highlight=False)
+        console.print(f"bootstrap keys {'also ' if tty else ''}written to {key_file} (0600)", highlight=False)
 
 
 def _repo(data_dir: Path, database_url: str | None):  # noqa: ANN202
@@ -239,7 +247,7 @@ def keys_rotate_storage(data_dir: Annotated[Path, typer.Option()] = Path("inkwit
         raise CliError(f"data directory {data_dir} does not exist")
     evidence = EvidenceContext(data_dir, database_url)
     report = rotate(Settings(data_dir=data_dir, database_url=database_url), evidence.sessions, batch_size,
-                    grace_seconds)
+                    grace_seconds, announce=lambda line: console.print(line, highlight=False))
     console.print(f"storage key version {report.version} seals new data; re-encrypted {report.rows} rows "
                   f"({report.signatures} signatures, {report.finger_enrolments} finger enrolments) and "
                   f"{report.ceremony_files} signing-request files", highlight=False)

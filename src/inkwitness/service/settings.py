@@ -117,17 +117,18 @@ class Settings:
         return dt.timedelta(days=raw)
 
     def storage_key(self) -> bytes:
-        """The AES-256 key for biometric data at rest: env, key file, or a new key file (0600).
-
-        The service itself opens its key through :func:`custody.open_vault`, which also refuses a
-        missing key when the database holds data, and a key the data is not sealed under.
+        """The newest AES-256 storage key: env, key file, or a new key file (0600). For setting up a fresh
+        data directory only (tests): it holds no older key, checks nothing against the database and
+        makes a key even where data exists. Everything that reads stored data opens the keyring with
+        :func:`custody.open_vault`, which refuses a missing key when the database holds data and a
+        keyring the data is not sealed under.
         """
-        from .custody import _decode, key_path, write_new_key
+        from .custody import decode_keyring, key_path, write_new_key
 
         env = os.environ.get(STORAGE_KEY_ENV)
         if env:
-            return _decode(env.encode(), STORAGE_KEY_ENV)
+            return decode_keyring(env.encode(), STORAGE_KEY_ENV)[0]
         path = key_path(self)
         if not path.exists():
             return write_new_key(path)
-        return _decode(path.read_bytes(), str(path))
+        return decode_keyring(path.read_bytes(), str(path))[0]

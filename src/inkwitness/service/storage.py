@@ -42,6 +42,11 @@ class Undecryptable(StorageError):
     """Stored data does not decrypt: a server-side fault (503), never the client's (4xx)."""
 
 
+class StaleKey(StorageError):
+    """A rotation made another key the sealing key and this process cannot re-read the keyring (503):
+    a write sealed under the old key would be lost once that key retires, so it is refused."""
+
+
 class Gone(InkwitnessError):
     """A single-use or expiring resource is no longer usable."""
 
@@ -61,8 +66,10 @@ class Vault:
     #: Seconds between checks of the keyring's source: a rotation is seen within this long.
     RELOAD_EVERY_SECONDS = 1.0
 
-    def __init__(self, key: bytes | Sequence[bytes], reload: Callable[[], list[bytes] | None] | None = None) -> None:
+    def __init__(self, key: bytes | Sequence[bytes], reload: Callable[[], list[bytes] | None] | None = None,
+                 recorded: Callable[[], str | None] | None = None) -> None:
         self._reload = reload
+        self._recorded = recorded  # the sealing version the database records (see custody), checked before sealing
         self._checked = time.monotonic()
         self._install([key] if isinstance(key, bytes) else list(key))
 
@@ -97,6 +104,16 @@ class Vault:
         """(version, cipher) of the sealing key: pass it to several ``seal`` calls so they agree."""
         self.refresh()
         version, ring = self._ring
+        if self._recorded is not None:
+            recorded = self._recorded()
+            # Behind a rotation (the recorded version is not in this ring): re-read the keyring, else refuse.
+            if recorded is not None and recorded not in ring:
+                self.refresh(force=True)
+                version, ring = self._ring
+                if recorded not in ring:
+                    raise StaleKey(f"storage key version {recorded} seals new data since a rotation, but this process "
+                                   f"cannot re-read the keyring and holds version {version} only; writes are refused "
+                                   "until it is given the new keyring (restart it)")
         return version, ring[version]
 
     def seal(self, tenant_id: str, sha256: str, packet: bytes, purpose: str = "",

@@ -93,8 +93,11 @@ class RequestStore:
         return self.root / "requests" / request_id
 
     @staticmethod
-    def _write(path: Path, data: bytes) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+    def _write(path: Path, data: bytes, make_parent: bool = True) -> None:
+        if make_parent:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        elif not path.parent.is_dir():  # purged: a folder without request.json would be an orphan for good
+            raise NotFound("signing request not found")
         tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "wb") as f:
@@ -169,7 +172,8 @@ class RequestStore:
 
     def put_blob(self, req: SigningRequest, name: str, data: bytes) -> None:
         """Store a document (encrypted, bound to tenant, request and name)."""
-        self._write(self._dir(req.id) / f"{name}.bin", self.vault.seal(req.tenant_id, req.id, data, f"ceremony:{name}"))
+        self._write(self._dir(req.id) / f"{name}.bin", self.vault.seal(req.tenant_id, req.id, data, f"ceremony:{name}"),
+                    make_parent=not req.events)  # only a request not filed yet gets a new folder
 
     def blob(self, req: SigningRequest, name: str) -> bytes:
         """A stored document, decrypted (NotFound if absent)."""
