@@ -17,7 +17,8 @@ from inkwitness.evidence.envelope import generate_escrow_key, private_pem, publi
 from inkwitness.evidence.pki import create_pki
 from inkwitness.evidence.tsa import TsaServer
 from inkwitness.service.app import create_app
-from inkwitness.service.settings import Settings
+from inkwitness.service.messages import ZH
+from inkwitness.service.settings import CEREMONY_REQUIRE_BINDING_ENV, Settings
 
 from .conftest import synthetic_signature
 from .test_cli import run
@@ -86,7 +87,7 @@ def test_api_flow_with_a_server_nonce_seals_once_and_logs_the_nonce_hash(svc):
     # Replay: the same nonce cannot seal again, even another packet into the same document.
     again = _sign(svc, doc, _bound(41, binding))
     assert again.status_code == 409 and again.json()["type"] == "NonceUsed", again.text
-    assert again.json()["code"] == "binding_error" and "already used" in again.json()["error"]
+    assert again.json()["code"] == "nonce_used" and "already used" in again.json()["error"]
 
 
 def test_a_packet_bound_to_another_document_is_refused(svc):
@@ -94,6 +95,7 @@ def test_a_packet_bound_to_another_document_is_refused(svc):
     binding = _binding(svc, doc)
     wrong = _sign(svc, other, _bound(42, binding))
     assert wrong.status_code == 409 and wrong.json()["type"] == "BindingMismatch", wrong.text
+    assert wrong.json()["code"] == "binding_mismatch"
     assert "captured for document" in wrong.json()["error"]
     # A nonce issued for one document, claimed in a packet for another: refused by the nonce's record.
     forged = _sign(svc, other, _bound(43, {**binding, "document_sha256": hashlib.sha256(other).hexdigest()}))
@@ -115,6 +117,7 @@ def test_unknown_foreign_and_expired_nonces_are_refused(svc):
     expired = NonceStore(svc.ops.evidence.sessions).issue(sha, dt.timedelta(seconds=-1), tenant)
     late = _sign(svc, doc, _bound(47, expired.binding()))
     assert late.status_code == 409 and late.json()["type"] == "NonceExpired", late.text
+    assert late.json()["code"] == "nonce_expired" and unknown.json()["code"] == "nonce_unknown"
     # A nonce form field that differs from the packet's nonce is a mismatch.
     fresh = _binding(svc, doc)
     assert _sign(svc, doc, _bound(48, fresh), nonce="iwn1.other").json()["type"] == "BindingMismatch"
@@ -128,6 +131,7 @@ def test_require_binding_refuses_unbound_and_caller_nonces_on_the_api(svc):
     try:
         unbound = _sign(svc, doc, _bound(49, None))
         assert unbound.status_code == 409 and unbound.json()["type"] == "BindingMissing", unbound.text
+        assert unbound.json()["code"] == "binding_missing"
         own = _sign(svc, doc, _bound(49, {"document_sha256": sha, "nonce": "mine-1"}), nonce="mine-1")
         assert own.status_code == 409 and own.json()["type"] == "NonceUnknown", own.text
         assert _sign(svc, doc, _bound(49, _binding(svc, doc))).status_code == 200
@@ -146,7 +150,12 @@ def test_bad_binding_requests_are_4xx_json(svc):
         r = svc.client.post("/v1/documents/bindings", headers=svc.auth, json=body)
         assert r.status_code == 422 and r.json()["error"], r.text
     assert svc.client.post("/v1/documents/bindings", json={"document_sha256": "ab" * 32}).status_code == 401
-    malformed = _sign(svc, blank_pdf("X."), _bound(52, {"document_sha256": "ab" * 32, "nonce": 7}))
+    doc = blank_pdf("X.")
+    bad_nonce = _sign(svc, doc, _bound(52, {"document_sha256": hashlib.sha256(doc).hexdigest(), "nonce": 7}))
+    assert bad_nonce.status_code == 409 and bad_nonce.json()["code"] == "binding_mismatch", bad_nonce.text
+    not_an_object = _bound(52, None)
+    not_an_object.setdefault("capture", {}).setdefault("extra", {})["binding"] = "anything"
+    malformed = _sign(svc, doc, not_an_object)
     assert malformed.status_code == 409 and malformed.json()["code"] == "binding_error", malformed.text
 
 
@@ -159,25 +168,26 @@ def _request(svc: Service, pdf: bytes) -> tuple[dict, str]:
     return r.json(), r.json()["url"].rsplit("/", 1)[1]
 
 
-def test_ceremony_request_binds_and_refuses_unbound_wrong_and_replayed_packets(svc):
-    settings = svc.ops.settings
+def test_ceremony_request_binds_and_refuses_unbound_wrong_and_replayed_packets(svc, monkeypatch):
+    monkeypatch.delenv(CEREMONY_REQUIRE_BINDING_ENV, raising=False)
     doc = blank_pdf("Account opening 9.")
-    settings.ceremony_require_binding = True
-    try:
-        req, token = _request(svc, doc)
-    finally:
-        settings.ceremony_require_binding = None
+    req, token = _request(svc, doc)  # strict by default: the signer's page always binds
     assert req["binding_required"] is True and "nonce" not in json.dumps(req)
     info = svc.client.get(f"/v1/capture/{token}/request").json()
     binding = info["binding"]
     assert binding["document_sha256"] == hashlib.sha256(doc).hexdigest() and binding["nonce"].startswith("iwn1.")
     consent = {"accepted": True}
     sign = lambda sig: svc.client.post(f"/v1/capture/{token}/sign", json={"signature": sig, "consent": consent})  # noqa: E731
-    unbound = sign(_bound(53, None))
+    unbound = svc.client.post(f"/v1/capture/{token}/sign", json={"signature": _bound(53, None), "consent": consent},
+                              headers={"Accept-Language": "zh-CN"})
     assert unbound.status_code == 409 and unbound.json()["type"] == "BindingMissing", unbound.text
+    assert unbound.json()["code"] == "binding_missing" and unbound.json()["message"] == ZH["binding_missing"]
+    # The document named in the binding must be this one.
+    other = {**binding, "document_sha256": hashlib.sha256(b"another").hexdigest()}
+    assert sign(_bound(53, other)).json()["code"] == "binding_mismatch"
     # A nonce issued on the API for the same document is not this request's.
     api_nonce = _binding(svc, doc)
-    assert sign(_bound(54, api_nonce)).json()["type"] == "NonceUnknown"
+    assert sign(_bound(54, api_nonce)).json()["code"] == "nonce_unknown"
     # Refusals leave the link usable; the request's own binding seals.
     ok = sign(_bound(55, binding))
     assert ok.status_code == 201, ok.text
@@ -188,6 +198,26 @@ def test_ceremony_request_binds_and_refuses_unbound_wrong_and_replayed_packets(s
     assert replay.status_code == 409 and replay.json()["type"] == "NonceUnknown", replay.text
     # Once signed the page is given no binding any more.
     assert svc.client.get(f"/v1/capture/{token}/request").json()["binding"] is None
+
+
+def test_ceremony_binding_can_be_turned_off_and_expires_with_its_request(svc, monkeypatch):
+    from inkwitness.store.models import BindingNonce
+
+    monkeypatch.setenv(CEREMONY_REQUIRE_BINDING_ENV, "0")
+    lax, lax_token = _request(svc, blank_pdf("Account opening 10."))
+    assert lax["binding_required"] is False
+    ok = svc.client.post(f"/v1/capture/{lax_token}/sign", json={"signature": _bound(58, None),
+                                                                "consent": {"accepted": True}})
+    assert ok.status_code == 201, ok.text
+    monkeypatch.delenv(CEREMONY_REQUIRE_BINDING_ENV)
+    req, token = _request(svc, blank_pdf("Account opening 11."))
+    binding = svc.client.get(f"/v1/capture/{token}/request").json()["binding"]
+    with svc.ops.evidence.sessions.begin() as session:
+        row = session.get(BindingNonce, nonce_sha256(binding["nonce"]))
+        row.expires_at = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=1)
+    late = svc.client.post(f"/v1/capture/{token}/sign", json={"signature": _bound(59, binding),
+                                                              "consent": {"accepted": True}})
+    assert late.status_code == 409 and late.json()["code"] == "nonce_expired", late.text
 
 
 def test_cli_sign_pdf_refuses_a_mismatching_bound_packet_and_verify_pdf_reports_bindings(svc, tmp_path):

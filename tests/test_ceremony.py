@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 import pytest
@@ -50,6 +51,15 @@ def _token(req: dict) -> str:
     return req["url"].rsplit("/", 1)[1]
 
 
+def _bound(client, token: str, seed: int) -> dict:
+    """A packet carrying the request's capture binding where capture.js puts it (capture.extra.binding)."""
+    binding = client.get(f"/v1/capture/{token}/request").json()["binding"]
+    assert binding and binding["nonce"].startswith("iwn1."), binding
+    sig = synthetic_signature(seed).to_dict()
+    sig.setdefault("capture", {}).setdefault("extra", {})["binding"] = binding
+    return sig
+
+
 def test_request_link_shows_who_why_document_and_consent(ceremony):
     client, auth, _, _ = ceremony
     req = _request(client, auth)
@@ -74,7 +84,7 @@ def test_signing_seals_the_document_and_the_signer_sees_no_score(ceremony):
     client, auth, other, data = ceremony
     req = _request(client, auth)
     token = _token(req)
-    sig = synthetic_signature(9).to_dict()
+    sig = _bound(client, token, 9)
     r = client.post(f"/v1/capture/{token}/sign", json={"signature": sig, "consent": {"accepted": True, "lang": "zh"}})
     assert r.status_code == 201, r.text
     assert r.json() == {"state": "signed", "copy": f"/v1/capture/{token}/copy.pdf"}
@@ -101,7 +111,7 @@ def test_signing_seals_the_document_and_the_signer_sees_no_score(ceremony):
 def test_consent_is_required_and_a_bad_signature_keeps_the_link_open(ceremony):
     client, auth, _, _ = ceremony
     token = _token(_request(client, auth))
-    sig = synthetic_signature(3).to_dict()
+    sig = _bound(client, token, 3)
     assert client.post(f"/v1/capture/{token}/sign", json={"signature": sig}).status_code == 422
     assert client.post(f"/v1/capture/{token}/sign",
                        json={"signature": sig, "consent": {"accepted": False}}).status_code == 422
@@ -116,7 +126,7 @@ def test_unenrolled_signer_decline_and_typed_name(ceremony):
     req = _request(client, auth, enrolled=False, page="1", box="300,80,500,140")
     assert req["box"] == [300, 80, 500, 140]
     r = client.post(f"/v1/capture/{_token(req)}/sign",
-                    json={"signature": synthetic_signature(4).to_dict(), "consent": {"accepted": True}})
+                    json={"signature": _bound(client, _token(req), 4), "consent": {"accepted": True}})
     assert r.status_code == 201
     clerk = client.get(f"/v1/documents/requests/{req['id']}", headers=auth).json()
     assert clerk["outcome"]["verification"] == {"decision": "not-enrolled"}
@@ -183,7 +193,7 @@ def test_a_failed_sealing_leaves_the_link_open_and_the_retry_is_no_replay(ceremo
         return real(*args, **kwargs)
 
     monkeypatch.setattr(ops, "sign_document", once)
-    body = {"signature": synthetic_signature(12).to_dict(), "consent": {"accepted": True}}
+    body = {"signature": _bound(client, _token(req), 12), "consent": {"accepted": True}}
     assert client.post(f"/v1/capture/{_token(req)}/sign", json=body).status_code == 503
     assert client.post(f"/v1/capture/{_token(req)}/sign", json=body).status_code == 201
     clerk = client.get(f"/v1/documents/requests/{req['id']}", headers=auth).json()
@@ -206,11 +216,12 @@ def test_what_the_signer_agreed_to_is_in_the_log(ceremony):
     client, auth, _, _ = ceremony
     log = client.app.state.ops.evidence.log
     req = _request(client, auth)
-    body = {"signature": synthetic_signature(21).to_dict(), "consent": {"accepted": True, "lang": "zh"}}
+    body = {"signature": _bound(client, _token(req), 21), "consent": {"accepted": True, "lang": "zh"}}
     assert client.post(f"/v1/capture/{_token(req)}/sign", json=body).status_code == 201
     outcome = client.get(f"/v1/documents/requests/{req['id']}", headers=auth).json()["outcome"]
     entry = json.loads(log.entry(outcome["agreement_log_index"])[0])
-    assert (entry["type"], entry["purpose"]) == ("capture", "agreement") and entry["kind"] == "handwritten" and entry["request"] == req["id"]
+    assert entry["type"] == "agreement" and "purpose" not in entry
+    assert entry["kind"] == "handwritten" and entry["request"] == req["id"]
     assert entry["consent"] == outcome["consent"] and entry["signing_log_index"] == outcome["log_index"]
     assert entry["consent"]["version"] == CONSENT_VERSION and entry["consent"]["text_sha256"] == consent_sha256("zh")
     assert entry["signed_document_sha256"] == outcome["sealed_sha256"] and entry["consent"]["time"]
@@ -221,7 +232,7 @@ def test_what_the_signer_agreed_to_is_in_the_log(ceremony):
     assert client.post(f"/v1/capture/{_token(typed)}/typed", json={"name": " 李伟 ", "lang": "en"}).status_code == 201
     outcome = client.get(f"/v1/documents/requests/{typed['id']}", headers=auth).json()["outcome"]
     entry = json.loads(log.entry(outcome["agreement_log_index"])[0])
-    assert entry["kind"] == "typed-name" and entry["typed_name"] == "李伟" and entry["notice"]["lang"] == "en"
+    assert entry["kind"] == "typed-name" and entry["notice"]["lang"] == "en"
     assert entry["notice"]["version"] == CONSENT_VERSION and entry["document_sha256"] == typed["document_sha256"]
     assert log.verify().ok
 
@@ -229,7 +240,7 @@ def test_what_the_signer_agreed_to_is_in_the_log(ceremony):
 def test_ended_requests_are_purged_after_the_retention_but_the_evidence_stays(ceremony, monkeypatch):
     client, auth, _, data = ceremony
     req = _request(client, auth)
-    body = {"signature": synthetic_signature(23).to_dict(), "consent": {"accepted": True}}
+    body = {"signature": _bound(client, _token(req), 23), "consent": {"accepted": True}}
     assert client.post(f"/v1/capture/{_token(req)}/sign", json=body).status_code == 201
     ops, store = client.app.state.ops, client.app.state.ceremony_store
     index = client.get(f"/v1/documents/requests/{req['id']}", headers=auth).json()["outcome"]["log_index"]
@@ -245,3 +256,160 @@ def test_ended_requests_are_purged_after_the_retention_but_the_evidence_stays(ce
     assert client.get(f"/v1/capture/{_token(req)}/copy.pdf").status_code in (404, 410)
     assert json.loads(ops.evidence.log.entry(index)[0])["type"] == "signing"
     assert ops.bundle(stored.tenant_id, index)[:2] == b"PK"
+
+
+def test_a_bad_retention_setting_does_not_refuse_the_clerks_listing(ceremony, monkeypatch):
+    from inkwitness.service.settings import REQUEST_RETENTION_ENV
+
+    client, auth, _, _ = ceremony
+    _request(client, auth)
+    monkeypatch.setattr(client.app.state.ops.settings, "request_retention_days", None)
+    monkeypatch.setattr(client.app.state.ceremony_store, "_purged", float("-inf"))
+    monkeypatch.setenv(REQUEST_RETENTION_ENV, "soon")  # a server fault, not the clerk's: listed, not purged
+    r = client.get("/v1/documents/requests", headers=auth)
+    assert r.status_code == 200 and r.json()["requests"], r.text
+
+
+# --- names in the log, agreements' event type -------------------------------------------------------
+def test_names_go_into_the_log_only_as_keyed_hashes_the_purge_makes_unlinkable(ceremony, monkeypatch):
+    from inkwitness.service.ceremony.agreement import agreements_of, name_hmac, request_salt
+
+    client, auth, _, data = ceremony
+    log, store = client.app.state.ops.evidence.log, client.app.state.ceremony_store
+    typed = _request(client, auth, signer_name="王小明")
+    assert client.post(f"/v1/capture/{_token(typed)}/typed", json={"name": " 李伟 ", "lang": "zh"}).status_code == 201
+    outcome = client.get(f"/v1/documents/requests/{typed['id']}", headers=auth).json()["outcome"]
+    assert outcome["typed_name"] == "李伟"  # the clerk reads it while the request is kept
+    index, entry = agreements_of(log, typed["id"])[-1]
+    assert index == outcome["agreement_log_index"] and entry["type"] == "agreement"
+    raw = log.entry(index)[0].decode()
+    assert "李伟" not in raw and "王小明" not in raw and "typed_name\"" not in raw
+    salt = request_salt(store, store.get(typed["id"]))
+    assert len(salt) == 32 and salt not in b"".join(p.read_bytes() for p in (data / "ceremony").rglob("*.bin"))
+    assert entry["typed_name_hmac"] == name_hmac(salt, "李伟") and entry["signer_name_hmac"] == name_hmac(salt, "王小明")
+    # Another request's salt gives another hash: the same name is not linkable across requests.
+    other = _request(client, auth, signer_name="王小明")
+    assert client.post(f"/v1/capture/{_token(other)}/typed", json={"name": "李伟"}).status_code == 201
+    assert agreements_of(log, other["id"])[-1][1]["typed_name_hmac"] != entry["typed_name_hmac"]
+    # Purged with the request: the salt goes, the log entry stays.
+    stored = store.get(typed["id"])
+    stored.events[-1]["time"] = "2020-01-01T00:00:00+00:00"
+    store.save(stored)
+    from inkwitness.service.ceremony.store import purge_requests
+
+    assert typed["id"] in purge_requests(data / "ceremony", dt.timedelta(days=30))
+    assert not (data / "ceremony" / "requests" / typed["id"]).exists()
+    assert agreements_of(log, typed["id"])[-1][0] == index and log.verify().ok
+
+
+def test_older_agreement_entries_are_still_read():
+    from inkwitness.service.ceremony.agreement import is_agreement
+
+    assert is_agreement({"type": "capture", "purpose": "agreement", "request": "r"})
+    assert is_agreement({"type": "agreement", "request": "r"})
+    assert not is_agreement({"type": "capture", "purpose": "verify"}) and not is_agreement({"type": "signing"})
+
+
+# --- a failure after the sealing never seals twice --------------------------------------------------
+def test_a_failure_after_the_sealing_is_recorded_and_never_seals_twice(ceremony, monkeypatch):
+    from inkwitness.errors import StorageError
+    from inkwitness.service.ceremony import routes
+
+    client, auth, _, _ = ceremony
+    log = client.app.state.ops.evidence.log
+    req = _request(client, auth)
+    token = _token(req)
+
+    def broken(*args, **kwargs):
+        raise StorageError("log database unreachable")
+
+    monkeypatch.setattr(routes, "log_agreement", broken)
+    body = {"signature": _bound(client, token, 41), "consent": {"accepted": True}}
+    r = client.post(f"/v1/capture/{token}/sign", json=body)
+    assert r.status_code == 201 and r.json()["state"] == "signed", r.text
+    clerk = client.get(f"/v1/documents/requests/{req['id']}", headers=auth).json()
+    assert clerk["state"] == "signed" and clerk["outcome"]["log_index"] is not None
+    assert clerk["outcome"]["agreement_log_index"] is None
+    assert clerk["outcome"]["errors"] == ["logging the agreement failed: StorageError"]
+    assert client.get(f"/v1/capture/{token}/copy.pdf").status_code == 200
+    # The link is spent: no second sealing, no second log entry.
+    monkeypatch.undo()
+    again = client.post(f"/v1/capture/{token}/sign", json=body)
+    assert again.status_code == 410
+    sealed = [i for i, e in log.find(type="signing") if e.get("agreement", {}).get("request") == req["id"]]
+    assert len(sealed) == 1
+
+
+def test_a_lost_copy_is_said_and_the_sealing_stands(ceremony, monkeypatch):
+    client, auth, _, _ = ceremony
+    req = _request(client, auth)
+    token = _token(req)
+    store = client.app.state.ceremony_store
+    real = store.put_blob
+
+    def no_copy(r, name, data):
+        if name == "sealed":
+            raise OSError(28, "No space left on device")
+        return real(r, name, data)
+
+    monkeypatch.setattr(store, "put_blob", no_copy)
+    r = client.post(f"/v1/capture/{token}/sign", json={"signature": _bound(client, token, 43),
+                                                       "consent": {"accepted": True}})
+    assert r.status_code == 201 and r.json() == {"state": "signed", "copy": None}, r.text
+    outcome = client.get(f"/v1/documents/requests/{req['id']}", headers=auth).json()["outcome"]
+    assert outcome["errors"] == ["keeping the signer's copy failed: OSError"] and outcome["agreement_log_index"]
+    info = client.get(f"/v1/capture/{token}/request").json()
+    assert info["signed_at"] and info["copy"] is False
+
+
+def test_a_typed_name_not_logged_leaves_the_link_usable(ceremony, monkeypatch):
+    from inkwitness.errors import StorageError
+    from inkwitness.service.ceremony import routes
+
+    client, auth, _, _ = ceremony
+    req = _request(client, auth)
+    real = routes.log_agreement
+
+    def once(*args, **kwargs):
+        monkeypatch.setattr(routes, "log_agreement", real)
+        raise StorageError("log database unreachable")
+
+    monkeypatch.setattr(routes, "log_agreement", once)
+    assert client.post(f"/v1/capture/{_token(req)}/typed", json={"name": "Li Wei"}).status_code == 503
+    assert client.get(f"/v1/documents/requests/{req['id']}", headers=auth).json()["state"] == "open"
+    assert client.post(f"/v1/capture/{_token(req)}/typed", json={"name": "Li Wei"}).status_code == 201
+
+
+# --- invisible format characters ----------------------------------------------------------------
+BIDI = ["\u202e", "\u202a", "\u2066", "\u2069", "\u200b", "\u200d", "\ufeff", "\u200f"]
+
+
+@pytest.mark.parametrize("char", BIDI)
+def test_bidi_and_zero_width_characters_are_refused(ceremony, char):
+    client, auth, _, _ = ceremony
+    sid = client.post("/v1/subjects", json={"display_name": "Li Wei"}, headers=auth).json()["id"]
+    for field in ("requester", "reason", "signer_name"):
+        fields = {"subject_id": sid, "requester": "Bank", "reason": "Loan", field: f"Bank {char}gpj.exe"}
+        r = client.post("/v1/documents/requests", headers=auth, data=fields,
+                        files={"file": ("contract.pdf", blank_pdf(), "application/pdf")})
+        assert r.status_code == 422 and r.json()["code"] == "invalid_request", (field, r.text)
+    link = client.post("/v1/signing-sessions", json={"subject_id": sid, "requester": f"Bank{char}"}, headers=auth)
+    assert link.status_code == 422, link.text
+    token = _token(_request(client, auth))
+    assert client.post(f"/v1/capture/{token}/typed", json={"name": f"Li{char}Wei"}).status_code == 422
+    assert client.post(f"/v1/capture/{token}/decline", json={"reason": f"no{char}"}).status_code == 422
+    # Plain Chinese, line breaks in the reason and ordinary punctuation are fine.
+    assert client.post(f"/v1/capture/{token}/typed", json={"name": "李伟 (Li Wei)"}).status_code == 201
+
+
+def test_format_characters_stored_before_are_stripped_from_the_seal_reason():
+    from inkwitness.service.ceremony.agreement import seal_reason
+    from inkwitness.service.ceremony.store import SigningRequest
+
+    req = SigningRequest(id="r", tenant_id="t", subject_id="s", document_name="a.pdf", document_sha256="0" * 64,
+                         pages=[(595.0, 842.0)], page=1, box=(1.0, 2.0, 3.0, 4.0), requester="Bank\u202eknaB",
+                         reason="Loan\u200b", signer_name="Li\u2066 Wei", expires_at="2030-01-01T00:00:00+00:00")
+    accepted = {"version": "v", "lang": "en", "time": "2026-12-05T00:00:00+00:00"}
+    reason = seal_reason(accepted, req)
+    assert "requested by: BankknaB" in reason and "purpose: Loan;" not in reason and reason.endswith("purpose: Loan")
+    assert "signer: Li Wei" in reason and not any(c in reason for c in "\u202e\u200b\u2066")

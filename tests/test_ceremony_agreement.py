@@ -11,7 +11,7 @@ from inkwitness.service.ceremony.agreement import utc_label
 from inkwitness.service.ceremony.consent import CONSENT_VERSION
 
 from .conftest import synthetic_signature
-from .test_ceremony import _request, _token, ceremony  # noqa: F401
+from .test_ceremony import _bound, _request, _token, ceremony  # noqa: F401
 from .test_pdf_evidence import blank_pdf
 
 
@@ -22,7 +22,7 @@ def _reason(pdf: bytes) -> str:
 def test_the_sealed_pdf_names_the_consent_and_when_it_was_accepted(ceremony):  # noqa: F811
     client, auth, _, _ = ceremony
     req = _request(client, auth, reason="Account opening\nbranch 12")
-    body = {"signature": synthetic_signature(31).to_dict(), "consent": {"accepted": True, "lang": "zh"}}
+    body = {"signature": _bound(client, _token(req), 31), "consent": {"accepted": True, "lang": "zh"}}
     assert client.post(f"/v1/capture/{_token(req)}/sign", json=body).status_code == 201
     outcome = client.get(f"/v1/documents/requests/{req['id']}", headers=auth).json()["outcome"]
     sealed = client.get(f"/v1/capture/{_token(req)}/copy.pdf").content

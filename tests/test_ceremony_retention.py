@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from inkwitness.cli import app
 from inkwitness.errors import InkwitnessError
-from inkwitness.service.ceremony.store import RequestStore, SigningRequest, purge_requests, token_key
+from inkwitness.service.ceremony.store import COPY_RETENTION, RequestStore, SigningRequest, purge_requests, token_key
 from inkwitness.service.settings import REQUEST_RETENTION_ENV, Settings
 
 NOW = dt.datetime(2026, 12, 5, 12, tzinfo=dt.timezone.utc)
@@ -63,10 +63,48 @@ def test_retention_setting_and_environment(monkeypatch):
     assert Settings().request_retention() == dt.timedelta(days=30)
     monkeypatch.setenv(REQUEST_RETENTION_ENV, "7")
     assert Settings().request_retention() == dt.timedelta(days=7)
-    assert Settings(request_retention_days=0.5).request_retention() == dt.timedelta(hours=12)
+    assert Settings(request_retention_days=1).request_retention() == COPY_RETENTION
     monkeypatch.setenv(REQUEST_RETENTION_ENV, "soon")
     with pytest.raises(InkwitnessError):
         Settings().request_retention()
+    with pytest.raises(InkwitnessError, match=REQUEST_RETENTION_ENV):
+        Settings().validate()
+
+
+@pytest.mark.parametrize("days", [0, 0.5, -1, 40000, float("nan")])
+def test_retention_never_ends_the_signers_copy_early(days):
+    # The signer may download the sealed copy for a day: the request's folder holds it.
+    with pytest.raises(InkwitnessError, match="copy"):
+        Settings(request_retention_days=days).request_retention()
+
+
+def test_serve_refuses_a_bad_retention_in_one_line(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    exe = Path(sys.executable).parent / "inkwitness"
+    env = {**__import__("os").environ, REQUEST_RETENTION_ENV: "soon"}
+    done = subprocess.run([str(exe), "serve", "--data-dir", str(tmp_path / "d"), "--port", "1"], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and done.stderr.strip() == f"error: {REQUEST_RETENTION_ENV} must be a number of days"
+
+
+def test_purge_deletes_the_folder_it_judged_not_the_id_its_json_names(tmp_path):
+    root = tmp_path / "ceremony"
+    _file(root, "still-open", "open", 45, expires_in_days=2)
+    _file(root, "ended", "signed", 40)
+    # A mis-copied (or tampered) request.json naming another request, or a path out of the folder.
+    original = (root / "requests" / "ended" / "request.json").read_text()
+    for name, claimed in (("ended", "still-open"), ("ended2", "../../outside")):
+        (root / "requests" / name).mkdir(exist_ok=True)
+        data = original.replace('"id": "ended"', f'"id": "{claimed}"')
+        assert data != original
+        (root / "requests" / name / "request.json").write_text(data)
+    (tmp_path / "outside").mkdir()
+    assert sorted(purge_requests(root, dt.timedelta(days=30), NOW)) == ["ended", "ended2"]
+    assert (root / "requests" / "still-open").exists() and (tmp_path / "outside").exists()
+    assert sorted(p.name for p in (root / "requests").iterdir()) == ["still-open"]
 
 
 def test_cli_requests_purge(tmp_path, monkeypatch):
@@ -82,5 +120,11 @@ def test_cli_requests_purge(tmp_path, monkeypatch):
     real = runner.invoke(app, ["requests", "purge", "--data-dir", str(tmp_path)])
     assert real.exit_code == 0 and not (root / "requests" / "done").exists()
     assert (root / "requests" / "fresh").exists()
+    # Shorter than the signer's copy is kept: refused, nothing goes.
     shorter = runner.invoke(app, ["requests", "purge", "--data-dir", str(tmp_path), "--older-than-days", "0"])
-    assert shorter.exit_code == 0 and not (root / "requests" / "fresh").exists()
+    assert shorter.exit_code != 0 and "copy" in str(shorter.exception)
+    assert (root / "requests" / "fresh").exists()
+    _file(root, "yesterday", "signed", 1.5, at=now)
+    day = runner.invoke(app, ["requests", "purge", "--data-dir", str(tmp_path), "--older-than-days", "1"])
+    assert day.exit_code == 0 and not (root / "requests" / "yesterday").exists()
+    assert (root / "requests" / "fresh").exists()

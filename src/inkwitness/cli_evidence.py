@@ -512,11 +512,17 @@ def _reverify(data: bytes, subjects: dict[str, str], escrow_keys: list[Path], ct
     from .evidence.envelope import find_key, load_private_key, open_container
     from .evidence.pdf import evidence_of
     from .formats import native
-    from .service.settings import Settings
-    from .service.storage import Repository, Vault
+    from .service.custody import key_path, open_vault
+    from .service.settings import STORAGE_KEY_ENV, Settings
+    from .service.storage import Repository
     from .verification import Verifier
 
-    repo = Repository(ctx.sessions, Vault(Settings(data_dir=ctx.data_dir).storage_key()))
+    settings = Settings(data_dir=ctx.data_dir, database_url=ctx.database_url)
+    # Every key of the keyring (references sealed before a rotation too); never a fresh key, which opens nothing.
+    if not os.environ.get(STORAGE_KEY_ENV) and not key_path(settings).exists():
+        raise CliError(f"re-verification needs the storage key: {key_path(settings)} is missing and "
+                       f"{STORAGE_KEY_ENV} is not set")
+    repo = Repository(ctx.sessions, open_vault(settings, ctx.sessions))
     keys = [load_private_key(k, _passphrase(passphrase_env)) for k in escrow_keys]
     verifiers: dict[str, Verifier] = {}
     out = {}

@@ -33,7 +33,11 @@ def serve(host: Annotated[str, typer.Option(help="interface to listen on")] = "1
                                                         "finish on shutdown")] = 30,
           bootstrap_key_file: Annotated[Optional[Path], typer.Option(
               envvar=BOOTSTRAP_KEY_FILE_ENV, help="on first start, also write the bootstrap keys to this file "
-              "(0600; default: printed once, no file)")] = None) -> None:
+              "(0600; default: printed once, no file)")] = None,
+          require_binding: Annotated[Optional[bool], typer.Option(
+              "--require-binding/--no-require-binding", help="POST /v1/documents/sign refuses packets without a "
+              "server-issued capture binding (default: INKWITNESS_REQUIRE_BINDING, else off; the ceremony always "
+              "requires its own binding unless INKWITNESS_CEREMONY_REQUIRE_BINDING=0)")] = None) -> None:
     """Run the HTTP service (OpenAPI docs at /docs). Migrations run on start-up."""
     import uvicorn
 
@@ -47,8 +51,10 @@ def serve(host: Annotated[str, typer.Option(help="interface to listen on")] = "1
     data_dir.mkdir(parents=True, exist_ok=True)
     _warn_legacy_key_files(data_dir)
     settings = Settings(data_dir=data_dir, database_url=database_url, max_body_bytes=max_body,
-                        public_url=public_url or f"http://{host}:{port}")
-    settings.allowed_origins()  # a malformed INKWITNESS_CORS_ORIGINS is one line here, not a worker traceback
+                        public_url=public_url or f"http://{host}:{port}", require_binding=require_binding)
+    # A malformed INKWITNESS_CORS_ORIGINS or INKWITNESS_REQUEST_RETENTION_DAYS is one line here, not a
+    # worker traceback (or a refusal of every request that reads it).
+    settings.validate()
     evidence = EvidenceContext(data_dir, database_url)
     # Migrates, and checks the storage key against the database, before workers start.
     repo = Repository(evidence.sessions, open_vault(settings, evidence.sessions))

@@ -55,36 +55,27 @@ class BindingError(EvidenceError):
     """The handwriting is bound to another document, or was already sealed into one."""
 
 
-# The refusals below share the code ``binding_error`` (service/messages.py translates it); the
-# response's ``type`` names which one it was.
+# Each refusal below has its own code (the snake_case of its name: binding_mismatch, binding_missing,
+# nonce_unknown, nonce_expired, nonce_used; service/messages.py translates each); other binding
+# refusals (a malformed binding, a packet sealed elsewhere) keep ``binding_error``.
 class BindingMismatch(BindingError):
     """The packet's binding names another document (or another nonce) than the one being sealed."""
-
-    code = "binding_error"
 
 
 class BindingMissing(BindingError):
     """The packet carries no capture binding (or no nonce), and this signing requires one."""
 
-    code = "binding_error"
-
 
 class NonceUnknown(BindingError):
     """The packet's nonce was not issued by this server for this tenant and signing."""
-
-    code = "binding_error"
 
 
 class NonceExpired(BindingError):
     """The packet's nonce expired before the sealing."""
 
-    code = "binding_error"
-
 
 class NonceUsed(BindingError):
     """The packet's nonce already sealed a document (nonces are single-use)."""
-
-    code = "binding_error"
 
 
 def binding_of(sig: Signature) -> dict[str, Any] | None:

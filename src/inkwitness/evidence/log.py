@@ -39,7 +39,7 @@ _INSERT_ENTRY = insert(LogEntry.__table__)
 _INSERT_CHECKPOINT = insert(LogCheckpoint.__table__)
 _MAX_INDEX = select(func.max(LogEntry.index))
 
-EVENT_TYPES = ("capture", "enrolment", "verification", "signing", "key-rotation")
+EVENT_TYPES = ("capture", "enrolment", "verification", "signing", "key-rotation", "agreement")
 
 
 def canonical_event(event: dict[str, Any]) -> bytes:

@@ -79,7 +79,7 @@ class Settings:
     #: else False, so that existing integrations keep working; see docs/evidence.md).
     require_binding: bool | None = None
     #: Signing requests created while this is on refuse packets without their binding (None:
-    #: environment, else False; the signer's page always binds, so production should turn it on).
+    #: environment, else True: the signer's page always binds).
     ceremony_require_binding: bool | None = None
     #: Lifetime of a binding nonce issued by POST /v1/documents/bindings (when the caller names none).
     binding_ttl_seconds: int = 15 * 60
@@ -102,7 +102,7 @@ class Settings:
 
     def ceremony_binding_required(self) -> bool:
         """Whether new signing requests refuse packets without their binding."""
-        return _flag(self.ceremony_require_binding, CEREMONY_REQUIRE_BINDING_ENV, False)
+        return _flag(self.ceremony_require_binding, CEREMONY_REQUIRE_BINDING_ENV, True)
 
     def request_retention(self) -> dt.timedelta:
         """How long ended signing requests are kept (setting, else environment, else 30 days)."""
@@ -112,9 +112,21 @@ class Settings:
                 raw = float(os.environ.get(REQUEST_RETENTION_ENV, DEFAULT_REQUEST_RETENTION_DAYS))
             except ValueError:
                 raise InkwitnessError(f"{REQUEST_RETENTION_ENV} must be a number of days") from None
-        if not 0 <= raw <= 36500:
-            raise InkwitnessError(f"request retention must be 0 to 36500 days, got {raw}")
+        # Never shorter than the signer's copy stays downloadable behind the link (24 hours).
+        from .ceremony.store import COPY_RETENTION
+
+        least = COPY_RETENTION / dt.timedelta(days=1)
+        if not least <= raw <= 36500:
+            raise InkwitnessError(f"request retention must be {least:g} to 36500 days (the signer's copy is kept "
+                                  f"{least:g} day after signing), got {raw:g}")
         return dt.timedelta(days=raw)
+
+    def validate(self) -> None:
+        """Check the settings read from the environment (at start-up: one line, not a fault per request)."""
+        self.allowed_origins()
+        self.request_retention()
+        self.binding_required()
+        self.ceremony_binding_required()
 
     def storage_key(self) -> bytes:
         """The newest AES-256 storage key: env, key file, or a new key file (0600). For setting up a fresh

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, Field
@@ -23,11 +24,33 @@ _MARKUP = re.compile(r"[<>&]")
 MAX_BOX_POINTS = 14_400.0
 
 
+def has_format_characters(value: str) -> bool:
+    """Whether the text holds invisible format characters (Unicode category Cf).
+
+    Bidi controls (U+202A-U+202E, U+2066-U+2069, U+200E/F, U+061C) reorder what a page or a PDF
+    shows ("U+202E" makes "txt.exe" read "exe.txt"); zero-width characters (U+200B-U+200D, U+2060,
+    U+FEFF) make two different texts look alike.
+    """
+    return any(unicodedata.category(ch) == "Cf" for ch in value)
+
+
+def visible_text(value: str) -> str:
+    """Refuse invisible format characters (bidi controls, zero-width characters) in a text field."""
+    if has_format_characters(value):
+        raise ValueError("must not contain invisible formatting characters (bidi controls, zero-width characters)")
+    return value
+
+
+def strip_format_characters(value: str) -> str:
+    """The text without invisible format characters (for display of texts stored before they were refused)."""
+    return "".join(ch for ch in value if unicodedata.category(ch) != "Cf")
+
+
 def plain_text(value: str) -> str:
-    """Refuse control characters (NUL included) in a text field."""
+    """Refuse control characters (NUL included) and invisible format characters in a text field."""
     if _CONTROL.search(value):
         raise ValueError("must not contain control characters")
-    return value
+    return visible_text(value)
 
 
 def report_text(value: str) -> str:

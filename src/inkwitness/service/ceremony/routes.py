@@ -7,27 +7,32 @@ import datetime as dt
 import hashlib
 import io
 import json
+import logging
 from pathlib import Path as FilePath
 from typing import Annotated, Any, Literal
 
 import anyio
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import FileResponse, Response, StreamingResponse
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
-from ...errors import EnrolmentError
+from ...errors import EnrolmentError, InkwitnessError
 from ..policy import Caller
 from ..routes import ISOLATION, Id, Token, may, ops_of, packet, run, tenant_of
 from ..storage import Gone, NotFound
-from .agreement import consent_record, log_agreement, notice_record, seal_reason
+from ..validation import Name, visible_text
+from .agreement import consent_record, log_agreement, name_hmac, notice_record, request_salt, seal_reason
 from .consent import CONSENT, TYPED_NOTICE
 from .errors import CopyExpired, LinkExpired, LinkUsed, NoDocument, RequestDeclined, SealingUnavailable
 from .render import DocumentError, page_png, page_sizes
 from .store import COPY_RETENTION, RequestStore, SigningRequest
 
 router = APIRouter()
+logger = logging.getLogger(__name__)
 TEMPLATES = FilePath(__file__).parent / "templates"
 Clerk = Annotated[Caller, Depends(may("document.manage"))]
+#: The step named in a signed request's ``outcome.errors`` when the signer's copy could not be kept.
+COPY_FAILED = "keeping the signer's copy"
 #: Seconds between state checks of a live status stream, and how long one stream lasts at most.
 EVENT_POLL_SECONDS, EVENT_STREAM_SECONDS = 0.5, 15 * 60
 
@@ -60,12 +65,12 @@ class SignIn(BaseModel):
 
 
 class TypedIn(BaseModel):
-    name: str = Field(min_length=1, max_length=200)
+    name: Name  # no control, bidi or zero-width characters: what the clerk reads is what was typed
     lang: Literal["en", "zh"] = "en"
 
 
 class DeclineIn(BaseModel):
-    reason: str | None = Field(default=None, max_length=500)
+    reason: Annotated[str, Field(max_length=500), AfterValidator(visible_text)] | None = None
 
 
 def _session_info(request: Request, token: str) -> dict[str, Any] | None:
@@ -100,7 +105,9 @@ async def link_request(token: Token, request: Request) -> dict[str, Any]:
                             "document": req.public() if req else None, "signed_at": None, "binding": binding}
     if req is not None and req.state in ("signed", "typed"):
         body["signed_at"] = req.events[-1]["time"]
-        body["copy"] = req.state == "signed"
+        # No copy to offer when keeping it failed after the sealing (the outcome names the failure).
+        body["copy"] = req.state == "signed" and not any(e.startswith(COPY_FAILED)
+                                                         for e in req.outcome.get("errors", []))
     return body
 
 
@@ -152,34 +159,57 @@ def _verification(request: Request, row: Any, sig: Any) -> dict[str, Any]:
             if k in outcome}
 
 
-def _seal(request: Request, row: Any, req: SigningRequest, sig: Any, consent: ConsentIn) -> None:
+def _seal(request: Request, req: SigningRequest, sig: Any, accepted: dict[str, Any]) -> tuple[bytes, dict[str, Any]]:
+    """Seal and log the signing (operations.sign_document); if this raises, nothing was sealed."""
     ops, store = ops_of(request), store_of(request)
-    # Accepted before sealing, so that the seal's /Reason can name the consent and its time.
-    accepted = consent_record(consent.lang)
     # Sealing first: if it fails (TSA down) the signer retries with the same packet, which a
     # verification stored before would then flag as a replay of itself.
     # The packet must carry the binding issued with this request (a nonce of this request only);
     # requests created while bindings were required refuse a packet without one.
-    sealed, info = ops.sign_document(req.tenant_id, store.blob(req, "document"), sig, req.page, req.box,
-                                     req.signer_name, req.subject_id, reason=seal_reason(accepted, req),
-                                     agreement={"request": req.id, "consent": accepted}, request_id=req.id,
-                                     binding_required=req.binding_required)
+    return ops.sign_document(req.tenant_id, store.blob(req, "document"), sig, req.page, req.box,
+                             req.signer_name, req.subject_id, reason=seal_reason(accepted, req),
+                             agreement={"request": req.id, "consent": accepted}, request_id=req.id,
+                             binding_required=req.binding_required)
+
+
+def _after_seal(request: Request, row: Any, req: SigningRequest, sig: Any, accepted: dict[str, Any],
+                sealed: bytes, info: dict[str, Any]) -> bool:
+    """Record a sealing that happened: the copy, the agreement, the outcome; whether the copy was kept.
+
+    The document is sealed and logged by now, so the link is never released again: a step that
+    fails is logged and named in the outcome (``errors``), and the request is marked signed.
+    """
+    ops, store = ops_of(request), store_of(request)
+    sealed_sha256 = hashlib.sha256(sealed).hexdigest()
+    errors: list[str] = []
+
+    def attempt(what: str, step: Any) -> Any:
+        try:
+            return step()
+        except Exception as exc:  # noqa: BLE001 - recorded; the sealing itself stands
+            logger.exception("signing request %s: sealed (log entry %s) but %s failed", req.id, info["log_index"], what)
+            errors.append(f"{what} failed: {type(exc).__name__}")
+            return None
+
     try:
         verification = _verification(request, row, sig)
     except Exception as exc:  # noqa: BLE001 - the document is signed; the clerk sees why it was not checked
         verification = {"decision": "error", "reasons": [f"verification failed: {type(exc).__name__}"]}
-    store.put_blob(req, "sealed", sealed)
-    store.put_blob(req, "packet", json.dumps(sig.to_dict()).encode())
-    sealed_sha256 = hashlib.sha256(sealed).hexdigest()
-    agreement = log_agreement(ops.evidence.log, req, "handwritten", {"consent": accepted},
-                              signing_log_index=info["log_index"], signature_sha256=sig.sha256,
-                              signed_document_sha256=sealed_sha256)
+    attempt(COPY_FAILED, lambda: store.put_blob(req, "sealed", sealed))
+    copy = not errors
+    attempt("keeping the signature packet", lambda: store.put_blob(req, "packet", json.dumps(sig.to_dict()).encode()))
+    agreement = attempt("logging the agreement", lambda: log_agreement(
+        ops.evidence.log, req, "handwritten", {"consent": accepted}, salt=request_salt(store, req),
+        signing_log_index=info["log_index"], signature_sha256=sig.sha256, signed_document_sha256=sealed_sha256))
     req.outcome = {"log_index": info["log_index"], "sealed_sha256": sealed_sha256,
                    "signature_sha256": sig.sha256, "verification": verification, "consent": accepted,
                    "agreement_log_index": agreement}
-    store.event(req, "signed")
-    ops.repo.finish_session(row.id, {"state": "signed", "log_index": info["log_index"],
-                                     "decision": verification.get("decision")})
+    if errors:
+        req.outcome["errors"] = errors
+    attempt("recording the request's state", lambda: store.event(req, "signed"))
+    attempt("closing the link", lambda: ops.repo.finish_session(row.id, {
+        "state": "signed", "log_index": info["log_index"], "decision": verification.get("decision")}))
+    return copy
 
 
 @router.post("/v1/capture/{token}/sign", status_code=201)
@@ -188,14 +218,19 @@ async def link_sign(token: Token, body: SignIn, request: Request) -> dict[str, A
     req = await run(_open_request, request, token)
     sig = packet(body.signature)
     row = await _consume(request, token)
+    # Accepted before sealing, so that the seal's /Reason can name the consent and its time.
+    accepted = consent_record(body.consent.lang)
     try:
-        await run(_seal, request, row, req, sig, body.consent)
+        sealed, info = await run(_seal, request, req, sig, accepted)
     except BaseException:
         # Nothing was sealed: the link stays usable and the signer may try again.
         with anyio.CancelScope(shield=True):
             await run(ops_of(request).repo.release_session, row.id)
         raise
-    return {"state": "signed", "copy": f"/v1/capture/{token}/copy.pdf"}
+    # Sealed and logged: whatever fails now is recorded, never undone by a second sealing.
+    with anyio.CancelScope(shield=True):
+        copy = await run(_after_seal, request, row, req, sig, accepted, sealed, info)
+    return {"state": "signed", "copy": f"/v1/capture/{token}/copy.pdf" if copy else None}
 
 
 @router.post("/v1/capture/{token}/typed", status_code=201)
@@ -205,8 +240,16 @@ async def link_typed(token: Token, body: TypedIn, request: Request) -> dict[str,
     req = await run(_open_request, request, token)
     row = await _consume(request, token)
     name, notice = body.name.strip(), notice_record(body.lang)
-    agreement = await run(log_agreement, ops_of(request).evidence.log, req, "typed-name",
-                          {"typed_name": name, "notice": notice})
+    try:
+        # The log keeps only a keyed hash of the name (the salt goes with the request's files).
+        salt = await run(request_salt, store, req)
+        agreement = await run(log_agreement, ops_of(request).evidence.log, req, "typed-name",
+                              {"typed_name_hmac": name_hmac(salt, name), "notice": notice}, salt)
+    except BaseException:
+        # Nothing was logged: the link stays usable.
+        with anyio.CancelScope(shield=True):
+            await run(ops_of(request).repo.release_session, row.id)
+        raise
     req.outcome = {"typed_name": name, "evidential_value": "reduced: no handwriting recorded",
                    "notice": notice, "agreement_log_index": agreement}
     await run(store.event, req, "typed")
@@ -275,6 +318,8 @@ def _create(request: Request, who: Caller, pdf: bytes, name: str, fields: dict[s
     # this request only, as long-lived as its link. Kept encrypted beside the document.
     issued = ops.issue_binding(tenant, req.document_sha256, ttl, request_id=session_id)
     store.put_blob(req, "binding", issued["binding"]["nonce"].encode())
+    # The key of the names' hashes in the log; purged with the request, so they become unlinkable.
+    request_salt(store, req)
     store.create(req, token, pdf)
     url = f"{ops.settings.public_url.rstrip('/')}/s/{token}"
     svg = io.BytesIO()
@@ -285,9 +330,10 @@ def _create(request: Request, who: Caller, pdf: bytes, name: str, fields: dict[s
 @router.post("/v1/documents/requests", status_code=201)
 async def create_request(who: Clerk, request: Request, file: Annotated[UploadFile, File()],
                          subject_id: Annotated[str, Form(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9-]+$")],
-                         requester: Annotated[str, Form(min_length=1, max_length=200)],
-                         reason: Annotated[str, Form(min_length=1, max_length=500)],
-                         signer_name: Annotated[str | None, Form(max_length=200)] = None,
+                         requester: Annotated[str, Form(min_length=1, max_length=200), AfterValidator(visible_text)],
+                         reason: Annotated[str, Form(min_length=1, max_length=500), AfterValidator(visible_text)],
+                         signer_name: Annotated[str | None, Form(max_length=200),
+                                                AfterValidator(lambda v: v if v is None else visible_text(v))] = None,
                          page: Annotated[int | None, Form(ge=1, le=100_000)] = None,
                          box: Annotated[str | None, Form(max_length=100)] = None,
                          ttl_seconds: Annotated[int | None, Form(ge=60, le=7 * 24 * 3600)] = None) -> dict[str, Any]:
@@ -324,7 +370,13 @@ async def list_requests(who: Clerk, request: Request) -> dict[str, Any]:
     """This tenant's newest signing requests."""
     store = store_of(request)
     # Clerks list requests all day: ended ones past their retention go (at most hourly per process).
-    await run(store.purge, ops_of(request).settings.request_retention())
+    try:
+        retention = ops_of(request).settings.request_retention()
+    except InkwitnessError:
+        # A server misconfiguration (serve checks it at start): listing still works, nothing is purged.
+        logger.exception("signing requests not purged: the retention setting is invalid")
+    else:
+        await run(store.purge, retention)
     found = await run(store.list, tenant_of(who))
     return {"requests": [r.for_clerk() for r in found]}
 

@@ -134,7 +134,7 @@ async function init() {
     return;
   }
   window.inkwitnessInfo = info;
-  if (info.signed_at) { outcome(info.copy ? "out.signed" : "out.typed", info.copy); return; }
+  if (info.signed_at) { outcome(info.document.state === "typed" ? "out.typed" : "out.signed", info.copy); return; }
   if (info.document && info.document.state === "declined") { outcome("out.declined", false); return; }
   needed = info.session ? info.session.references_needed : 1;
   const doc = info.document;
@@ -230,7 +230,9 @@ async function confirm() {
     }
     window.inkwitnessLastResult = result;
     kept.length = 0;      // accepted: only now are the signatures let go
-    outcome(info.document ? "out.signed" : result.enrolled ? "out.enrolled" : "out.signed.plain", Boolean(info.document));
+    // A sealing whose copy could not be kept answers copy: null (the clerk has the sealed PDF).
+    outcome(info.document ? "out.signed" : result.enrolled ? "out.enrolled" : "out.signed.plain",
+            Boolean(info.document && result.copy));
   } catch (err) {
     window.inkwitnessLastResult = { error: err.message, message: err.localized, code: err.code, status: err.status };
     const [key, vars] = explain(err);
