@@ -29,6 +29,7 @@ MATRIX: dict[tuple[str, str], set[str] | str] = {
     ("POST", "/v1/subjects"): STAFF,
     ("GET", "/v1/subjects/{subject_id}"): STAFF,
     ("POST", "/v1/subjects/{subject_id}/enrolments"): STAFF,
+    ("POST", "/v1/subjects/{subject_id}/enrolments/{pending_id}/approve"): STAFF,
     ("POST", "/v1/subjects/{subject_id}/verifications"): STAFF | {CAPTURE},
     ("GET", "/v1/subjects/{subject_id}/history"): STAFF,
     ("POST", "/v1/subjects/{subject_id}/reports"): STAFF,
@@ -62,7 +63,7 @@ MATRIX: dict[tuple[str, str], set[str] | str] = {
     ("GET", "/v1/capture/{token}/copy.pdf"): "public",
 }
 #: Routes whose resource belongs to a tenant: another tenant's keys must not reach it.
-TENANT_RESOURCE = re.compile(r"\{(subject_id|session_id|request_id|key_id|index)\}")
+TENANT_RESOURCE = re.compile(r"\{(subject_id|session_id|request_id|key_id|index|pending_id)\}")
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -90,7 +91,7 @@ def _resources(svc: Service) -> dict[str, str]:
     keys = svc.client.get("/v1/api-keys", headers=svc.admin).json()["keys"]
     key_id = next(k["id"] for k in keys if k["name"] == "spare")
     return {"subject_id": subject_id, "session_id": session.json().get("id", "0" * 16) if session.is_success
-            else "0" * 16, "key_id": key_id, "request_id": "0" * 24, "index": "0", "page": "1",
+            else "0" * 16, "key_id": key_id, "request_id": "0" * 24, "index": "0", "page": "1", "pending_id": "0" * 16,
             "token": "x" * 32}
 
 

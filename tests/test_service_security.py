@@ -100,14 +100,20 @@ def test_re_enrolment_must_be_explicit_and_is_audited(service):
     r = svc.client.post(f"/v1/subjects/{sid}/enrolments", json={"references": newer, "replace": True},
                         headers=svc.operator)
     assert r.status_code == 201 and r.json()["replaced"] == first
+    # The same writer's new references verify against the current template: no second approver needed
+    # (another writer's wait for one: tests/test_service_reenrol.py).
+    check = r.json()["check"]
+    assert check["verified"] and 2 * check["accepted"] > check["of"] == 5 and check["rule"] == "majority"
     audit = svc.client.get(f"/v1/subjects/{sid}/history", headers=svc.operator).json()["audit"]
     assert [a["action"] for a in audit] == ["enrolment.create", "enrolment.replace"]
+    assert audit[1]["check"]["accepted"] == check["accepted"]
     assert audit[1]["replaces"] == first and audit[1]["actor"].startswith("key:") and audit[1]["created"]
     log = svc.client.app.state.ops.evidence.log
     import json
 
     last = json.loads(log.entry(log.size() - 1)[0])
     assert last["type"] == "enrolment" and last["replaces"] == first and last["by"] == audit[1]["actor"]
+    assert last["verified"] == {"accepted": check["accepted"], "of": 5}
     # An enrol link for an enrolled subject needs the same explicit consent.
     r = svc.client.post("/v1/signing-sessions", json={"subject_id": sid, "purpose": "enrol"}, headers=svc.operator)
     assert r.status_code == 409
@@ -206,7 +212,8 @@ def test_healthz_reports_an_unreachable_database(service, monkeypatch):
     from sqlalchemy.exc import OperationalError
 
     svc = service
-    assert svc.client.get("/healthz").json() == {"status": "ok"}
+    assert svc.client.get("/healthz").json() == {"status": "ok",
+                                                 "checks": {"database": "ok", "key": "ok", "disk": "ok"}}
 
     def down():
         raise OperationalError("SELECT 1", {}, Exception("database is locked"))
@@ -214,6 +221,24 @@ def test_healthz_reports_an_unreachable_database(service, monkeypatch):
     monkeypatch.setattr(svc.client.app.state.ops.repo, "ping", down)
     r = svc.client.get("/healthz")
     assert r.status_code == 503 and "retry-after" in r.headers
+    body = r.json()
+    assert body["status"] == "unavailable" and body["failing"] == ["database"] and "database" in body["error"]
+    assert body["checks"]["disk"] == "ok" and body["checks"]["database"] != "ok"
+
+
+def test_healthz_names_a_missing_key_version(service, monkeypatch):
+    from inkwitness.service.storage import Undecryptable
+
+    svc = service
+
+    def lacking():
+        raise Undecryptable("rows are sealed under storage key version(s) 0123456789abcdef, which this service "
+                            "does not hold; restore them to the keyring")
+
+    monkeypatch.setattr(svc.client.app.state.ops.repo, "ping", lacking)
+    r = svc.client.get("/healthz")
+    assert r.status_code == 503 and r.json()["failing"] == ["key"] and "0123456789abcdef" in r.json()["error"]
+    assert r.json()["checks"]["database"] == "ok" and r.json()["checks"]["disk"] == "ok"
 
 
 def test_healthz_reports_a_full_disk(service, monkeypatch):
@@ -225,6 +250,7 @@ def test_healthz_reports_a_full_disk(service, monkeypatch):
     monkeypatch.setattr(shutil, "disk_usage", lambda _p: usage(10**9, 10**9 - 10**6, 10**6))
     r = svc.client.get("/healthz")
     assert r.status_code == 503 and "free" in r.json()["error"] and "retry-after" in r.headers
+    assert r.json()["failing"] == ["disk"] and r.json()["checks"]["database"] == "ok"
 
 
 # --- 4. bounded work -------------------------------------------------------------------------------

@@ -46,3 +46,8 @@ class IncompatibleSignatures(InkwitnessError):
 
 class StorageError(InkwitnessError):
     """The database cannot be opened, reached or migrated."""
+
+
+class ComparisonBudgetExceeded(StorageError):
+    """A request's comparisons ran past its time budget and were stopped (the service answers 503 with
+    Retry-After, like other temporary unavailability: the server is busy, nothing was stored)."""

@@ -12,14 +12,17 @@ datasets (see :mod:`inkwitness.model` and ``docs/accuracy.md``); higher means mo
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from itertools import combinations
 from typing import Any
 
 import numpy as np
 
-from .errors import EnrolmentError, IncompatibleSignatures
+from .errors import ComparisonBudgetExceeded, EnrolmentError, IncompatibleSignatures
 from .features.globalfeatures import FEATURE_NAMES, global_features
 from .features.timefunctions import EXTENDED_PREFIXES, normalise, time_functions, znorm
 from .matching.dtw import dtw_kernel
@@ -30,6 +33,34 @@ from .signature import Signature
 
 MIN_REFERENCES = 3
 DEFAULT_REFERENCES = 5
+
+#: Monotonic time after which comparisons stop with ComparisonBudgetExceeded (None: no limit).
+#: Set per request by :func:`comparison_budget`; checked before each DTW comparison.
+DEADLINE: ContextVar[float | None] = ContextVar("inkwitness_comparison_deadline", default=None)
+
+
+def check_deadline() -> None:
+    """Raise ComparisonBudgetExceeded if this context's comparison deadline has passed."""
+    deadline = DEADLINE.get()
+    if deadline is not None and time.monotonic() > deadline:
+        raise ComparisonBudgetExceeded("the comparison ran past this request's time budget and was stopped; "
+                                       "the server is busy: try again later")
+
+
+@contextmanager
+def comparison_budget(seconds: float | None) -> Iterator[None]:
+    """Within the block, comparisons stop after ``seconds`` (None or <= 0: no budget; a budget already
+    set outside is kept if it ends sooner)."""
+    if not seconds or seconds <= 0:
+        yield
+        return
+    deadline = time.monotonic() + seconds
+    outer = DEADLINE.get()
+    token = DEADLINE.set(deadline if outer is None else min(outer, deadline))
+    try:
+        yield
+    finally:
+        DEADLINE.reset(token)
 
 
 @dataclass(frozen=True)
@@ -72,6 +103,7 @@ def dtw_compare(a: np.ndarray, b: np.ndarray, window_frac: float, min_window: fl
     The non-diagonal share measures how much the warping had to stretch time: a forger
     who reproduces the shape with a different rhythm needs more of it than the writer.
     """
+    check_deadline()
     n, m = a.shape[0], b.shape[0]
     window = max(min_window, window_frac * max(n, m))
     cost, length = dtw_kernel(a, b, window, False)
@@ -254,11 +286,13 @@ class Verifier:
             per_ref[name] = template.per_reference(funcs, model)
         mean = None
         if model.template_view:
+            check_deadline()
             funcs = dict(model.view_functions(use_pressure))[model.template_view]
             mt, own = template.mean_template(funcs, model)
             mean = (mt.distance(view_matrix(q, funcs), model.window_frac, model.min_window), own)
         vq = None
         if model.codebook_view:
+            check_deadline()
             funcs = dict(model.view_functions(use_pressure))[model.codebook_view]
             book, (own_distortion, own_usage) = template.codebook(funcs)
             vq = (*book.mismatch(view_matrix(q, funcs)), own_distortion, own_usage)

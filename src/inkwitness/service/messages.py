@@ -45,6 +45,7 @@ ZH: dict[str, str] = {
     "enrolment_error": "无法建立签名登记：参考签名数量不足，或其中某个签名与其他签名差异过大。",
     "incompatible_signatures": "两个签名共同记录的数据通道太少，无法比对。",
     "storage_error": "服务的存储暂时不可用，请稍后重试。",
+    "comparison_budget_exceeded": "服务器繁忙，本次比对超出了单次请求的计算时间预算，已停止且未保存任何结果。请稍后重试。",
     "undecryptable": "无法解密已存储的数据（存储密钥不符），请联系管理员。",
     "handwriting_refused": "笔迹与登记的签名不符，拒绝封存。",
     "replay_refused": "该签名是已存储签名的副本（重放），拒绝封存。",

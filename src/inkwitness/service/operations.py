@@ -18,7 +18,7 @@ from ..evidence.binding import NonceStore
 from ..evidence.context import EvidenceContext
 from ..evidence.log import entry_time
 from ..signature import Signature
-from ..verification import Prepared, Verifier, dtw_compare, prepare
+from ..verification import Prepared, Verifier, comparison_budget, dtw_compare, prepare
 from .committer import GroupCommitter
 from .replay import pack_fingerprint, replay_functions, replay_matrices, screen, unpack_fingerprint
 from .settings import Settings
@@ -125,32 +125,94 @@ class Operations:
 
     # --- enrolment ------------------------------------------------------------------------
     def enrol(self, tenant_id: str, subject_id: str, references: list[Signature], actor: str = "system",
-              replace: bool = False) -> dict[str, Any]:
+              replace: bool = False, requester_key: str | None = None) -> dict[str, Any]:
         """Build and store a template; refuse too few, duplicate or inconsistent references.
 
         Replacing an active enrolment needs ``replace`` (else Conflict); who did it is audited and logged.
+        A replacement is made at once only if a majority of the new references verify as genuine
+        against the current template; otherwise it is stored as pending (``{"status":
+        "pending-approval", ...}``) until a second key of the tenant approves it
+        (:meth:`approve_enrolment`). ``requester_key`` (default: the key of ``actor``) may not approve it.
         """
         from .storage import Conflict
 
         self.repo.subject(tenant_id, subject_id)
-        if not replace and self.repo.is_enrolled(tenant_id, subject_id):
+        enrolled = self.repo.is_enrolled(tenant_id, subject_id)
+        if not replace and enrolled:
             raise Conflict(f"subject {subject_id} is already enrolled; re-enrolment must be asked for "
                            "explicitly (replace: true)")
         for i, sig in enumerate(references, 1):
             if self.repo.has_identical(tenant_id, subject_id, sig.sha256):
                 raise EnrolmentError(f"reference {i} is identical to a signature already stored for this subject")
-        verifier = Verifier().fit(references)  # raises EnrolmentError naming an inconsistent reference
+        with comparison_budget(self.settings.verify_cpu_budget_seconds):
+            verifier = Verifier().fit(references)  # raises EnrolmentError naming an inconsistent reference
+            checked = self._against_current(tenant_id, subject_id, references) if enrolled else None
         funcs = replay_functions(verifier.model_)
         fingerprints = [pack_fingerprint(funcs, replay_matrices(sig, funcs)[1]) for sig in references]
-        enrolment, previous = self.repo.save_enrolment(tenant_id, subject_id, references, fingerprints, actor,
-                                                       replace)
+        if checked is not None and not checked[1]["verified"]:
+            if requester_key is None and actor.startswith("key:"):
+                requester_key = actor[4:]
+            pending = self.repo.save_pending_enrolment(
+                tenant_id, subject_id, references, fingerprints, actor, requester_key, checked[0],
+                {"check": checked[1]}, self.settings.reenrol_approval_ttl_seconds)
+            return {"id": pending.id, "status": "pending-approval", "subject_id": subject_id,
+                    "references": len(references), "expires_at": pending.expires_at.isoformat(),
+                    "check": checked[1], "approve": f"/v1/subjects/{subject_id}/enrolments/{pending.id}/approve"}
+        enrolment, previous = self.repo.save_enrolment(
+            tenant_id, subject_id, references, fingerprints, actor, replace,
+            expected=None if checked is None else checked[0],
+            detail=None if checked is None else {"check": checked[1]})
         event = {"type": "enrolment", "tenant": tenant_id, "subject": subject_id, "enrolment": enrolment.id,
                  "references": [s.sha256 for s in references], "by": actor}
         if previous:
             event["replaces"] = previous
+            if checked is not None:
+                event["verified"] = {k: checked[1][k] for k in ("accepted", "of")}
         index = self._log(event)
         return {"id": enrolment.id, "subject_id": subject_id, "references": len(references), "log_index": index,
-                "replaced": previous}
+                "replaced": previous, **({} if checked is None else {"check": checked[1]})}
+
+    def _against_current(self, tenant_id: str, subject_id: str,
+                         references: list[Signature]) -> tuple[str, dict[str, Any]]:
+        """(current enrolment id, how the new references score against its template).
+
+        ``verified`` when a strict majority of them is accepted as genuine: the new references
+        are one writer's (the consistency check refused outliers), so a majority accepted means
+        the current template's writer, while a genuine signer's occasional rejection does not
+        force an approval.
+        """
+        enrolment_id, current = self._verifier(tenant_id, subject_id)
+        model = current.model_
+        results = [current.score(prepare(sig, model)) for sig in references]
+        accepted = sum(r.accepted for r in results)
+        return enrolment_id, {"verified": 2 * accepted > len(results), "accepted": accepted, "of": len(results),
+                              "rule": "majority", "threshold": results[0].threshold,
+                              "scores": [round(r.score, 4) for r in results]}
+
+    def approve_enrolment(self, tenant_id: str, subject_id: str, pending_id: str, approver_key: str,
+                          actor: str) -> dict[str, Any]:
+        """Complete a pending re-enrolment with a second key's approval (never the requesting key's)."""
+        from .policy import Forbidden
+
+        pending = self.repo.pending_enrolment(tenant_id, subject_id, pending_id)
+        if pending.requester_key is not None and pending.requester_key == approver_key:
+            raise Forbidden("a re-enrolment must be approved by another key than the one that asked for it")
+        enrolment, previous, row = self.repo.approve_enrolment(tenant_id, subject_id, pending_id, actor)
+        from sqlalchemy import select
+
+        from ..store.models import StoredSignature
+
+        with self.repo.sessions() as s:
+            shas = dict(s.execute(select(StoredSignature.id, StoredSignature.sha256)
+                                  .where(StoredSignature.id.in_(row.reference_ids))).all())
+        event = {"type": "enrolment", "tenant": tenant_id, "subject": subject_id, "enrolment": enrolment.id,
+                 "references": [shas[i] for i in row.reference_ids], "by": row.requested_by, "approved_by": actor,
+                 "pending": row.id}
+        if previous:
+            event["replaces"] = previous
+        index = self._log(event)
+        return {"id": enrolment.id, "subject_id": subject_id, "references": len(row.reference_ids),
+                "log_index": index, "replaced": previous, "approved_by": actor, "requested_by": row.requested_by}
 
     # --- verification ---------------------------------------------------------------------
     def _replay_of(self, tenant_id: str, subject_id: str, sig: Signature, qm: np.ndarray, coarse_q: np.ndarray,
@@ -224,8 +286,9 @@ class Operations:
         enrolment_id, verifier = self._verifier(tenant_id, subject_id)
         q = prepare(sig, verifier.model_)
         qm, coarse_q = replay_matrices(sig, replay_functions(verifier.model_))
-        replay = self._replay_of(tenant_id, subject_id, sig, qm, coarse_q, verifier)
-        result = verifier.score(q).to_dict()
+        with comparison_budget(self.settings.verify_cpu_budget_seconds):
+            replay = self._replay_of(tenant_id, subject_id, sig, qm, coarse_q, verifier)
+            result = verifier.score(q).to_dict()
         if replay:
             _mark_replay(result, replay)
         return enrolment_id, verifier, result, replay is not None, coarse_q

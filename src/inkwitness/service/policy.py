@@ -23,6 +23,8 @@ ACTIONS: dict[str, frozenset[str]] = {
     "key.manage": frozenset({PLATFORM, ADMIN}),
     "subject.manage": frozenset({ADMIN, OPERATOR}),
     "subject.enrol": frozenset({ADMIN, OPERATOR}),
+    # Approving another key's re-enrolment that did not verify against the current template.
+    "enrolment.approve": frozenset({ADMIN, OPERATOR}),
     "subject.verify": frozenset({ADMIN, OPERATOR, CAPTURE}),
     "verification.details": frozenset({ADMIN, OPERATOR}),
     "subject.history": frozenset({ADMIN, OPERATOR}),

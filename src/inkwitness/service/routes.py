@@ -192,18 +192,37 @@ async def session_page(token: Token) -> FileResponse:
 
 
 @router.get("/healthz")
-async def health(request: Request) -> dict[str, str]:
-    """Liveness and readiness: the database answers and the data directory has room (else 503, Retry-After)."""
+async def health(request: Request) -> JSONResponse:
+    """Liveness and readiness, part by part (``checks``): the database answers, the storage keyring holds
+    every key version rows are sealed under, and the data directory has room. Any part failing: 503
+    with Retry-After, ``error`` naming the failing parts and ``checks`` saying what each found."""
+    import logging
     import shutil
 
-    from ..errors import StorageError
+    from .middleware import RETRY_AFTER_SECONDS
+    from .storage import Undecryptable
 
     ops = ops_of(request)
-    await run(ops.repo.ping)
+    checks: dict[str, str] = {}
+    try:
+        await run(ops.repo.ping)
+        checks.update(database="ok", key="ok")
+    except Undecryptable as exc:  # the database answered; the keyring lacks a version rows need
+        checks.update(database="ok", key=str(exc))
+    except Exception as exc:  # noqa: BLE001 - any fault of the database is "not ready", never a 500
+        logging.getLogger("inkwitness.service").warning("healthz: the database does not answer: %r", exc)
+        checks.update(database=f"the database does not answer ({type(exc).__name__})",
+                      key="not checked (the database did not answer)")
     free = shutil.disk_usage(ops.settings.data_dir).free
-    if free < ops.settings.min_free_bytes:
-        raise StorageError(f"the data directory has {free // 2**20} MiB free; writes would fail")
-    return {"status": "ok"}
+    checks["disk"] = ("ok" if free >= ops.settings.min_free_bytes else
+                      f"the data directory has {free // 2**20} MiB free; writes would fail")
+    failing = [part for part in ("database", "key", "disk") if checks[part] != "ok"
+               and not (part == "key" and checks["database"] != "ok")]
+    if failing:
+        return JSONResponse({"status": "unavailable", "error": "; ".join(f"{p}: {checks[p]}" for p in failing),
+                             "failing": failing, "checks": checks},
+                            status_code=503, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+    return JSONResponse({"status": "ok", "checks": checks})
 
 
 # --- administration ---------------------------------------------------------------------------
@@ -264,14 +283,28 @@ async def get_subject(subject_id: Id, who: SubjectAdmin, request: Request) -> di
     return {"id": subject.id, "external_ref": subject.external_ref, "display_name": subject.display_name}
 
 
-@router.post("/v1/subjects/{subject_id}/enrolments", status_code=201)
-async def enrol(subject_id: Id, body: EnrolIn, who: Enroller, request: Request) -> dict[str, Any]:
+@router.post("/v1/subjects/{subject_id}/enrolments", status_code=201,
+             responses={202: {"description": "re-enrolment awaiting a second key's approval"}})
+async def enrol(subject_id: Id, body: EnrolIn, who: Enroller, request: Request) -> JSONResponse:
     """Enrol k references; an inconsistent enrolment is refused with the reference named.
 
-    Re-enrolling an enrolled subject needs ``replace: true`` (else 409) and is audited.
+    Re-enrolling an enrolled subject needs ``replace: true`` (else 409) and is audited. It takes
+    effect at once (201) when a majority of the new references verify as genuine against the
+    current template; otherwise it is kept pending (202, ``status: pending-approval``) until
+    another staff key of the tenant approves it (``POST .../enrolments/{pending_id}/approve``).
     """
     refs = [packet(r, f"reference {i}") for i, r in enumerate(body.references, 1)]
-    return await run(ops_of(request).enrol, tenant_of(who), subject_id, refs, f"key:{who.key_id}", body.replace)
+    outcome = await run(ops_of(request).enrol, tenant_of(who), subject_id, refs, f"key:{who.key_id}", body.replace)
+    return JSONResponse(outcome, status_code=202 if outcome.get("status") == "pending-approval" else 201)
+
+
+@router.post("/v1/subjects/{subject_id}/enrolments/{pending_id}/approve", status_code=201)
+async def approve_enrolment(subject_id: Id, pending_id: Id, who: Annotated[Caller, Depends(may("enrolment.approve"))],
+                            request: Request) -> dict[str, Any]:
+    """Approve a pending re-enrolment: by a staff key of the tenant other than the one that asked (403),
+    before it expires (410), once (409); audited and logged with both keys."""
+    return await run(ops_of(request).approve_enrolment, tenant_of(who), subject_id, pending_id, who.key_id,
+                     f"key:{who.key_id}")
 
 
 @router.post("/v1/subjects/{subject_id}/verifications", status_code=201)
@@ -393,8 +426,12 @@ async def capture_submit(token: Token, body: CaptureIn, request: Request) -> dic
     row = await run(ops.repo.consume_session, token)
     try:
         if row.purpose == "enrol":
-            outcome = await run(ops.enrol, row.tenant_id, row.subject_id, sigs, f"session:{row.id}", row.replace)
-            shown = {"enrolled": True, "references": outcome["references"]}
+            outcome = await run(partial(ops.enrol, row.tenant_id, row.subject_id, sigs, f"session:{row.id}",
+                                        row.replace, requester_key=row.created_by))
+            pending = outcome.get("status") == "pending-approval"
+            shown = {"enrolled": not pending, "references": outcome["references"]}
+            if pending:
+                shown["pending_approval"] = True
         else:
             outcome = await run(ops.verify, row.tenant_id, row.subject_id, sigs[0])
             shown = {"decision": outcome["decision"]}
@@ -403,7 +440,8 @@ async def capture_submit(token: Token, body: CaptureIn, request: Request) -> dic
         with anyio.CancelScope(shield=True):
             await run(ops.repo.release_session, row.id)
         raise
-    kept = {k: outcome[k] for k in ("id", "decision", "score", "replay", "references", "log_index") if k in outcome}
+    kept = {k: outcome[k] for k in ("id", "decision", "score", "replay", "references", "log_index", "status")
+            if k in outcome}
     await run(ops.repo.finish_session, row.id, kept)
     # The signer's device learns only the outcome, not scores or reasons.
     return shown

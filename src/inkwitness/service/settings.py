@@ -86,6 +86,11 @@ class Settings:
     #: Seals ask the OCSP responders the certificates name (when the PKI also has a CRL to fall back
     #: to; an unanswered responder is skipped with a logged warning, the CRL then stands).
     seal_ocsp: bool = True
+    #: Seconds of comparison work one verification or enrolment may take before it is stopped
+    #: (503, Retry-After; nothing stored). 0 turns the budget off.
+    verify_cpu_budget_seconds: float = 2.0
+    #: How long a re-enrolment waiting for a second key's approval stays approvable.
+    reenrol_approval_ttl_seconds: int = 24 * 3600
 
     def allowed_origins(self) -> list[str]:
         """Browser origins allowed to call the API and frame the capture page (setting, else environment)."""

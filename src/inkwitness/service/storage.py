@@ -23,8 +23,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from ..errors import InkwitnessError, StorageError
 from ..formats import native
 from ..signature import Signature
-from ..store.models import (ApiKey, AuditEvent, Enrolment, FingerEnrolment, SigningSession, StoredSignature, Subject,
-                            Tenant, VerificationRecord, utcnow)
+from ..store.models import (ApiKey, AuditEvent, Enrolment, FingerEnrolment, PendingEnrolment, SigningSession,
+                            StoredSignature, Subject, Tenant, VerificationRecord, utcnow)
 from .ratelimit import FailureWindow
 
 _log = logging.getLogger("inkwitness.service")
@@ -520,9 +520,12 @@ class Repository:
 
     def save_enrolment(self, tenant_id: str, subject_id: str, refs: list[Signature],
                        fingerprints: list[bytes | None] | None = None, actor: str = "system",
-                       replace: bool = False) -> tuple[Enrolment, str | None]:
+                       replace: bool = False, expected: str | None = None,
+                       detail: dict[str, Any] | None = None) -> tuple[Enrolment, str | None]:
         """Store references and a new active enrolment; replacing one needs ``replace`` and is audited.
 
+        With ``expected`` (the enrolment the references were verified against) a replacement is refused
+        if another enrolment became active meanwhile. ``detail`` is added to the audit event.
         Returns the enrolment and the id of the one it replaced (None for a first enrolment).
         """
         fingerprints = fingerprints or [None] * len(refs)
@@ -531,6 +534,9 @@ class Repository:
             if previous is not None and not replace:
                 raise Conflict(f"subject {subject_id} is already enrolled; re-enrolment must be asked for "
                                "explicitly (replace: true)")
+            if expected is not None and previous != expected:
+                raise Conflict(f"the enrolment of subject {subject_id} changed while this re-enrolment was checked "
+                               "against it; send it again")
             rows = [self.store_signature(s, tenant_id, subject_id, sig, "reference", fp)
                     for sig, fp in zip(refs, fingerprints, strict=True)]
             s.execute(update(Enrolment).where(Enrolment.tenant_id == tenant_id, Enrolment.subject_id == subject_id)
@@ -539,8 +545,70 @@ class Repository:
                                   reference_ids=[r.id for r in rows], active=True)
             s.add(enrolment)
             self.audit(s, tenant_id, actor, "enrolment.replace" if previous else "enrolment.create", subject_id,
-                       {"enrolment": enrolment.id, "replaces": previous, "references": len(refs)})
+                       {"enrolment": enrolment.id, "replaces": previous, "references": len(refs), **(detail or {})})
         return enrolment, previous
+
+    def save_pending_enrolment(self, tenant_id: str, subject_id: str, refs: list[Signature],
+                               fingerprints: list[bytes | None], actor: str, requester_key: str | None,
+                               replaces: str, detail: dict[str, Any], ttl_seconds: float) -> PendingEnrolment:
+        """Store a re-enrolment that awaits a second key's approval (its references with role ``pending``); audited."""
+        with self.sessions.begin() as s:
+            rows = [self.store_signature(s, tenant_id, subject_id, sig, "pending", fp)
+                    for sig, fp in zip(refs, fingerprints, strict=True)]
+            pending = PendingEnrolment(id=new_id(), tenant_id=tenant_id, subject_id=subject_id,
+                                       reference_ids=[r.id for r in rows], requested_by=actor,
+                                       requester_key=requester_key, replaces=replaces, detail=detail,
+                                       expires_at=utcnow() + dt.timedelta(seconds=ttl_seconds))
+            s.add(pending)
+            self.audit(s, tenant_id, actor, "enrolment.pending", subject_id,
+                       {"pending": pending.id, "replaces": replaces, "references": len(refs),
+                        "expires_at": pending.expires_at.isoformat(), **detail})
+        return pending
+
+    def pending_enrolment(self, tenant_id: str, subject_id: str, pending_id: str) -> PendingEnrolment:
+        """A re-enrolment awaiting approval (NotFound outside this tenant and subject)."""
+        with self.sessions() as s:
+            row = s.get(PendingEnrolment, pending_id)
+            if row is None or row.tenant_id != tenant_id or row.subject_id != subject_id:
+                raise NotFound(f"no re-enrolment {pending_id} awaits approval for subject {subject_id}")
+            return row
+
+    def approve_enrolment(self, tenant_id: str, subject_id: str, pending_id: str,
+                          actor: str) -> tuple[Enrolment, str | None, PendingEnrolment]:
+        """Make a pending re-enrolment the active enrolment, once (Conflict if already approved or if the
+        enrolment it was to replace is no longer the active one; Gone once expired); audited."""
+        now = utcnow()
+        with self.sessions.begin() as s:
+            row = s.get(PendingEnrolment, pending_id)
+            if row is None or row.tenant_id != tenant_id or row.subject_id != subject_id:
+                raise NotFound(f"no re-enrolment {pending_id} awaits approval for subject {subject_id}")
+            if row.approved_at is None and _aware(row.expires_at) <= now:
+                raise Gone(f"re-enrolment {pending_id} expired unapproved at {_aware(row.expires_at).isoformat()}; "
+                           "enrol again")
+            # Claimed by a conditional UPDATE: of two concurrent approvals exactly one succeeds.
+            claimed = s.execute(update(PendingEnrolment).where(
+                PendingEnrolment.id == pending_id, PendingEnrolment.approved_at.is_(None))
+                .values(approved_at=now, approved_by=actor)).rowcount
+            if claimed != 1:
+                raise Conflict(f"re-enrolment {pending_id} was already approved")
+            previous = s.connection().scalar(_ACTIVE_ENROLMENT, {"tenant": tenant_id, "subject": subject_id})
+            if previous != row.replaces:
+                raise Conflict(f"the enrolment of subject {subject_id} changed since re-enrolment {pending_id} was "
+                               "asked for; enrol again")
+            s.execute(update(StoredSignature).where(StoredSignature.id.in_(row.reference_ids))
+                      .values(role="reference"))
+            s.execute(update(Enrolment).where(Enrolment.tenant_id == tenant_id, Enrolment.subject_id == subject_id)
+                      .values(active=False))
+            enrolment = Enrolment(id=new_id(), tenant_id=tenant_id, subject_id=subject_id,
+                                  reference_ids=list(row.reference_ids), active=True)
+            s.add(enrolment)
+            row.enrolment_id = enrolment.id
+            self.audit(s, tenant_id, actor, "enrolment.replace", subject_id,
+                       {"enrolment": enrolment.id, "replaces": previous, "references": len(row.reference_ids),
+                        "approval": {"pending": row.id, "requested_by": row.requested_by}})
+            s.flush()
+            s.expunge(row)
+        return enrolment, previous, row
 
     def is_enrolled(self, tenant_id: str, subject_id: str) -> bool:
         """Whether the subject (of this tenant) has an active enrolment."""

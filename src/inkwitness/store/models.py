@@ -163,6 +163,27 @@ class FingerEnrolment(Base):
     created: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+class PendingEnrolment(Base):
+    """A re-enrolment whose references did not verify against the subject's current template: it waits,
+    with its references stored (role ``pending``), for a second key of the tenant to approve it."""
+
+    __tablename__ = "pending_enrolments"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"), index=True)
+    subject_id: Mapped[str] = mapped_column(ForeignKey("subjects.id"), index=True)
+    reference_ids: Mapped[list[str]] = mapped_column(JSON)
+    requested_by: Mapped[str] = mapped_column(String(80))  # "key:<id>" or "session:<id>"
+    # The key that asked (or created the signing link); it may not approve its own request.
+    requester_key: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    replaces: Mapped[str | None] = mapped_column(String(36), nullable=True)  # the enrolment active when asked
+    detail: Mapped[dict] = mapped_column(JSON)  # how the references scored against the current template
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    approved_by: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    approved_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    enrolment_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    created: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
 class ServiceState(Base):
     """Installation-wide values: the storage key version the data is sealed under, the key revocation counter."""
 
