@@ -203,7 +203,9 @@ def purge_requests(root: Path, older_than: dt.timedelta, at: dt.datetime | None 
         except (OSError, ValueError, TypeError, KeyError):
             continue  # unreadable or half-written: not ours to judge; left for a person
         if ended is not None and at - ended > older_than:
-            gone.append(req.id)
+            # The folder's own name, never the id inside the JSON: a tampered or mis-copied
+            # request.json must not point the deletion at another request (or out of the folder).
+            gone.append(path.name)
     if dry_run or not gone:
         return gone
     doomed = set(gone)
@@ -214,8 +216,8 @@ def purge_requests(root: Path, older_than: dt.timedelta, at: dt.datetime | None 
                 link.unlink()  # the link first: a half-purged request is never reachable by its link
         except OSError:
             continue
-    for request_id in gone:
-        shutil.rmtree(folder / request_id, ignore_errors=True)
+    for name in gone:
+        shutil.rmtree(folder / name, ignore_errors=True)
     return gone
 
 
