@@ -182,3 +182,17 @@ def test_log_witness_cli_gets_the_newest_checkpoint_cosigned(ctx, witness):
         assert out.returncode == 0 and "checkpoint of size 5 co-signed" in out.stdout, out.stderr
     verify_cosignature(ctx.cosigned_checkpoint(5), witness.verifier_key)
     assert open_checkpoint(ctx.cosigned_checkpoint(5), ctx.log.verifier_key).size == 5
+
+
+def test_signing_keys_are_created_owner_only_and_shared_when_created_concurrently(tmp_path):
+    """The log and witness keys are 0600 from creation; a key file another process made first is used."""
+    import stat
+
+    from inkwitness.evidence.checkpoint import load_or_create_key
+
+    path = tmp_path / "keys" / "log.key"
+    first = load_or_create_key(path)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    again = load_or_create_key(path)
+    assert again.public_key().public_bytes_raw() == first.public_key().public_bytes_raw()
+    assert not [p for p in path.parent.iterdir() if p.name != "log.key"]  # no temporary file left behind

@@ -18,6 +18,7 @@ from cryptography.exceptions import InvalidSignature as _BadSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
+from ..secretfile import write_secret
 from .envelope import EvidenceError
 
 ED25519 = 0x01
@@ -26,16 +27,18 @@ EM_DASH = "\u2014"
 
 def load_or_create_key(path: Path, error: type[EvidenceError] = EvidenceError) -> ed25519.Ed25519PrivateKey:
     """An Ed25519 signing key from a PEM file, created (mode 0600) on first use; ``error`` names a wrong key."""
-    if path.exists():
-        key = serialization.load_pem_private_key(path.read_bytes(), None)
-        if not isinstance(key, ed25519.Ed25519PrivateKey):
-            raise error(f"{path} is not an Ed25519 key")
-        return key
-    key = ed25519.Ed25519PrivateKey.generate()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                       serialization.NoEncryption()))
-    path.chmod(0o600)
+    if not path.exists():
+        key = ed25519.Ed25519PrivateKey.generate()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            write_secret(path, key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                 serialization.NoEncryption()), exclusive=True)
+            return key
+        except FileExistsError:
+            pass  # another process created it first: use theirs, as every process must sign with one key
+    key = serialization.load_pem_private_key(path.read_bytes(), None)
+    if not isinstance(key, ed25519.Ed25519PrivateKey):
+        raise error(f"{path} is not an Ed25519 key")
     return key
 
 

@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from sqlalchemy import func, insert, select, text
 from sqlalchemy.exc import IntegrityError
@@ -52,12 +51,6 @@ def canonical_event(event: dict[str, Any]) -> bytes:
 def load_or_create_log_key(path: Path) -> ed25519.Ed25519PrivateKey:
     """The log's Ed25519 signing key, created (mode 0600) on first use."""
     return load_or_create_key(path)
-    key = ed25519.Ed25519PrivateKey.generate()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                       serialization.NoEncryption()))
-    path.chmod(0o600)
-    return key
 
 
 @dataclass

@@ -35,7 +35,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature as _BadSignature
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from . import merkle
@@ -136,12 +135,6 @@ def verify_cosignature(note: str, verifier: str) -> int:
 def load_or_create_witness_key(path: Path) -> ed25519.Ed25519PrivateKey:
     """The witness's own Ed25519 key, created (mode 0600) on first use."""
     return load_or_create_key(path, WitnessError)
-    key = ed25519.Ed25519PrivateKey.generate()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                       serialization.NoEncryption()))
-    path.chmod(0o600)
-    return key
 
 
 @dataclass(frozen=True)
