@@ -47,6 +47,7 @@ ZH: dict[str, str] = {
     "storage_error": "服务的存储暂时不可用，请稍后重试。",
     "comparison_budget_exceeded": "服务器繁忙，本次比对超出了单次请求的计算时间预算，已停止且未保存任何结果。请稍后重试。",
     "undecryptable": "无法解密已存储的数据（存储密钥不符），请联系管理员。",
+    "stale_key": "存储密钥正在轮换，此服务进程暂时无法写入数据，请稍后重试。",
     "handwriting_refused": "笔迹与登记的签名不符，拒绝封存。",
     "replay_refused": "该签名是已存储签名的副本（重放），拒绝封存。",
     "fingerprint_refused": "指纹与登记的指纹不符，拒绝封存。",
