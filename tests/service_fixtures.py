@@ -5,8 +5,11 @@ from __future__ import annotations
 import shutil
 import socket
 import subprocess
+import threading
+import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,8 +81,6 @@ def _throwaway_cluster(tmp: Path) -> tuple[str, subprocess.Popen] | None:
         if _port_open("127.0.0.1", port):
             return f"postgresql://postgres@127.0.0.1:{port}/postgres", proc
         proc.poll()
-        import time
-
         time.sleep(0.1)
     proc.kill()
     return None
@@ -159,3 +160,22 @@ def running_service(request, tmp_path: Path, **settings_overrides) -> Iterator[S
                       _auth(repo.create_api_key(tenant_b, "clerk", ["operator"])),
                       _auth(repo.create_api_key(tenant_b, "admin", ["admin"])),
                       _auth(repo.create_api_key(None, "platform", ["platform"])), tenant_a, tenant_b)
+
+
+@contextmanager
+def serving(app, port: int) -> Iterator[None]:  # noqa: ANN001 - a FastAPI app
+    """Run ``app`` with uvicorn on 127.0.0.1:``port`` in a thread until the block ends."""
+    import uvicorn
+
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        for _ in range(200):
+            if server.started:
+                break
+            time.sleep(0.05)
+        yield
+    finally:
+        server.should_exit = True
+        thread.join(10)

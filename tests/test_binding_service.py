@@ -277,15 +277,11 @@ def test_the_service_answers_its_pki_crl_and_ocsp_routes(svc):
 
 def test_a_single_process_install_seals_with_its_own_ocsp_answers(tmp_path):
     """PKI URLs under the service's own /pki: its seals carry OCSP answers it gave itself."""
-    import threading
-    import time
-
     import httpx
-    import uvicorn
 
     from inkwitness.evidence.pdf import verify_pdf
 
-    from .service_fixtures import free_port
+    from .service_fixtures import free_port, serving
 
     port = free_port()
     base = f"http://127.0.0.1:{port}/pki"
@@ -296,23 +292,13 @@ def test_a_single_process_install_seals_with_its_own_ocsp_answers(tmp_path):
         app = create_app(Settings(data_dir=data, tsa_url=tsa.url, escrow_public_key=data / "escrow.pub.pem"))
         repo = app.state.ops.repo
         key = repo.create_api_key(repo.ensure_tenant("t"), "clerk", ["operator"])
-        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        try:
-            for _ in range(200):
-                if server.started:
-                    break
-                time.sleep(0.05)
+        with serving(app, port):
             doc = blank_pdf("Single process.")
             r = httpx.post(f"http://127.0.0.1:{port}/v1/documents/sign", headers={"Authorization": f"Bearer {key}"},
                            files={"file": ("doc.pdf", doc, "application/pdf")},
                            data={"signature": json.dumps(_bound(60, None)), "page": "1", "box": "100,100,300,160"},
                            timeout=60)
             assert r.status_code == 200, r.text
-        finally:
-            server.should_exit = True
-            thread.join(10)
     check = verify_pdf(r.content, [pki.ca_cert])[0]
     assert check.ok, check.problems
     assert check.ltv["level"] == "B-LTA" and check.ltv["dss_ocsps"] >= 1, check.ltv

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 import shutil
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from .service_fixtures import free_port
+from .service_fixtures import free_port, serving
 
 pytestmark = pytest.mark.slow
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -39,7 +38,6 @@ class Server:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """The app under uvicorn in a thread, with a TSA, an escrow key and a signing certificate."""
-    import uvicorn
 
     from inkwitness.evidence.envelope import generate_escrow_key, public_pem
     from inkwitness.evidence.pki import create_pki
@@ -59,16 +57,8 @@ def server(tmp_path_factory):
                                   public_url=base))
         repo = app.state.ops.repo
         key = repo.create_api_key(repo.ensure_tenant("branch"), "clerk", ["operator"])
-        uv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-        thread = threading.Thread(target=uv.run, daemon=True)
-        thread.start()
-        for _ in range(200):
-            if uv.started:
-                break
-            time.sleep(0.05)
-        yield Server(base, key, pki.ca_cert)
-        uv.should_exit = True
-        thread.join(10)
+        with serving(app, port):
+            yield Server(base, key, pki.ca_cert)
 
 
 @pytest.fixture(scope="module")

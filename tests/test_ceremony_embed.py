@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import threading
-import time
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -12,7 +11,7 @@ import httpx
 import pytest
 
 from .conftest import synthetic_signature
-from .service_fixtures import free_port
+from .service_fixtures import free_port, serving
 from .test_browser import CHROMIUM, browser, pen_signature  # noqa: F401
 
 pytestmark = pytest.mark.slow
@@ -41,7 +40,6 @@ def origins():
 @pytest.fixture(scope="module")
 def service(tmp_path_factory, origins):
     """The service (no sealing needed) allowing the first origin, and an operator key of a shop's tenant."""
-    import uvicorn
 
     from inkwitness.service.app import create_app
     from inkwitness.service.settings import Settings
@@ -53,16 +51,8 @@ def service(tmp_path_factory, origins):
     app = create_app(Settings(data_dir=tmp_path_factory.mktemp("embed"), public_url=base, cors_origins=origins[:1]))
     repo = app.state.ops.repo
     key = repo.create_api_key(repo.ensure_tenant("shop"), "shop backend", ["operator"])
-    uv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=uv.run, daemon=True)
-    thread.start()
-    for _ in range(200):
-        if uv.started:
-            break
-        time.sleep(0.05)
-    yield base, {"Authorization": f"Bearer {key}"}
-    uv.should_exit = True
-    thread.join(10)
+    with serving(app, port):
+        yield base, {"Authorization": f"Bearer {key}"}
 
 
 def _session(base: str, auth: dict) -> dict:
