@@ -302,3 +302,21 @@ def test_a_certificate_revoked_with_pki_crl_can_no_longer_seal(tmp_path):
                   "--escrow-pub", str(tmp_path / "notary.pub.pem"), "--data-dir", str(data))
     assert out.returncode == 2 and "revoked" in out.stderr and not (tmp_path / "s.pdf").exists(), out.stderr
     assert run("pki", "crl", "--data-dir", str(data), "--revoke", "xyz").returncode == 2
+
+
+def test_a_newcomer_seals_with_one_command_using_the_data_directory_defaults(tmp_path):
+    """No --tsa-url, --escrow-pub or PKI: a PKI, a local TSA and a demo escrow key are made, as serve does."""
+    (tmp_path / "doc.pdf").write_bytes(blank_pdf("One command."))
+    (tmp_path / "sig.json").write_bytes(synthetic_signature(8).canonical_bytes())
+    data = tmp_path / "data"
+    out = run("sign-pdf", str(tmp_path / "doc.pdf"), "--signature", str(tmp_path / "sig.json"), "--page", "1",
+              "--box", "300,100,500,180", "-o", str(tmp_path / "signed.pdf"), "--data-dir", str(data))
+    assert out.returncode == 0, out.stderr
+    assert "local time-stamping authority" in out.stderr and "DEMO escrow key pair" in out.stderr
+    assert oct((data / "escrow" / "notary.key.pem").stat().st_mode & 0o777) == "0o600"
+    verified = run("verify-pdf", str(tmp_path / "signed.pdf"), "--data-dir", str(data))
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    # An explicit PKI or certificate needs the explicit TSA and escrow key too: no silent mixing.
+    mixed = run("sign-pdf", str(tmp_path / "doc.pdf"), "--signature", str(tmp_path / "sig.json"), "--page", "1",
+                "--box", "300,100,500,180", "-o", str(tmp_path / "x.pdf"), "--pki", str(data / "pki"))
+    assert mixed.returncode == 2 and mixed.stderr.count("\n") == 1 and "--tsa-url" in mixed.stderr

@@ -7,13 +7,14 @@ import datetime as dt
 import hashlib
 import json
 import os
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
 from rich.text import Text
 
-from .cli_common import CliError, console, err_console
+from .cli_common import CliError, console, err_console, local_sealing
 from .secretfile import write_secret
 
 DataDir = Annotated[Optional[Path], typer.Option("--data-dir", help="data directory (default ./inkwitness-data)")]
@@ -315,8 +316,11 @@ def sign_pdf_command(
         page: Annotated[int, typer.Option(min=1, help="page number, from 1")],
         box: Annotated[str, typer.Option(help="x1,y1,x2,y2 in PDF points")],
         output: Annotated[Path, typer.Option("-o", "--output", help="sealed PDF to write")],
-        tsa_url: Annotated[str, typer.Option(help="RFC 3161 TSA URL")],
-        escrow_pub: Annotated[Path, typer.Option(help="escrow public key (PEM)")],
+        tsa_url: Annotated[Optional[str], typer.Option(
+            help="RFC 3161 TSA URL (default: a local TSA from the PKI folder, as serve runs)")] = None,
+        escrow_pub: Annotated[Optional[Path], typer.Option(
+            help="escrow public key (PEM; default: DATA_DIR/escrow/notary.pub.pem, a demo pair made if missing)")]
+        = None,
         pki: Annotated[Optional[Path], typer.Option(help="PKI folder (signer cert/key, CA)")] = None,
         cert: Annotated[Optional[Path], typer.Option(help="signing certificate (PEM)")] = None,
         key: Annotated[Optional[Path], typer.Option(help="signing key (PEM)")] = None,
@@ -369,62 +373,71 @@ def sign_pdf_command(
 
     ctx = _context(data_dir, database_url)
     folder = pki or ctx.pki_dir
-    hsm = _pkcs11_key(pkcs11_module, pkcs11_token, pkcs11_key, pkcs11_pin_env, cert, key)
-    cert = cert or folder / "signer.cert.pem"
-    key = None if hsm else key or folder / "signer.key.pem"
-    chain = chain or [folder / "ca.cert.pem"]
-    for p in (cert, *([key] if key else []), *chain):
-        if not p.exists():
-            raise CliError(f"{p} not found (run 'inkwitness pki init' or pass --cert/--key/--chain)")
-    if event_certificate and not (signer_name or "").strip():
-        raise CliError("--event-certificate needs --signer-name: the certificate names the signer")
-    if event_certificate and not (folder / "ca.key.pem").exists():
-        raise CliError(f"--event-certificate: {folder} holds no CA key to issue event certificates with "
-                       "(pass --pki)")
-    sig = read_signature(signature)
-    source = pdf.read_bytes()
-    source_sha256 = hashlib.sha256(source).hexdigest()
-    # Cheap refusals first: sealing costs a time-stamp request.
-    check_binding(sig, source_sha256, nonce, require_nonce_check=True)
-    check_not_sealed_elsewhere(ctx.log, sig.sha256, source_sha256)
-    reserved = []
-    for item in reserve or []:
-        r_page, sep, r_box = item.partition(":")
-        if not sep or not r_page.strip().isdigit():
-            raise CliError(f"--reserve expects PAGE:x1,y1,x2,y2, got {item[:60]!r}")
-        reserved.append((int(r_page), parse_box(r_box)))
-    press = _finger_press(finger, finger_ppi) if finger is not None else None
-    crls = tuple(crl or ([folder / "ca.crl"] if (folder / "ca.crl").exists() else [])) if lta else ()
-    config = SealConfig(cert, key, tuple(chain), tsa_url, load_public_key(escrow_pub),
-                        form_policy="fill" if allow_form_filling else "locked", crls=crls, ocsp=ocsp and lta,
-                        event_pki=folder if event_certificate else None,
-                        event_validity=dt.timedelta(minutes=event_minutes), pkcs11=hsm)
-    sealed, container = sign_pdf(source, sig, page, parse_box(box), config, signer_name=signer_name,
-                                 expected_nonce=nonce, reserve=reserved,
-                                 finger_mark=press[1] if press is not None else None,
-                                 subject_id=subject if event_certificate else None)
-    event = {"type": "signing", "time": entry_time(), "document_sha256": source_sha256,
-             "signed_document_sha256": hashlib.sha256(sealed).hexdigest(), "signature_sha256": sig.sha256,
-             "container_sha256": container.sha256, "escrow_key_id": container.key_id,
-             "field": container.header["extra"]["field"], "subject": subject}
-    finger_container = None
-    if press is not None:
-        from .evidence.envelope import seal_fingerprint
+    with ExitStack() as stack:
+        if tsa_url is None or escrow_pub is None:
+            if pki is not None or cert is not None:
+                raise CliError("--pki/--cert need --tsa-url and --escrow-pub (the defaults come with the data "
+                               "directory's own PKI)")
+            # As serve does: the data directory's PKI, a local TSA and a demo escrow key unless told otherwise.
+            tsa, tsa_url, escrow_pub = local_sealing(folder, ctx.data_dir, tsa_url, escrow_pub)
+            if tsa is not None:
+                stack.callback(tsa.stop)
+        hsm = _pkcs11_key(pkcs11_module, pkcs11_token, pkcs11_key, pkcs11_pin_env, cert, key)
+        cert = cert or folder / "signer.cert.pem"
+        key = None if hsm else key or folder / "signer.key.pem"
+        chain = chain or [folder / "ca.cert.pem"]
+        for p in (cert, *([key] if key else []), *chain):
+            if not p.exists():
+                raise CliError(f"{p} not found (run 'inkwitness pki init' or pass --cert/--key/--chain)")
+        if event_certificate and not (signer_name or "").strip():
+            raise CliError("--event-certificate needs --signer-name: the certificate names the signer")
+        if event_certificate and not (folder / "ca.key.pem").exists():
+            raise CliError(f"--event-certificate: {folder} holds no CA key to issue event certificates with "
+                           "(pass --pki)")
+        sig = read_signature(signature)
+        source = pdf.read_bytes()
+        source_sha256 = hashlib.sha256(source).hexdigest()
+        # Cheap refusals first: sealing costs a time-stamp request.
+        check_binding(sig, source_sha256, nonce, require_nonce_check=True)
+        check_not_sealed_elsewhere(ctx.log, sig.sha256, source_sha256)
+        reserved = []
+        for item in reserve or []:
+            r_page, sep, r_box = item.partition(":")
+            if not sep or not r_page.strip().isdigit():
+                raise CliError(f"--reserve expects PAGE:x1,y1,x2,y2, got {item[:60]!r}")
+            reserved.append((int(r_page), parse_box(r_box)))
+        press = _finger_press(finger, finger_ppi) if finger is not None else None
+        crls = tuple(crl or ([folder / "ca.crl"] if (folder / "ca.crl").exists() else [])) if lta else ()
+        config = SealConfig(cert, key, tuple(chain), tsa_url, load_public_key(escrow_pub),
+                            form_policy="fill" if allow_form_filling else "locked", crls=crls, ocsp=ocsp and lta,
+                            event_pki=folder if event_certificate else None,
+                            event_validity=dt.timedelta(minutes=event_minutes), pkcs11=hsm)
+        sealed, container = sign_pdf(source, sig, page, parse_box(box), config, signer_name=signer_name,
+                                     expected_nonce=nonce, reserve=reserved,
+                                     finger_mark=press[1] if press is not None else None,
+                                     subject_id=subject if event_certificate else None)
+        event = {"type": "signing", "time": entry_time(), "document_sha256": source_sha256,
+                 "signed_document_sha256": hashlib.sha256(sealed).hexdigest(), "signature_sha256": sig.sha256,
+                 "container_sha256": container.sha256, "escrow_key_id": container.key_id,
+                 "field": container.header["extra"]["field"], "subject": subject}
+        finger_container = None
+        if press is not None:
+            from .evidence.envelope import seal_fingerprint
 
-        # As the service does: the capture goes to the escrow key, bound to the same document, beside the
-        # packet, and the log entry names both hashes so that bundles and verify-pdf can show them.
-        finger_container = seal_fingerprint(press[0], source_sha256, config.escrow, press[2], sig.sha256)
-        event.update(fingerprint_sha256=press[0].sha256, fingerprint_container_sha256=finger_container.sha256)
-    # Checked again inside the log's transaction, so a concurrent sealing cannot slip in.
-    entry = append_signing(ctx.log, event)
-    output.write_bytes(sealed)
-    ctx.store_artifact(sealed, "pdf", entry.index)
-    ctx.store_artifact(container.to_bytes(), "container", entry.index)
-    extra = ""
-    if finger_container is not None:
-        ctx.store_artifact(finger_container.to_bytes(), "finger-container", entry.index)
-        extra = f"; finger-press {press[0].sha256} escrowed"
-    console.print(f"wrote {output}; log entry {entry.index}; signature {sig.sha256}{extra}", markup=False)
+            # As the service does: the capture goes to the escrow key, bound to the same document, beside the
+            # packet, and the log entry names both hashes so that bundles and verify-pdf can show them.
+            finger_container = seal_fingerprint(press[0], source_sha256, config.escrow, press[2], sig.sha256)
+            event.update(fingerprint_sha256=press[0].sha256, fingerprint_container_sha256=finger_container.sha256)
+        # Checked again inside the log's transaction, so a concurrent sealing cannot slip in.
+        entry = append_signing(ctx.log, event)
+        output.write_bytes(sealed)
+        ctx.store_artifact(sealed, "pdf", entry.index)
+        ctx.store_artifact(container.to_bytes(), "container", entry.index)
+        extra = ""
+        if finger_container is not None:
+            ctx.store_artifact(finger_container.to_bytes(), "finger-container", entry.index)
+            extra = f"; finger-press {press[0].sha256} escrowed"
+        console.print(f"wrote {output}; log entry {entry.index}; signature {sig.sha256}{extra}", markup=False)
 
 
 def _pkcs11_key(module: Path | None, token: str | None, key_label: str | None, pin_env: str | None,

@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from .cli_common import CliError, console, err_console
+from .cli_common import CliError, console, err_console, local_sealing
 
 #: Environment variable naming a file for the bootstrap keys (``serve --bootstrap-key-file``).
 BOOTSTRAP_KEY_FILE_ENV = "INKWITNESS_BOOTSTRAP_KEY_FILE"
@@ -42,7 +42,6 @@ def serve(host: Annotated[str, typer.Option(help="interface to listen on")] = "1
     import uvicorn
 
     from .evidence.context import EvidenceContext
-    from .evidence.pki import create_pki
     from .service.asgi import SETTINGS_ENV, settings_to_env
     from .service.custody import open_vault
     from .service.settings import Settings
@@ -59,28 +58,7 @@ def serve(host: Annotated[str, typer.Option(help="interface to listen on")] = "1
     # Migrates, and checks the storage key against the database, before workers start.
     repo = Repository(evidence.sessions, open_vault(settings, evidence.sessions))
     _warn_key_beside_data(settings)
-    if not (evidence.pki_dir / "ca.cert.pem").exists():
-        create_pki(evidence.pki_dir)
-        err_console.print(f"created a private sealing PKI in {evidence.pki_dir} (configure your own for production)")
-    tsa = None
-    if tsa_url is None:
-        from .evidence.tsa import TsaServer
-
-        tsa = TsaServer(evidence.pki_dir / "tsa.cert.pem", evidence.pki_dir / "tsa.key.pem").start()
-        tsa_url = tsa.url
-        err_console.print(f"local time-stamping authority at {tsa_url} (configure a trusted TSA for production)")
-    if escrow_pub is None:
-        from .evidence.envelope import generate_escrow_key, private_pem, public_pem
-
-        escrow_pub = data_dir / "escrow" / "notary.pub.pem"
-        if not escrow_pub.exists():
-            key = generate_escrow_key()
-            escrow_pub.parent.mkdir(parents=True, exist_ok=True)
-            (escrow_pub.parent / "notary.key.pem").write_bytes(private_pem(key))
-            (escrow_pub.parent / "notary.key.pem").chmod(0o600)
-            escrow_pub.write_bytes(public_pem(key.public_key()))
-            err_console.print(f"created a DEMO escrow key pair in {escrow_pub.parent}: in production the notary "
-                              "keeps the private key and the service gets only --escrow-pub")
+    tsa, tsa_url, escrow_pub = local_sealing(evidence.pki_dir, data_dir, tsa_url, escrow_pub)
     settings.tsa_url, settings.escrow_public_key = tsa_url, escrow_pub
     if not repo.any_api_key():
         _bootstrap(repo, bootstrap_key_file)
