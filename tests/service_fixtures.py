@@ -8,7 +8,7 @@ import subprocess
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -104,18 +104,27 @@ def postgres_server(tmp_path_factory) -> Iterator[str]:
     proc.terminate()
 
 
+def new_database(admin: str, prefix: str = "inkwitness") -> tuple[str, Callable[[], None]]:
+    """A fresh, empty database on the server of ``admin`` (a URL): its URL and a function that drops it."""
+    import psycopg
+
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+    def drop() -> None:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    return admin.rsplit("/", 1)[0] + f"/{name}", drop
+
+
 @pytest.fixture
 def postgres_url(postgres_server) -> Iterator[str]:
     """A fresh, empty database for one test, dropped afterwards."""
-    import psycopg
-
-    name = f"inkwitness_{uuid.uuid4().hex[:12]}"
-    admin = postgres_server
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    yield admin.rsplit("/", 1)[0] + f"/{name}"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    url, drop = new_database(postgres_server)
+    yield url
+    drop()
 
 
 @dataclass

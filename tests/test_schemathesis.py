@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import tempfile
-import uuid
 from pathlib import Path
 
 import pytest
@@ -14,7 +13,7 @@ from inkwitness.service.app import create_app
 from inkwitness.service.settings import Settings
 
 from .conftest import synthetic_signature
-from .service_fixtures import PG_DB, PG_HOST, PG_PORT, PG_USER, _port_open
+from .service_fixtures import PG_DB, PG_HOST, PG_PORT, PG_USER, _port_open, new_database
 
 def _fuzz_target(database_url: str | None) -> tuple[object, str, str]:
     """An app with one tenant, an admin key and an enrolled subject: (app, key, subject id)."""
@@ -36,20 +35,9 @@ def _postgres_database() -> str | None:
         return None
     import atexit
 
-    import psycopg
-
-    admin = f"postgresql://{PG_USER}@{PG_HOST}:{PG_PORT}/{PG_DB}"
-    name = f"inkwitness_fuzz_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-
-    def drop() -> None:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
+    url, drop = new_database(f"postgresql://{PG_USER}@{PG_HOST}:{PG_PORT}/{PG_DB}", "inkwitness_fuzz")
     atexit.register(drop)
-    return f"postgresql://{PG_USER}@{PG_HOST}:{PG_PORT}/{name}"
-
+    return url
 
 app, KEY, _SUBJECT = _fuzz_target(None)
 schema = schemathesis.openapi.from_asgi("/openapi.json", app)
